@@ -1,0 +1,52 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Sealbridge: end-to-end encryption for Matrix application services.
+///
+/// Dependencies point one way: C wrappers → crypto (no HTTP, no SQL) → store / homeserver client →
+/// appservice + bridge → app assembly → executable. C modules are imported `internal` by their wrapper
+/// and never appear in a public API.
+let package = Package(
+    name: "Sealbridge",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "sealbridge", targets: ["sealbridge"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: C libraries (system, via pkg-config)
+        .systemLibrary(
+            name: "COlm", path: "Sources/COlm", pkgConfig: "olm",
+            providers: [.apt(["libolm-dev"])]),
+        .systemLibrary(
+            name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(
+            name: "CLibPQ", path: "Sources/CLibPQ", pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]),
+
+        // MARK: Wrappers
+        .target(name: "Olm", dependencies: ["COlm"]),
+        .target(name: "Primitives", dependencies: ["COpenSSL"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+
+        // MARK: Matrix
+        .target(name: "MatrixModels", dependencies: ["Olm"]),
+
+        // MARK: Executables
+        .executableTarget(
+            name: "sealbridge",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: Tests
+        .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives"]),
+        .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
+        .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,11 @@
+#ifndef SEALBRIDGE_COPENSSL_SHIM_H
+#define SEALBRIDGE_COPENSSL_SHIM_H
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#endif
