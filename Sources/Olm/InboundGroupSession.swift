@@ -1,0 +1,112 @@
+internal import COlm
+
+/// The receiving side of a Megolm session, created from a shared or exported session key.
+///
+/// Non-Sendable; persisted as a pickle. Decryption does not detect replays by itself: it returns the
+/// message index, and the caller rejects a (session, index) it has already seen with another event id.
+public final class InboundGroupSession {
+    let memory: OlmMemory
+    var pointer: OpaquePointer
+
+    private init() {
+        memory = OlmMemory(size: olm_inbound_group_session_size())
+        pointer = olm_inbound_group_session(memory.raw)
+    }
+
+    deinit {
+        memory.release { _ = olm_clear_inbound_group_session(pointer) }
+    }
+
+    var lastError: OlmErrorCode { olm_inbound_group_session_last_error_code(pointer) }
+
+    /// Creates a session from an `m.room_key` `session_key` (signed by the sender's Megolm key).
+    public convenience init(sessionKey: String) throws(OlmError) {
+        self.init()
+        let result = OlmBytes.withMutableCopy(of: sessionKey.utf8) {
+            olm_init_inbound_group_session(pointer, $0?.assumingMemoryBound(to: UInt8.self), $1)
+        }
+        try OlmError.check(result, lastError, "olm_init_inbound_group_session")
+    }
+
+    /// Creates a session from an exported key (key backup, `m.forwarded_room_key`, key export files).
+    public convenience init(importing exportedKey: String) throws(OlmError) {
+        self.init()
+        let result = OlmBytes.withMutableCopy(of: exportedKey.utf8) {
+            olm_import_inbound_group_session(pointer, $0?.assumingMemoryBound(to: UInt8.self), $1)
+        }
+        try OlmError.check(result, lastError, "olm_import_inbound_group_session")
+    }
+
+    /// Restores a session from ``pickle(key:)`` output.
+    public static func unpickle(_ pickle: String, key: PickleKey) throws(OlmError) -> InboundGroupSession {
+        let session = InboundGroupSession()
+        try Pickling.unpickle(
+            pickle, key: key, operation: "olm_unpickle_inbound_group_session", lastError: { session.lastError }
+        ) { olm_unpickle_inbound_group_session(session.pointer, $0, $1, $2, $3) }
+        return session
+    }
+
+    /// The session's full state, encrypted with `key`, as base64.
+    public func pickle(key: PickleKey) throws(OlmError) -> String {
+        try Pickling.pickle(
+            key: key, length: olm_pickle_inbound_group_session_length(pointer),
+            operation: "olm_pickle_inbound_group_session", lastError: { lastError }
+        ) { olm_pickle_inbound_group_session(pointer, $0, $1, $2, $3) }
+    }
+
+    /// The session id (equals the outbound session's).
+    public var sessionID: String {
+        let (bytes, result) = OlmBytes.output(capacity: olm_inbound_group_session_id_length(pointer)) {
+            olm_inbound_group_session_id(pointer, $0?.assumingMemoryBound(to: UInt8.self), $1)
+        }
+        precondition(result != olm_error(), "olm_inbound_group_session_id failed")
+        return OlmBytes.string(bytes)
+    }
+
+    /// The first message index this session can decrypt.
+    public var firstKnownIndex: UInt32 { olm_inbound_group_session_first_known_index(pointer) }
+
+    /// Whether a message signed by the session's key has been decrypted, or it came from a signed `session_key`
+    /// (as opposed to an unauthenticated export).
+    public var isVerified: Bool { olm_inbound_group_session_is_verified(pointer) != 0 }
+
+    /// A decrypted Megolm message.
+    public struct Decrypted: Sendable, Hashable {
+        /// The plaintext bytes (the JSON of `{type, content, room_id}`).
+        public var plaintext: [UInt8]
+        /// The ratchet index the message was encrypted at: the key for replay detection.
+        public var messageIndex: UInt32
+    }
+
+    /// Decrypts a Megolm `ciphertext` and verifies its signature.
+    ///
+    /// - Throws: `unknownMessageIndex` if the message precedes ``firstKnownIndex``, `badSignature`,
+    ///   `badMessageMAC`, `invalidBase64`, `badMessageFormat`, `badMessageVersion`.
+    public func decrypt(_ ciphertext: String) throws(OlmError) -> Decrypted {
+        let maxLength = OlmBytes.withMutableCopy(of: ciphertext.utf8) {
+            olm_group_decrypt_max_plaintext_length(pointer, $0?.assumingMemoryBound(to: UInt8.self), $1)
+        }
+        try OlmError.check(maxLength, lastError, "olm_group_decrypt_max_plaintext_length")
+        var index: UInt32 = 0
+        let (bytes, result) = OlmBytes.withMutableCopy(of: ciphertext.utf8) { input, count in
+            OlmBytes.output(capacity: maxLength) {
+                olm_group_decrypt(
+                    pointer, input?.assumingMemoryBound(to: UInt8.self), count,
+                    $0?.assumingMemoryBound(to: UInt8.self), $1, &index)
+            }
+        }
+        try OlmError.check(result, lastError, "olm_group_decrypt")
+        return Decrypted(plaintext: bytes, messageIndex: index)
+    }
+
+    /// Exports the session from `messageIndex` on, for forwarding or backup.
+    ///
+    /// - Throws: `unknownMessageIndex` if `messageIndex` precedes ``firstKnownIndex``.
+    public func export(at messageIndex: UInt32) throws(OlmError) -> String {
+        let (bytes, result) = OlmBytes.output(capacity: olm_export_inbound_group_session_length(pointer)) {
+            olm_export_inbound_group_session(pointer, $0?.assumingMemoryBound(to: UInt8.self), $1, messageIndex)
+        }
+        try OlmError.check(result, lastError, "olm_export_inbound_group_session")
+        return OlmBytes.string(bytes)
+    }
+}
