@@ -1,0 +1,63 @@
+import Foundation
+import MatrixModels
+import Testing
+
+@Suite("Identifiers")
+struct IdentifierTests {
+    @Test("user ids: valid forms, historical localparts, parts exposed")
+    func userIDs() throws {
+        let alice = try UserID("@alice:example.org")
+        #expect(alice.localpart == "alice")
+        #expect(alice.serverName.rawValue == "example.org")
+        #expect(try UserID("@Alice_Old!:example.org:8448").serverName.port == 8448)
+        #expect(try UserID("@bridge_123:[::1]:8008").serverName.host == "[::1]")
+        #expect(try UserID(localpart: "bot", serverName: ServerName("hs.local")).rawValue == "@bot:hs.local")
+    }
+
+    @Test("user ids: invalid forms are refused with the right code", arguments: [
+        ("", IdentifierError.Code.empty), ("alice:example.org", .wrongSigil), ("@alice", .missingServerName),
+        ("@:example.org", .empty), ("@al ice:example.org", .invalidCharacter), ("@alicé:example.org", .invalidCharacter),
+        ("@alice:exa mple.org", .invalidServerName), ("@alice:example.org:99999", .invalidServerName),
+        ("@" + String(repeating: "a", count: 250) + ":example.org", .tooLong),
+    ])
+    func invalidUserIDs(input: String, code: IdentifierError.Code) {
+        #expect { try UserID(input) } throws: { ($0 as? IdentifierError)?.code == code }
+    }
+
+    @Test("room ids without a server part (room version 12) are accepted")
+    func roomIDs() throws {
+        #expect(try RoomID("!8enJMLhcabcdefghijklmnopqrstuvwxyz0123456789AB").serverName == nil)
+        #expect(try RoomID("!abc:example.org").serverName?.rawValue == "example.org")
+        for bad in ["", "!", "#abc:example.org", "!a b", "!abc:"] {
+            #expect(throws: IdentifierError.self) { try RoomID(bad) }
+        }
+    }
+
+    @Test("event ids, aliases, device ids, server names")
+    func others() throws {
+        #expect(try EventID("$Rqnc-F-dvnEYJTyHq_iKxU2bZ1CI92-kuZq3a5lr5Zg").rawValue.hasPrefix("$"))
+        #expect(try EventID("$legacy:example.org").rawValue == "$legacy:example.org")
+        #expect(throws: IdentifierError.self) { try EventID("$") }
+        #expect(throws: IdentifierError.self) { try EventID("!x") }
+        #expect(try RoomAlias("#room:example.org").serverName.rawValue == "example.org")
+        #expect(throws: IdentifierError.self) { try RoomAlias("#room") }
+        #expect(try DeviceID("SEALBRIDGE_ABC").rawValue == "SEALBRIDGE_ABC")
+        #expect(throws: IdentifierError.self) { try DeviceID("") }
+        #expect(throws: IdentifierError.self) { try DeviceID("a\nb") }
+        for valid in ["matrix.org", "matrix.org:8888", "1.2.3.4", "1.2.3.4:1234", "[1234:5678::abcd]", "[1234:5678::abcd]:5678"] {
+            #expect(throws: Never.self) { try ServerName(valid) }
+        }
+        for invalid in ["", "matrix.org:", "matrix.org:abc", "[1234:5678::abcd", "[zz]", "under_score.org", "a b"] {
+            #expect(throws: IdentifierError.self) { try ServerName(invalid) }
+        }
+    }
+
+    @Test("ids decode from JSON strings and refuse invalid ones")
+    func codable() throws {
+        struct Holder: Codable { var user: UserID; var room: RoomID }
+        let decoded = try JSONDecoder().decode(Holder.self, from: Data(#"{"user":"@a:b.c","room":"!x"}"#.utf8))
+        #expect(decoded.user.rawValue == "@a:b.c")
+        #expect(String(decoding: try JSONEncoder().encode(decoded.room), as: UTF8.self) == "\"!x\"")
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Holder.self, from: Data(#"{"user":"a","room":"!x"}"#.utf8)) }
+    }
+}
