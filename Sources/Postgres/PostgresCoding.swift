@@ -1,0 +1,161 @@
+import Foundation
+
+/// A Swift value that can be a query parameter.
+public protocol PostgresEncodable: Sendable {
+    static var postgresType: PostgresType { get }
+    var postgresBind: PostgresBind { get }
+}
+
+/// A Swift value that a result column (in PostgreSQL's text format) decodes into.
+public protocol PostgresDecodable {
+    init(postgresText text: String) throws(PostgresError)
+}
+
+extension PostgresEncodable where Self: CustomStringConvertible {
+    public var postgresBind: PostgresBind { PostgresBind(type: Self.postgresType, value: Array(description.utf8)) }
+}
+
+extension String: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .text }
+    public var postgresBind: PostgresBind { PostgresBind(type: .text, value: Array(utf8)) }
+    public init(postgresText text: String) { self = text }
+}
+
+extension Int: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .int8 }
+    public init(postgresText text: String) throws(PostgresError) {
+        guard let value = Int(text) else { throw .decodingFailure(text, as: "Int") }
+        self = value
+    }
+}
+
+extension Int64: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .int8 }
+    public init(postgresText text: String) throws(PostgresError) {
+        guard let value = Int64(text) else { throw .decodingFailure(text, as: "Int64") }
+        self = value
+    }
+}
+
+extension Int32: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .int4 }
+    public init(postgresText text: String) throws(PostgresError) {
+        guard let value = Int32(text) else { throw .decodingFailure(text, as: "Int32") }
+        self = value
+    }
+}
+
+extension Bool: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .bool }
+    public var postgresBind: PostgresBind { PostgresBind(type: .bool, value: Array((self ? "t" : "f").utf8)) }
+    public init(postgresText text: String) throws(PostgresError) {
+        switch text {
+        case "t": self = true
+        case "f": self = false
+        default: throw .decodingFailure(text, as: "Bool")
+        }
+    }
+}
+
+/// `bytea`: bound in binary, read from the server's hex text format (`\x…`).
+extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
+    public static var postgresType: PostgresType { .bytea }
+    public var postgresBind: PostgresBind { PostgresBind(type: .bytea, value: self, isBinary: true) }
+    public init(postgresText text: String) throws(PostgresError) {
+        let utf8 = Array(text.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else {
+            throw .decodingFailure("(bytea of \(utf8.count) characters)", as: "[UInt8]")
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity((utf8.count - 2) / 2)
+        var index = 2
+        while index < utf8.count {
+            guard let high = Self.nibble(utf8[index]), let low = Self.nibble(utf8[index + 1]) else {
+                throw .decodingFailure("(bytea with a non-hex digit)", as: "[UInt8]")
+            }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        self = bytes
+    }
+
+    static func nibble(_ character: UInt8) -> UInt8? {
+        switch character {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): character - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): character - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): character - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// `timestamptz`, exchanged as ISO 8601 in UTC (each connection sets `TimeZone=UTC`, `DateStyle=ISO`).
+extension Date: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .timestamptz }
+    public var postgresBind: PostgresBind {
+        PostgresBind(type: .timestamptz, value: Array(formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)).utf8))
+    }
+
+    public init(postgresText text: String) throws(PostgresError) {
+        guard let seconds = Self.parseTimestamp(Array(text.utf8)) else { throw .decodingFailure(text, as: "Date") }
+        self = Date(timeIntervalSince1970: seconds)
+    }
+
+    /// Parses the server's ISO output, `2026-11-22 10:20:30.123456+00` (fraction and minutes of the
+    /// offset optional), without Foundation's slower formatters.
+    static func parseTimestamp(_ s: [UInt8]) -> Double? {
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= s.count else { return nil }
+            var value = 0
+            for i in from..<from + count {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(s[i]) else { return nil }
+                value = value * 10 + Int(s[i] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard s.count >= 22, let year = number(0, 4), let month = number(5, 2), let day = number(8, 2),
+            let hour = number(11, 2), let minute = number(14, 2), let second = number(17, 2)
+        else { return nil }
+        var index = 19
+        var fraction = 0.0
+        if index < s.count, s[index] == UInt8(ascii: ".") {
+            index += 1
+            var scale = 0.1
+            while index < s.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(s[index]) {
+                fraction += Double(s[index] - UInt8(ascii: "0")) * scale
+                scale /= 10
+                index += 1
+            }
+        }
+        guard index + 3 <= s.count, s[index] == UInt8(ascii: "+") || s[index] == UInt8(ascii: "-"),
+            let offsetHours = number(index + 1, 2)
+        else { return nil }
+        let sign = s[index] == UInt8(ascii: "-") ? -1 : 1
+        var offsetMinutes = 0
+        if index + 6 <= s.count, s[index + 3] == UInt8(ascii: ":"), let minutes = number(index + 4, 2) { offsetMinutes = minutes }
+        // Days from the civil date (proleptic Gregorian), after H. Hinnant's algorithm.
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146097 + dayOfEra - 719468
+        let local = days * 86400 + hour * 3600 + minute * 60 + second
+        return Double(local - sign * (offsetHours * 3600 + offsetMinutes * 60)) + fraction
+    }
+}
+
+/// A `jsonb` value carried as its JSON text; the caller's JSON library parses it.
+public struct PostgresJSONB: PostgresEncodable, PostgresDecodable, Hashable {
+    public var json: String
+    public init(_ json: String) { self.json = json }
+    public init(postgresText text: String) { json = text }
+    public static var postgresType: PostgresType { .jsonb }
+    public var postgresBind: PostgresBind { PostgresBind(type: .jsonb, value: Array(json.utf8)) }
+}
+
+extension PostgresError {
+    static func decodingFailure(_ text: String, as type: String) -> PostgresError {
+        PostgresError(code: .decoding, message: "cannot decode \(type) from \"\(text.prefix(64))\"")
+    }
+}

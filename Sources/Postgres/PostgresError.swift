@@ -1,0 +1,40 @@
+/// An error from the database layer, with a stable ``Code`` and the server's SQLSTATE when it sent one.
+///
+/// Messages carry libpq's or the server's text but never a password: connection strings are redacted
+/// before they appear anywhere (see ``PostgresConfiguration/redactedDescription``).
+public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// Could not open a connection (server down, wrong credentials, bad URI).
+        public static let connectionFailed = Code(rawValue: "connection_failed")
+        /// The connection broke during a call; the pool discards it.
+        public static let connectionLost = Code(rawValue: "connection_lost")
+        /// The server refused the statement; see ``PostgresError/sqlState``.
+        public static let server = Code(rawValue: "server")
+        /// A column could not be decoded into the requested Swift type.
+        public static let decoding = Code(rawValue: "decoding")
+        /// The pool was closed.
+        public static let poolClosed = Code(rawValue: "pool_closed")
+        /// The migrations in the database are newer than this build knows.
+        public static let migration = Code(rawValue: "migration")
+    }
+
+    public var code: Code
+    public var message: String
+    /// The five-character SQLSTATE (e.g. `23505` unique violation), for `server` errors.
+    public var sqlState: String?
+
+    public init(code: Code, message: String, sqlState: String? = nil) {
+        self.code = code
+        self.message = message
+        self.sqlState = sqlState
+    }
+
+    public var description: String {
+        if let sqlState { return "\(code) [\(sqlState)]: \(message)" }
+        return "\(code): \(message)"
+    }
+}

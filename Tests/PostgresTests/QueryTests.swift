@@ -1,0 +1,91 @@
+import Foundation
+import Postgres
+import Testing
+
+@Suite("Queries and types")
+struct QueryTests {
+    @Test("interpolated values are bound, not spliced: an injection attempt is stored verbatim")
+    func bindingNotSplicing() async throws {
+        let client = try TestDatabase.client()
+        let table = TestDatabase.table("bind")
+        try await client.execute("CREATE TABLE \(unescaped: table) (name text)")
+        let hostile = "x'); DROP TABLE \(table); --"
+        let query: PostgresQuery = "INSERT INTO \(unescaped: table) (name) VALUES (\(hostile))"
+        #expect(query.sql == "INSERT INTO \(table) (name) VALUES ($1)")
+        try await client.execute(query)
+        let rows = try await client.query("SELECT name FROM \(unescaped: table)")
+        #expect(try rows.map { try $0.decode(String.self, "name") } == [hostile])
+        await client.close()
+    }
+
+    @Test("every type round trips, NULL included")
+    func typeRoundTrip() async throws {
+        let client = try TestDatabase.client()
+        let bytes: [UInt8] = [0, 1, 2, 0, 255, 92, 120]
+        let date = Date(timeIntervalSince1970: 1_795_000_000.125)
+        let text = "héllo 日本 \"quoted\" \\ back"
+        let row = try #require(try await client.query("""
+            SELECT \(text)::text AS t, \(bytes)::bytea AS b, \(Int64.max)::int8 AS i8, \(Int32.min)::int4 AS i4,
+                   \(42)::int8 AS i, \(true)::bool AS yes, \(false)::bool AS no, \(date)::timestamptz AS ts,
+                   \(PostgresJSONB(#"{"a": [1, 2]}"#))::jsonb AS j, \(String?.none)::text AS missing,
+                   '1999-12-31 23:59:59+00'::timestamptz AS whole_second
+            """).first)
+        #expect(try row.decode(String.self, "t") == text)
+        #expect(try row.decode([UInt8].self, "b") == bytes)
+        #expect(try row.decode(Int64.self, "i8") == Int64.max)
+        #expect(try row.decode(Int32.self, "i4") == Int32.min)
+        #expect(try row.decode(Int.self, "i") == 42)
+        #expect(try row.decode(Bool.self, "yes") == true)
+        #expect(try row.decode(Bool.self, "no") == false)
+        #expect(abs(try row.decode(Date.self, "ts").timeIntervalSince(date)) < 0.001)
+        #expect(try row.decode(Date.self, "whole_second") == Date(timeIntervalSince1970: 946_684_799))
+        #expect(try row.decode(PostgresJSONB.self, "j").json == #"{"a": [1, 2]}"#)
+        #expect(try row.decode(String?.self, "missing") == nil)
+        #expect(try row.decode(String?.self, "t") == text)
+        await client.close()
+    }
+
+    @Test("decoding errors name the column")
+    func decodingErrors() async throws {
+        let client = try TestDatabase.client()
+        let row = try #require(try await client.query("SELECT 'abc'::text AS word, NULL::int8 AS nothing").first)
+        #expect { try row.decode(Int.self, "word") } throws: { ($0 as? PostgresError)?.message.contains("word") == true }
+        #expect { try row.decode(Int.self, "nothing") } throws: { ($0 as? PostgresError)?.message.contains("NULL") == true }
+        #expect { try row.decode(Int.self, "absent") } throws: { ($0 as? PostgresError)?.code == .decoding }
+        await client.close()
+    }
+
+    @Test("server errors carry SQLSTATE")
+    func serverError() async throws {
+        let client = try TestDatabase.client()
+        let table = TestDatabase.table("unique")
+        try await client.execute("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        try await client.execute("INSERT INTO \(unescaped: table) VALUES (\(1))")
+        await #expect { try await client.execute("INSERT INTO \(unescaped: table) VALUES (\(1))") } throws: {
+            ($0 as? PostgresError)?.sqlState == "23505"
+        }
+        // The connection that saw the error is still usable.
+        #expect(await client.ping())
+        await client.close()
+    }
+
+    @Test("a password never appears in the redacted connection string")
+    func redaction() {
+        let uri = PostgresConfiguration(connectionString: "postgresql://sealbridge:s3cret@db:5432/x?password=other&sslmode=require")
+        #expect(!uri.redactedDescription.contains("s3cret"))
+        #expect(!uri.redactedDescription.contains("other"))
+        let keywords = PostgresConfiguration(connectionString: "host=db password=s3cret dbname=x")
+        #expect(keywords.redactedDescription == "host=db password=*** dbname=x")
+    }
+
+    @Test("connecting to nothing fails with connectionFailed and a redacted reason")
+    func connectionFailure() async throws {
+        let client = PostgresClient(configuration: PostgresConfiguration(
+            connectionString: "postgresql://u:hunter2@127.0.0.1:1/x?connect_timeout=1", poolSize: 1, connectTimeout: .milliseconds(300)))
+        await #expect { try await client.query("SELECT 1") } throws: {
+            guard let error = $0 as? PostgresError else { return false }
+            return error.code == .connectionFailed && !error.message.contains("hunter2")
+        }
+        await client.close()
+    }
+}
