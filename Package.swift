@@ -14,6 +14,12 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
     ],
     targets: [
         // MARK: C libraries (system, via pkg-config)
@@ -35,10 +41,34 @@ let package = Package(
         // MARK: Matrix
         .target(name: "MatrixModels", dependencies: ["Olm"]),
 
+        // MARK: Appservice
+        .target(
+            name: "AppService",
+            dependencies: [
+                "MatrixModels", "Postgres", "Primitives",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]),
+        .target(
+            name: "SealbridgeApp",
+            dependencies: [
+                "AppService", "SealbridgeConfig", "Postgres", "MatrixModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+
+        // MARK: Configuration
+        .target(name: "SealbridgeConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+
         // MARK: Executables
         .executableTarget(
             name: "sealbridge",
             dependencies: [
+                "SealbridgeConfig", "SealbridgeApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -47,6 +77,13 @@ let package = Package(
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
         .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
+        .testTarget(
+            name: "AppServiceTests",
+            dependencies: [
+                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

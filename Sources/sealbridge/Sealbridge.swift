@@ -1,4 +1,5 @@
 import ArgumentParser
+import SealbridgeApp
 
 /// The `sealbridge` command line: parses arguments and hands off to library code.
 @main
@@ -9,6 +10,24 @@ struct Sealbridge: AsyncParsableCommand {
         discussion: """
             Sealbridge keeps Olm/Megolm state for an appservice bot and its puppets in PostgreSQL, \
             decrypts what the homeserver pushes and encrypts what the bridge sends.
+
+            Exit codes: 0 success, 64 usage, 69 a dependency (database) unavailable, \
+            74 a file could not be read or written, 75 another instance holds the lock, 78 configuration problems.
             """,
-        version: SealbridgeVersion.current)
+        version: SealbridgeInfo.version,
+        subcommands: [RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self])
 }
+
+/// The `--config` option every subcommand takes.
+struct ConfigOption: ParsableArguments {
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Configuration file. Default: $SEALBRIDGE_CONFIG, else /etc/sealbridge/config.yaml.", valueName: "path"))
+    var config: String?
+
+    var path: String {
+        config ?? ProcessInfo.processInfo.environment["SEALBRIDGE_CONFIG"] ?? "/etc/sealbridge/config.yaml"
+    }
+}
+
+import Foundation

@@ -1,0 +1,127 @@
+import Foundation
+import Hummingbird
+import Logging
+import MatrixModels
+import NIOCore
+
+/// What the appservice endpoints need from the rest of the daemon.
+public struct AppServiceEndpoints: Sendable {
+    /// The homeserver's token (`hs_token`), required on every `/_matrix/app` call.
+    public var hsToken: String
+    /// Largest transaction body accepted, in bytes.
+    public var maxBodySize: Int
+    public var processor: any TransactionProcessing
+    public var queries: any AppServiceQueries
+    /// Whether the daemon's dependencies (database) answer; drives `/health`.
+    public var health: @Sendable () async -> Bool
+    /// Prometheus text for `/metrics`; nil disables the endpoint.
+    public var metrics: (@Sendable () -> [UInt8])?
+
+    public init(
+        hsToken: String, maxBodySize: Int = 16 * 1024 * 1024, processor: any TransactionProcessing,
+        queries: any AppServiceQueries = NoOnDemandProvisioning(),
+        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil
+    ) {
+        self.hsToken = hsToken
+        self.maxBodySize = maxBodySize
+        self.processor = processor
+        self.queries = queries
+        self.health = health
+        self.metrics = metrics
+    }
+}
+
+extension AppServiceEndpoints {
+    /// Adds the appservice API (current and legacy unprefixed paths), `/health` and `/metrics` to `router`.
+    public func register<Context: RequestContext>(on router: Router<Context>) {
+        router.get("health") { _, _ in
+            let healthy = await health()
+            return Response(
+                status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: healthy ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}")))
+        }
+        if let metrics {
+            router.get("metrics") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+            }
+        }
+        let auth = HomeserverAuthMiddleware<Context>(hsToken: hsToken)
+        for prefix in ["_matrix/app/v1", ""] {
+            let group = prefix.isEmpty ? router.group().add(middleware: auth) : router.group(RouterPath(prefix)).add(middleware: auth)
+            group.put("transactions/:txnId") { request, context in try await transaction(request, context) }
+            group.get("users/:userId") { _, context in try await user(context) }
+            group.get("rooms/:alias") { _, context in try await room(context) }
+            if !prefix.isEmpty {
+                group.post("ping") { request, _ in try await ping(request) }
+            }
+        }
+    }
+
+    func transaction(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        let txnID = try context.parameters.require("txnId")
+        var logger = context.logger
+        logger[metadataKey: "txn_id"] = "\(txnID)"
+        let body = try await collectBody(request)
+        let decoded: AppserviceTransaction
+        do {
+            decoded = try AppserviceTransaction.decode(body.readableBytesView)
+        } catch {
+            logger.warning("refused transaction body", metadata: ["reason": "\(error.message)"])
+            throw error.kind == .notJSON ? MatrixHTTPError.notJSON(error.message) : MatrixHTTPError.badJSON(error.message)
+        }
+        logger[metadataKey: "events"] = "\(decoded.events.count)"
+        logger[metadataKey: "to_device"] = "\(decoded.toDevice.count)"
+        do {
+            let outcome = try await processor.process(txnID: txnID, decoded, logger: logger)
+            logger.debug("transaction answered", metadata: ["outcome": "\(outcome)"])
+        } catch {
+            logger.error("transaction failed; homeserver will retry", metadata: ["error": "\(error)"])
+            throw MatrixHTTPError.unknown("Transaction could not be committed; retry later")
+        }
+        return Self.emptyObject()
+    }
+
+    func collectBody(_ request: Request) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodySize {
+            throw MatrixHTTPError.tooLarge(limit: maxBodySize)
+        }
+        do {
+            return try await request.body.collect(upTo: maxBodySize)
+        } catch is NIOTooManyBytesError {
+            throw MatrixHTTPError.tooLarge(limit: maxBodySize)
+        }
+    }
+
+    func user(_ context: some RequestContext) async throws -> Response {
+        let raw = try context.parameters.require("userId")
+        guard let userID = try? UserID(raw.removingPercentEncoding ?? raw) else {
+            throw MatrixHTTPError.badJSON("not a user id")
+        }
+        guard try await queries.userExists(userID) else { throw MatrixHTTPError.notFound("No such user") }
+        return Self.emptyObject()
+    }
+
+    func room(_ context: some RequestContext) async throws -> Response {
+        let raw = try context.parameters.require("alias")
+        guard let alias = try? RoomAlias(raw.removingPercentEncoding ?? raw) else {
+            throw MatrixHTTPError.badJSON("not a room alias")
+        }
+        guard try await queries.roomAliasExists(alias) else { throw MatrixHTTPError.notFound("No such room alias") }
+        return Self.emptyObject()
+    }
+
+    /// `POST /_matrix/app/v1/ping`: the homeserver checks that it can reach us (after a client asked it to).
+    func ping(_ request: Request) async throws -> Response {
+        let body = try await collectBody(request)
+        guard (try? JSONValue.parse(body.readableBytesView))?.objectValue != nil else {
+            throw MatrixHTTPError.notJSON("ping body must be a JSON object")
+        }
+        return Self.emptyObject()
+    }
+
+    static func emptyObject() -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
+    }
+}

@@ -1,0 +1,38 @@
+import Hummingbird
+import Primitives
+
+/// Admits only requests that carry the homeserver's `hs_token`.
+///
+/// The token comes in `Authorization: Bearer …` (spec v1.4+) or, from older homeservers, the
+/// `access_token` query parameter. It is compared in constant time so response timing reveals nothing
+/// about how much of a guess was right. Missing → 401 `M_MISSING_TOKEN`; wrong → 403 `M_FORBIDDEN`.
+public struct HomeserverAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let expected: [UInt8]
+
+    public init(hsToken: String) {
+        self.expected = Array(hsToken.utf8)
+    }
+
+    public func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let presented = Self.token(in: request) else { throw MatrixHTTPError.missingToken() }
+        guard constantTimeEquals(Array(presented.utf8), expected) else { throw MatrixHTTPError.forbidden() }
+        return try await next(request, context)
+    }
+
+    /// The token the request presents, header first.
+    static func token(in request: Request) -> Substring? {
+        if let header = request.headers[.authorization] {
+            let prefix = "Bearer "
+            guard header.count > prefix.count,
+                header.prefix(prefix.count).lowercased() == prefix.lowercased()
+            else { return nil }
+            return header.dropFirst(prefix.count)
+        }
+        if let query = request.uri.queryParameters["access_token"], !query.isEmpty {
+            return query
+        }
+        return nil
+    }
+}

@@ -1,0 +1,39 @@
+import Logging
+import MatrixModels
+import Metrics
+import Postgres
+
+/// The front door's own handler: records what each transaction carried, in the database and as metrics.
+///
+/// Until the crypto engine takes over this is what runs for every transaction; afterwards it stays
+/// as the first step of the pipeline, so operators can see traffic per transaction.
+public struct TransactionLog: TransactionHandler {
+    let transactions = Counter(label: "sealbridge_appservice_transactions_total")
+    let events = Counter(label: "sealbridge_appservice_events_total")
+    let toDevice = Counter(label: "sealbridge_appservice_to_device_total")
+    let droppedToDevice = Counter(label: "sealbridge_appservice_to_device_dropped_total")
+
+    public init() {}
+
+    public func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let otkDevices = transaction.oneTimeKeyCounts.values.reduce(0) { $0 + $1.count }
+        let fallbackDevices = transaction.unusedFallbackKeyTypes.values.reduce(0) { $0 + $1.count }
+        try await connection.execute("""
+            INSERT INTO sealbridge_transaction_log
+                (txn_id, events, ephemeral, to_device, to_device_dropped, device_lists_changed, device_lists_left,
+                 otk_count_devices, fallback_devices)
+            VALUES (\(txnID), \(transaction.events.count), \(transaction.ephemeral.count), \(transaction.toDevice.count),
+                    \(transaction.droppedToDevice), \(transaction.deviceLists.changed.count), \(transaction.deviceLists.left.count),
+                    \(otkDevices), \(fallbackDevices))
+            """)
+        transactions.increment()
+        events.increment(by: transaction.events.count)
+        toDevice.increment(by: transaction.toDevice.count)
+        droppedToDevice.increment(by: transaction.droppedToDevice)
+        if transaction.droppedToDevice > 0 {
+            logger.warning("dropped to-device messages without a valid recipient", metadata: ["dropped": "\(transaction.droppedToDevice)"])
+        }
+    }
+}

@@ -1,0 +1,42 @@
+import AppService
+import Hummingbird
+import Logging
+import MatrixModels
+import Postgres
+import Prometheus
+import SealbridgeConfig
+
+/// Builds the HTTP application for the appservice API; the daemon and the tests both call this.
+///
+/// - Parameters:
+///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
+public func buildAppServiceApplication(
+    configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler = TransactionLog(),
+    metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
+) -> some ApplicationProtocol {
+    let router = Router()
+    var metrics: (@Sendable () -> [UInt8])?
+    if let metricsRegistry { metrics = { metricsRegistry.emitToBuffer() } }
+    AppServiceEndpoints(
+        hsToken: configuration.appservice.hsToken ?? "",
+        maxBodySize: configuration.appservice.maxBodySize,
+        processor: PostgresTransactionProcessor(client: client, handler: handler),
+        health: { await client.ping() },
+        metrics: metrics
+    ).register(on: router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.appservice.address, port: configuration.appservice.port), serverName: "Sealbridge"),
+        logger: logger)
+}
+
+/// A listener that serves only `/metrics`, for operators who keep metrics off the appservice port.
+func buildMetricsApplication(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    router.get("metrics") { _, _ in
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+    }
+    return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
+}

@@ -1,0 +1,97 @@
+import Logging
+import Metrics
+import Postgres
+import Prometheus
+import SealbridgeConfig
+import ServiceLifecycle
+
+/// Why the daemon could not start; the command line maps ``Code`` to an exit status.
+public struct DaemonError: Error, CustomStringConvertible {
+    public enum Code: Sendable { case databaseUnavailable, locked, migration }
+    public var code: Code
+    public var message: String
+    public var description: String { message }
+}
+
+/// Starting and running Sealbridge: `sealbridge run` and `sealbridge migrate`.
+public enum Daemon {
+    /// Applies pending migrations and returns the versions applied.
+    public static func migrate(configuration: SealbridgeConfiguration) async throws -> [Int] {
+        let client = PostgresClient(configuration: PostgresConfiguration(connectionString: configuration.database.uri, poolSize: 1))
+        defer { Task { await client.close() } }
+        do {
+            return try await Migrator.migrate(SealbridgeMigrations.all, on: client)
+        } catch let error as PostgresError where error.code == .connectionFailed {
+            throw DaemonError(code: .databaseUnavailable, message: error.message)
+        } catch {
+            throw DaemonError(code: .migration, message: "\(error)")
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT: takes the instance lock (waiting as a standby while another
+    /// instance holds it), migrates, then serves until shutdown, finishing in-flight transactions.
+    public static func run(configuration: SealbridgeConfiguration) async throws {
+        LoggingSetup.bootstrap(configuration.logging)
+        let logger = Logger(label: "sealbridge")
+        let registry = PrometheusCollectorRegistry()
+        if configuration.metrics.enabled { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        logger.info("starting", metadata: ["version": "\(SealbridgeInfo.version)", "config": "\(configuration.summary)"])
+
+        let client = PostgresClient(configuration: PostgresConfiguration(
+            connectionString: configuration.database.uri, poolSize: configuration.database.poolSize))
+        let lockKey = instanceLockKey(appserviceID: configuration.appservice.id)
+        let lock: AdvisoryLock
+        do {
+            if let held = try await client.tryAdvisoryLock(key: lockKey) {
+                lock = held
+            } else {
+                logger.notice("another Sealbridge instance holds the lock for this appservice; waiting as standby")
+                lock = try await client.advisoryLock(key: lockKey)
+                logger.notice("took over the instance lock")
+            }
+        } catch let error as PostgresError {
+            await client.close()
+            throw DaemonError(code: .databaseUnavailable, message: error.message)
+        }
+        do {
+            let applied = try await Migrator.migrate(SealbridgeMigrations.all, on: client)
+            if !applied.isEmpty { logger.notice("applied database migrations", metadata: ["versions": "\(applied)"]) }
+        } catch {
+            await lock.release()
+            await client.close()
+            throw DaemonError(code: .migration, message: "\(error)")
+        }
+
+        var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock)]
+        let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
+        if let (host, port) = separateMetrics {
+            services.append(buildMetricsApplication(host: host, port: port, registry: registry, logger: logger))
+        }
+        services.append(buildAppServiceApplication(
+            configuration: configuration, client: client,
+            metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger))
+        let group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+
+    /// A stable advisory-lock key per appservice id, so two appservices may share one database server.
+    static func instanceLockKey(appserviceID: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for byte in "sealbridge-instance:\(appserviceID)".utf8 {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    static func hostPort(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]) else { return nil }
+        return (String(text[..<colon]), port)
+    }
+}
+
+/// Build facts reported in logs and by `status`.
+public enum SealbridgeInfo {
+    public static let version = "0.1.0-dev"
+}

@@ -1,0 +1,177 @@
+import Foundation
+import Yams
+
+extension SealbridgeConfiguration {
+    /// The value the example config ships for secrets the operator must set.
+    static let placeholder = "CHANGE_ME"
+
+    /// Loads and validates the configuration at `path`.
+    ///
+    /// Secrets may sit inline, in files (`*_file`, relative paths under `$CREDENTIALS_DIRECTORY` when
+    /// systemd's `LoadCredential=` set it), or in environment variables `SEALBRIDGE_<SECTION>_<KEY>`,
+    /// which win over the file.
+    /// - Throws: ``ConfigFileError`` if the file cannot be read or parsed; ``ConfigError`` with every problem.
+    public static func load(
+        path: String, environment: [String: String] = ProcessInfo.processInfo.environment, requireTokens: Bool = true
+    ) throws -> SealbridgeConfiguration {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigFileError(path: path, reason: FileManager.default.fileExists(atPath: path) ? "not readable" : "no such file")
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
+        return try parse(String(decoding: data, as: UTF8.self), path: path, directory: directory, environment: environment, requireTokens: requireTokens)
+    }
+
+    /// Parses and validates configuration text.
+    ///
+    /// - Parameter requireTokens: False for `generate-registration`, which creates missing tokens.
+    public static func parse(
+        _ yaml: String, path: String = "config", directory: URL = URL(fileURLWithPath: "."),
+        environment: [String: String] = [:], requireTokens: Bool = true
+    ) throws -> SealbridgeConfiguration {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigFileError(path: path, reason: "not valid YAML: \(error)")
+        }
+        let base = environment["CREDENTIALS_DIRECTORY"].map { URL(fileURLWithPath: $0) } ?? directory
+        let reader = ConfigReader(environment: environment, fileBase: base)
+        let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
+        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "logging", "metrics"])
+        let configuration = SealbridgeConfiguration(
+            homeserver: readHomeserver(top.section("homeserver")),
+            appservice: readAppService(top.section("appservice"), requireTokens: requireTokens),
+            database: readDatabase(top.section("database")),
+            encryption: readEncryption(top.section("encryption")),
+            management: readManagement(top.section("management")),
+            logging: readLogging(top.section("logging")),
+            metrics: readMetrics(top.section("metrics")))
+        configuration.crossCheck(reader)
+        guard reader.problems.isEmpty else { throw ConfigError(problems: reader.problems) }
+        return configuration
+    }
+
+    static func readHomeserver(_ s: ConfigReader.Section) -> Homeserver {
+        s.rejectUnknown(["url", "server_name"])
+        let url = s.string("url", required: true) ?? ""
+        if !url.isEmpty { Validation.httpURL(url, s.key("url"), s.reader) }
+        let serverName = s.string("server_name", required: true) ?? ""
+        if !serverName.isEmpty && !Validation.isServerName(serverName) {
+            s.reader.problem(s.key("server_name"), "not a valid server name: \"\(serverName)\"")
+        }
+        return Homeserver(url: url, serverName: serverName)
+    }
+
+    static func readAppService(_ s: ConfigReader.Section, requireTokens: Bool) -> AppService {
+        s.rejectUnknown(["id", "address", "port", "url", "as_token", "as_token_file", "hs_token", "hs_token_file", "bot", "puppets", "max_body_size"])
+        let port = s.int("port", default: 29330, range: 1...65535)
+        let address = s.string("address", default: "127.0.0.1")!
+        let url = s.string("url", default: "http://\(address):\(port)")!
+        Validation.httpURL(url, s.key("url"), s.reader)
+        var asToken = s.secret("as_token", required: requireTokens, environmentName: "SEALBRIDGE_APPSERVICE_AS_TOKEN")
+        var hsToken = s.secret("hs_token", required: requireTokens, environmentName: "SEALBRIDGE_APPSERVICE_HS_TOKEN")
+        if !requireTokens {
+            // generate-registration replaces placeholders with fresh tokens.
+            if asToken == placeholder { asToken = nil }
+            if hsToken == placeholder { hsToken = nil }
+        }
+        for (name, token) in [("as_token", asToken), ("hs_token", hsToken)] {
+            if token == placeholder {
+                s.reader.problem(s.key(name), "still the example placeholder CHANGE_ME")
+            } else if let token, token.count < 32 {
+                s.reader.problem(s.key(name), "too short: use at least 32 random characters")
+            }
+        }
+        if let asToken, asToken == hsToken, asToken != placeholder { s.reader.problem(s.key("hs_token"), "must differ from as_token") }
+        let bot = s.section("bot")
+        bot.rejectUnknown(["localpart", "display_name"])
+        let botLocalpart = bot.string("localpart", default: "sealbridge")!
+        let puppets = s.section("puppets")
+        puppets.rejectUnknown(["localpart_template", "namespace_regex"])
+        let template = puppets.string("localpart_template", default: "sealbridge_{id}")!
+        if !template.contains("{id}") { s.reader.problem(puppets.key("localpart_template"), "must contain {id}") }
+        for (key, localpart) in [(bot.key("localpart"), botLocalpart), (puppets.key("localpart_template"), template.replacingOccurrences(of: "{id}", with: "x"))]
+        where !Validation.isLocalpart(localpart) {
+            s.reader.problem(key, "may only use a-z, 0-9 and . _ = - /")
+        }
+        let regex = puppets.string("namespace_regex")
+        if let regex, (try? NSRegularExpression(pattern: regex)) == nil {
+            s.reader.problem(puppets.key("namespace_regex"), "not a valid regular expression")
+        }
+        return AppService(
+            id: s.string("id", default: "sealbridge")!, address: address, port: port, publicURL: url,
+            asToken: asToken, hsToken: hsToken, botLocalpart: botLocalpart,
+            botDisplayName: bot.string("display_name", default: "Sealbridge")!, puppetLocalpartTemplate: template,
+            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 16 * 1024 * 1024, range: 1024...(1 << 30)))
+    }
+
+    static func readDatabase(_ s: ConfigReader.Section) -> Database {
+        s.rejectUnknown(["uri", "uri_file", "pool_size"])
+        let uri = s.secret("uri", required: true, environmentName: "SEALBRIDGE_DATABASE_URI") ?? ""
+        if !uri.isEmpty && !(uri.hasPrefix("postgres://") || uri.hasPrefix("postgresql://") || uri.contains("=")) {
+            s.reader.problem(s.key("uri"), "must be a postgresql:// URI or a libpq keyword string")
+        }
+        return Database(uri: uri, poolSize: s.int("pool_size", default: 10, range: 1...200))
+    }
+
+    static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy"])
+        let enabled = s.bool("enabled", default: true)
+        let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
+        if key == placeholder {
+            s.reader.problem(s.key("pickle_key"), "still the example placeholder CHANGE_ME")
+        } else if let key, key.utf8.count < 43 {
+            s.reader.problem(s.key("pickle_key"), "too weak: use at least 32 random bytes, e.g. `openssl rand -base64 32`")
+        }
+        let rotation = s.section("rotation")
+        rotation.rejectUnknown(["period_ms", "messages"])
+        let policyText = s.string("sharing_policy", default: SharingPolicy.allDevices.rawValue)!
+        let policy = SharingPolicy(rawValue: policyText)
+        if policy == nil {
+            s.reader.problem(s.key("sharing_policy"), "must be one of \(SharingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return Encryption(
+            enabled: enabled, pickleKey: key,
+            rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
+            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices)
+    }
+
+    static func readManagement(_ s: ConfigReader.Section) -> Management {
+        s.rejectUnknown(["admins", "room", "auto_accept_invites"])
+        let admins = s.strings("admins")
+        for (index, admin) in admins.enumerated() where !Validation.isUserID(admin) {
+            s.reader.problem("\(s.key("admins"))[\(index)]", "not a user id (@localpart:server): \"\(admin)\"")
+        }
+        let room = s.string("room")
+        if let room, !room.hasPrefix("!") { s.reader.problem(s.key("room"), "must be a room id starting with '!'") }
+        return Management(admins: admins, room: room, autoAcceptInvites: s.bool("auto_accept_invites", default: true))
+    }
+
+    static func readLogging(_ s: ConfigReader.Section) -> Logging {
+        s.rejectUnknown(["level", "format"])
+        let level = s.string("level", default: "info")!
+        if !["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) {
+            s.reader.problem(s.key("level"), "must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        let format = LogFormat(rawValue: s.string("format", default: "text")!)
+        if format == nil { s.reader.problem(s.key("format"), "must be text or json") }
+        return Logging(level: level, format: format ?? .text)
+    }
+
+    static func readMetrics(_ s: ConfigReader.Section) -> Metrics {
+        s.rejectUnknown(["enabled", "listen"])
+        let listen = s.string("listen")
+        if let listen, Validation.hostPort(listen) == nil { s.reader.problem(s.key("listen"), "must be host:port, e.g. 127.0.0.1:9330") }
+        return Metrics(enabled: s.bool("enabled", default: true), listen: listen)
+    }
+
+    /// Checks that involve several sections.
+    func crossCheck(_ reader: ConfigReader) {
+        if metrics.listen == "\(appservice.address):\(appservice.port)" {
+            reader.problem("metrics.listen", "is the appservice listener; leave it empty to serve /metrics there")
+        }
+        for admin in management.admins where admin == botUserID {
+            reader.problem("management.admins", "must not list the bot itself")
+        }
+    }
+}

@@ -1,0 +1,102 @@
+/// Sealbridge's configuration, mirroring `Config/config.example.yaml` key for key.
+public struct SealbridgeConfiguration: Sendable {
+    public struct Homeserver: Sendable {
+        /// Client-server API base URL, e.g. `http://127.0.0.1:8008`.
+        public var url: String
+        /// The server name in user ids (`@bot:<server_name>`).
+        public var serverName: String
+    }
+
+    public struct AppService: Sendable {
+        public var id: String
+        /// Listen address and port for the homeserver's pushes.
+        public var address: String
+        public var port: Int
+        /// How the homeserver reaches us (goes into the registration's `url`).
+        public var publicURL: String
+        public var asToken: String?
+        public var hsToken: String?
+        public var botLocalpart: String
+        public var botDisplayName: String
+        /// Puppet localparts, with `{id}` standing for the remote network's id.
+        public var puppetLocalpartTemplate: String
+        /// Regex of the puppet namespace when the operator sets one; otherwise derived from the template.
+        public var namespaceRegexOverride: String?
+        /// Largest transaction body accepted, in bytes.
+        public var maxBodySize: Int
+    }
+
+    public struct Database: Sendable {
+        /// libpq URI or keyword string; may contain a password, so it is a secret.
+        public var uri: String
+        public var poolSize: Int
+    }
+
+    public enum SharingPolicy: String, Sendable, CaseIterable {
+        /// Share room keys with every device of every member.
+        case allDevices = "all_devices"
+        /// Share only with devices their owner cross-signed.
+        case crossSignedOnly = "cross_signed_only"
+    }
+
+    public struct Encryption: Sendable {
+        public var enabled: Bool
+        /// The secret that keys at rest are derived from (HKDF); ≥ 32 bytes of entropy.
+        public var pickleKey: String?
+        public var rotationPeriodMilliseconds: Int
+        public var rotationMessages: Int
+        public var sharingPolicy: SharingPolicy
+    }
+
+    public struct Management: Sendable {
+        /// Users allowed to run commands in the management room.
+        public var admins: [String]
+        /// A fixed management room id; nil means admins open a DM with the bot.
+        public var room: String?
+        public var autoAcceptInvites: Bool
+    }
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
+    public struct Logging: Sendable {
+        /// trace, debug, info, notice, warning, error or critical.
+        public var level: String
+        public var format: LogFormat
+    }
+
+    public struct Metrics: Sendable {
+        public var enabled: Bool
+        /// `host:port` for a separate metrics listener; nil serves `/metrics` on the appservice listener.
+        public var listen: String?
+    }
+
+    public var homeserver: Homeserver
+    public var appservice: AppService
+    public var database: Database
+    public var encryption: Encryption
+    public var management: Management
+    public var logging: Logging
+    public var metrics: Metrics
+}
+
+extension SealbridgeConfiguration {
+    /// The puppet user namespace regex for the registration.
+    public var puppetNamespaceRegex: String {
+        appservice.namespaceRegexOverride
+            ?? Registration.namespaceRegex(template: appservice.puppetLocalpartTemplate, serverName: homeserver.serverName)
+    }
+
+    /// The bot's user id.
+    public var botUserID: String { "@\(appservice.botLocalpart):\(homeserver.serverName)" }
+
+    /// A summary without secrets, for `check-config` and the startup log.
+    public var summary: String {
+        """
+        homeserver \(homeserver.url) (\(homeserver.serverName)), appservice "\(appservice.id)" on \(appservice.address):\(appservice.port), \
+        bot \(botUserID), puppets \(appservice.puppetLocalpartTemplate), database pool \(database.poolSize), \
+        encryption \(encryption.enabled ? "on" : "off"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
+        """
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import SealbridgeConfig
+
+/// sysexits(3) codes, so systemd units and scripts can tell failures apart.
+enum ExitStatus {
+    static let unavailable = ExitCode(69)
+    static let ioError = ExitCode(74)
+    static let locked = ExitCode(75)
+    static let config = ExitCode(78)
+
+    /// Prints `message` to standard error.
+    static func report(_ message: String) {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+
+    /// Loads the configuration or exits with a message an operator can act on.
+    static func loadConfiguration(_ path: String, requireTokens: Bool = true) throws -> SealbridgeConfiguration {
+        do {
+            return try SealbridgeConfiguration.load(path: path, requireTokens: requireTokens)
+        } catch let error as ConfigFileError {
+            report("sealbridge: cannot read configuration \(error)")
+            throw error.reason.hasPrefix("not valid YAML") ? config : ioError
+        } catch let error as ConfigError {
+            report("sealbridge: \(error.problems.count) problem(s) in \(path):")
+            for problem in error.problems { report("  \(problem)") }
+            throw config
+        }
+    }
+}

@@ -1,0 +1,39 @@
+import ArgumentParser
+import SealbridgeApp
+
+/// `sealbridge run`: the daemon's main job.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Run the daemon until SIGTERM/SIGINT (migrates the database first).")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try ExitStatus.loadConfiguration(options.path)
+        do {
+            try await Daemon.run(configuration: configuration)
+        } catch let error as DaemonError {
+            ExitStatus.report("sealbridge: \(error.message)")
+            throw error.code == .databaseUnavailable ? ExitStatus.unavailable : ExitCode.failure
+        }
+    }
+}
+
+/// `sealbridge migrate`: applies database migrations and exits.
+struct MigrateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate", abstract: "Apply pending database migrations and exit.")
+
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let configuration = try ExitStatus.loadConfiguration(options.path)
+        do {
+            let applied = try await Daemon.migrate(configuration: configuration)
+            print(applied.isEmpty ? "database schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+        } catch let error as DaemonError {
+            ExitStatus.report("sealbridge: \(error.message)")
+            throw error.code == .databaseUnavailable ? ExitStatus.unavailable : ExitCode.failure
+        }
+    }
+}

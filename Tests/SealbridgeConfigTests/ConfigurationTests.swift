@@ -1,0 +1,194 @@
+import Foundation
+import SealbridgeConfig
+import Testing
+
+let asToken = String(repeating: "a", count: 40) + "AS"
+let hsToken = String(repeating: "h", count: 40) + "HS"
+let pickleKey = "k3yMaterialThatIsLongEnoughForThirtyTwoBytes+AAAA"
+
+/// A complete, valid configuration with overrides applied by simple text substitution.
+func validYAML(_ extra: String = "") -> String {
+    """
+    homeserver:
+      url: http://127.0.0.1:8008
+      server_name: example.org
+    appservice:
+      as_token: "\(asToken)"
+      hs_token: "\(hsToken)"
+    database:
+      uri: postgresql://sealbridge:dbpassw0rd@127.0.0.1/sealbridge
+    encryption:
+      pickle_key: "\(pickleKey)"
+    management:
+      admins: ["@admin:example.org"]
+    \(extra)
+    """
+}
+
+func problems(_ body: () throws -> Void) -> [String] {
+    do {
+        try body()
+        return []
+    } catch let error as ConfigError {
+        return error.problems.map(\.description)
+    } catch {
+        return ["unexpected: \(error)"]
+    }
+}
+
+var packageRoot: URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+}
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    @Test("a minimal config loads with documented defaults")
+    func defaults() throws {
+        let config = try SealbridgeConfiguration.parse(validYAML())
+        #expect(config.appservice.port == 29330)
+        #expect(config.appservice.address == "127.0.0.1")
+        #expect(config.appservice.publicURL == "http://127.0.0.1:29330")
+        #expect(config.appservice.maxBodySize == 16 * 1024 * 1024)
+        #expect(config.database.poolSize == 10)
+        #expect(config.encryption.enabled)
+        #expect(config.encryption.rotationMessages == 100)
+        #expect(config.encryption.rotationPeriodMilliseconds == 604_800_000)
+        #expect(config.encryption.sharingPolicy == .allDevices)
+        #expect(config.botUserID == "@sealbridge:example.org")
+        #expect(config.puppetNamespaceRegex == "@sealbridge_.+:example\\.org")
+        #expect(config.logging.format == .text)
+    }
+
+    @Test("the shipped example parses and is refused only for its CHANGE_ME placeholders")
+    func shippedExample() throws {
+        let path = packageRoot.appendingPathComponent("Config/config.example.yaml").path
+        let found = problems { _ = try SealbridgeConfiguration.load(path: path, environment: [:]) }
+        #expect(found.count == 3)
+        #expect(found.contains { $0.hasPrefix("appservice.as_token:") })
+        #expect(found.contains { $0.hasPrefix("appservice.hs_token:") })
+        #expect(found.contains { $0.hasPrefix("encryption.pickle_key:") })
+        // With real secrets from the environment, the example is a working configuration.
+        let config = try SealbridgeConfiguration.load(path: path, environment: [
+            "SEALBRIDGE_APPSERVICE_AS_TOKEN": asToken, "SEALBRIDGE_APPSERVICE_HS_TOKEN": hsToken,
+            "SEALBRIDGE_ENCRYPTION_PICKLE_KEY": pickleKey,
+        ])
+        #expect(config.management.admins == ["@admin:example.org"])
+    }
+
+    @Test("many mistakes are reported together, each with its key path, without secret values")
+    func allProblemsAtOnce() {
+        let yaml = """
+            homeserver:
+              url: ftp://nowhere
+            appservice:
+              port: 70000
+              as_token: short-secret-value
+              hs_tokne: typo
+              puppets:
+                localpart_template: Bridge
+            database:
+              pool_size: many
+            encryption:
+              pickle_key: weak-secret-value
+              sharing_policy: everyone
+            management:
+              admins: ["admin", "@ok:example.org"]
+            logging:
+              level: loud
+            surprise: 1
+            """
+        let found = problems { _ = try SealbridgeConfiguration.parse(yaml) }
+        let expectedPaths = [
+            "homeserver.url:", "homeserver.server_name: missing", "appservice.port:", "appservice.as_token: too short",
+            "appservice.hs_tokne: unknown key", "appservice.hs_token: missing", "appservice.puppets.localpart_template: must contain {id}",
+            "database.uri: missing", "database.pool_size:", "encryption.pickle_key: too weak", "encryption.sharing_policy:",
+            "management.admins[0]:", "logging.level:", "surprise: unknown key",
+        ]
+        for path in expectedPaths {
+            #expect(found.contains { $0.hasPrefix(path) }, "missing problem \(path) in \(found)")
+        }
+        #expect(!found.joined().contains("short-secret-value"))
+        #expect(!found.joined().contains("weak-secret-value"))
+    }
+
+    @Test("secrets from *_file, relative to $CREDENTIALS_DIRECTORY, trailing newline stripped; conflicts refused")
+    func secretFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sealbridge-config-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data((hsToken + "\n").utf8).write(to: directory.appendingPathComponent("hs_token"))
+        let yaml = validYAML().replacingOccurrences(of: "hs_token: \"\(hsToken)\"", with: "hs_token_file: hs_token")
+        let config = try SealbridgeConfiguration.parse(yaml, environment: ["CREDENTIALS_DIRECTORY": directory.path])
+        #expect(config.appservice.hsToken == hsToken)
+
+        let missing = problems { _ = try SealbridgeConfiguration.parse(yaml, environment: ["CREDENTIALS_DIRECTORY": "/nonexistent"]) }
+        #expect(missing.contains { $0.hasPrefix("appservice.hs_token_file: cannot read") })
+
+        let both = validYAML().replacingOccurrences(of: "hs_token: \"\(hsToken)\"", with: "hs_token: \"\(hsToken)\"\n  hs_token_file: x")
+        #expect(problems { _ = try SealbridgeConfiguration.parse(both) }.contains { $0.hasPrefix("appservice.hs_token: given both") })
+    }
+
+    @Test("environment variables override the file")
+    func environmentOverride() throws {
+        let other = String(repeating: "z", count: 48)
+        let config = try SealbridgeConfiguration.parse(validYAML(), environment: ["SEALBRIDGE_APPSERVICE_HS_TOKEN": other])
+        #expect(config.appservice.hsToken == other)
+    }
+
+    @Test("tokens must differ; the summary holds no secret")
+    func summaryHasNoSecrets() throws {
+        let same = validYAML().replacingOccurrences(of: hsToken, with: asToken)
+        #expect(problems { _ = try SealbridgeConfiguration.parse(same) }.contains { $0.hasPrefix("appservice.hs_token: must differ") })
+        let summary = try SealbridgeConfiguration.parse(validYAML()).summary
+        for secret in [asToken, hsToken, pickleKey, "dbpassw0rd"] { #expect(!summary.contains(secret)) }
+    }
+
+    @Test("unreadable or non-YAML files are a file error, not a crash")
+    func fileErrors() {
+        #expect(throws: ConfigFileError.self) { try SealbridgeConfiguration.load(path: "/nonexistent/config.yaml") }
+        #expect(throws: ConfigFileError.self) { try SealbridgeConfiguration.parse("a: [unclosed") }
+    }
+}
+
+@Suite("Registration")
+struct RegistrationTests {
+    @Test("has every key Synapse needs for an encrypted appservice, and the namespace matches puppets and the bot only")
+    func registration() throws {
+        let config = try SealbridgeConfiguration.parse(validYAML())
+        let registration = Registration.generate(from: config)
+        #expect(!registration.generatedTokens)
+        for line in [
+            "id: \"sealbridge\"", "url: \"http://127.0.0.1:29330\"", "as_token: \"\(asToken)\"", "hs_token: \"\(hsToken)\"",
+            "sender_localpart: \"sealbridge\"", "rate_limited: false", "receive_ephemeral: true",
+            "de.sorunome.msc2409.push_ephemeral: true", "org.matrix.msc3202: true", "io.element.msc4190: true", "exclusive: true",
+        ] {
+            #expect(registration.yaml.contains(line), "missing \(line)")
+        }
+        let regexes = registration.yaml.split(separator: "\n").filter { $0.contains("regex:") }.map {
+            String($0.split(separator: "\"", maxSplits: 1)[1].dropLast()).replacingOccurrences(of: "\\\\", with: "\\")
+        }
+        #expect(regexes.count == 2)
+        func matches(_ user: String) -> Bool {
+            regexes.contains { pattern in
+                let regex = try! NSRegularExpression(pattern: "^" + pattern + "$")
+                return regex.firstMatch(in: user, range: NSRange(user.startIndex..., in: user)) != nil
+            }
+        }
+        #expect(matches("@sealbridge_1234:example.org"))
+        #expect(matches("@sealbridge:example.org"))
+        #expect(!matches("@alice:example.org"))
+        #expect(!matches("@sealbridge_1234:exampleXorg"))
+    }
+
+    @Test("missing tokens are generated: long, random, different")
+    func generatedTokens() throws {
+        let yaml = validYAML().replacingOccurrences(of: "  as_token: \"\(asToken)\"\n  hs_token: \"\(hsToken)\"\n", with: "  id: sb\n")
+        let config = try SealbridgeConfiguration.parse(yaml, requireTokens: false)
+        let one = Registration.generate(from: config), two = Registration.generate(from: config)
+        #expect(one.generatedTokens)
+        #expect(one.asToken.count == 64 && one.hsToken.count == 64)
+        #expect(one.asToken != one.hsToken)
+        #expect(one.asToken != two.asToken)
+        #expect(problems { _ = try SealbridgeConfiguration.parse(yaml) }.contains { $0.hasPrefix("appservice.as_token: missing") })
+    }
+}
