@@ -76,12 +76,13 @@ let package = Package(
         .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives"]),
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
         .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [
-                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels",
+                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ],

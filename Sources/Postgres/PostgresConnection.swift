@@ -37,7 +37,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 }
                 connection.handle = conn
                 PQsetClientEncoding(conn, "UTF8")
-                let setup = PQexec(conn, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'")
+                let setup = PQexec(conn, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET client_min_messages = warning")
                 defer { PQclear(setup) }
                 guard PQresultStatus(setup) == PGRES_COMMAND_OK else {
                     throw PostgresError(code: .connectionFailed, message: "session setup failed: \(String(cString: PQerrorMessage(conn)))")

@@ -1,27 +1,50 @@
 internal import COpenSSL
 
-/// HMAC-SHA256: attachment and SSSS MACs, webhook signatures.
+/// HMAC with SHA-256 (RFC 2104).
+///
+/// Matrix uses it to authenticate SSSS secrets and key-backup payloads (whose encryption is
+/// unauthenticated AES-CTR) and inside HKDF.
 public enum HMACSHA256 {
-    /// The 32-byte MAC of `message` under `key`.
+    /// The length of an authentication code: 32 bytes.
+    public static let byteCount = 32
+
+    /// Computes the authentication code of `message` under `key`.
+    ///
+    /// Does not throw: with a fixed digest the only way libcrypto can fail is running out of memory,
+    /// which traps with libcrypto's error message rather than returning a code that could be mistaken
+    /// for a real one.
+    ///
+    /// - Parameters:
+    ///   - message: The bytes to authenticate; may be empty.
+    ///   - key: The key; any length (keys longer than 64 bytes are hashed first, per RFC 2104).
+    /// - Returns: 32 bytes.
     public static func authenticationCode(for message: [UInt8], key: [UInt8]) -> [UInt8] {
-        var code = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 32
-        let result = key.withUnsafeBytes { keyBuffer in
-            message.withUnsafeBytes { messageBuffer in
-                code.withUnsafeMutableBytes { output in
-                    HMAC(
-                        EVP_sha256(), keyBuffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), Int32(key.count),
-                        messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self), message.count,
-                        output.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
+        precondition(key.count <= Int(Int32.max), "HMAC-SHA-256 key longer than libcrypto accepts")
+        var code = [UInt8](repeating: 0, count: byteCount)
+        var written: UInt32 = 0
+        let result = key.withNonNullBytes { keyBytes, keyCount in
+            message.withNonNullBytes { messageBytes, messageCount in
+                code.withUnsafeMutableBufferPointer { output in
+                    HMAC(EVP_sha256(), keyBytes, Int32(keyCount), messageBytes, messageCount, output.baseAddress, &written)
                 }
             }
         }
-        precondition(result != nil && length == 32, "HMAC-SHA256 failed")
+        guard result != nil, written == byteCount else {
+            fatalError(PrimitivesError.libcrypto("HMAC(SHA-256)").description)
+        }
         return code
     }
 
-    /// Whether `code` is the MAC of `message` under `key`, compared in constant time.
+    /// Checks an authentication code in constant time.
+    ///
+    /// - Parameters:
+    ///   - code: The code received; a code of the wrong length is simply invalid.
+    ///   - message: The message it claims to authenticate.
+    ///   - key: The key.
+    /// - Returns: `true` only if `code` is exactly the HMAC of `message` under `key`.
     public static func isValid(_ code: [UInt8], for message: [UInt8], key: [UInt8]) -> Bool {
-        constantTimeEquals(authenticationCode(for: message, key: key), code)
+        var expected = authenticationCode(for: message, key: key)
+        defer { secureWipe(&expected) }
+        return constantTimeEquals(expected, code)
     }
 }

@@ -1,16 +1,28 @@
 internal import COpenSSL
 
-/// SHA-256.
+/// SHA-256 (FIPS 180-4).
+///
+/// Matrix uses it for encrypted-attachment integrity hashes and key-verification commitments.
 public enum SHA256 {
-    /// The 32-byte digest of `data`.
+    /// The digest length: 32 bytes.
+    public static let byteCount = 32
+
+    /// Hashes `data`.
+    ///
+    /// Does not throw: with a fixed digest libcrypto can only fail by running out of memory, which
+    /// traps with libcrypto's message rather than returning a bogus digest.
+    ///
+    /// - Parameter data: The bytes to hash; may be empty.
+    /// - Returns: 32 bytes.
     public static func hash(_ data: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        let ok = data.withUnsafeBytes { input in
-            digest.withUnsafeMutableBytes { output in
-                EVP_Digest(input.baseAddress, input.count, output.baseAddress?.assumingMemoryBound(to: UInt8.self), nil, EVP_sha256(), nil)
-            }
+        var digest = [UInt8](repeating: 0, count: byteCount)
+        var written: UInt32 = 0
+        let status = data.withNonNullBytes { bytes, count in
+            digest.withUnsafeMutableBufferPointer { EVP_Digest(bytes, count, $0.baseAddress, &written, EVP_sha256(), nil) }
         }
-        precondition(ok == 1, "EVP_Digest(SHA-256) failed")
+        guard status == 1, written == byteCount else {
+            fatalError(PrimitivesError.libcrypto("EVP_Digest(SHA-256)").description)
+        }
         return digest
     }
 }

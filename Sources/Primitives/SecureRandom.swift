@@ -1,36 +1,59 @@
 internal import COpenSSL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// Cryptographically secure random bytes from libcrypto's CSPRNG (seeded by the kernel).
-public enum SecureRandom {
-    /// `count` random bytes.
-    ///
-    /// A CSPRNG failure is unrecoverable: returning predictable bytes would silently break every key
-    /// made from them, so this traps instead.
-    public static func bytes(count: Int) -> [UInt8] {
-        precondition(count >= 0, "negative byte count")
-        guard count > 0 else { return [] }
-        return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            guard RAND_bytes(buffer.baseAddress, Int32(count)) == 1 else {
-                fatalError("RAND_bytes failed: \(PrimitivesError.libcrypto("RAND_bytes").message)")
-            }
-            initialized = count
-        }
-    }
-}
-
-/// Overwrites `bytes` with zeros in a way the optimiser keeps; use on key material once done.
-public func secureWipe(_ bytes: inout [UInt8]) {
-    let count = bytes.count
-    bytes.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, count) }
-}
-
-/// Compares two byte strings in time independent of where they differ (tokens, MACs).
+/// Cryptographically secure random bytes for keys, nonces and IVs.
 ///
-/// Lengths are not secret here (a token's length is public), so different lengths return early.
-public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    guard a.count == b.count else { return false }
-    guard !a.isEmpty else { return true }
-    return a.withUnsafeBytes { left in
-        b.withUnsafeBytes { right in CRYPTO_memcmp(left.baseAddress, right.baseAddress, a.count) == 0 }
+/// Draws from libcrypto's DRBG (`RAND_bytes`). Should that ever fail, it falls back to the kernel
+/// (`getrandom(2)` via `getentropy` on Linux, `arc4random_buf` on Darwin); if that fails too the process traps. It never
+/// returns fewer bytes, predictable bytes or zeros: a key made of zeros is worse than a crash.
+public enum SecureRandom {
+    /// libcrypto lengths are `int`; larger requests are filled in chunks of this size.
+    private static let maximumChunk = 1 << 30
+
+    /// Returns `count` random bytes.
+    ///
+    /// - Parameter count: How many bytes; must not be negative.
+    /// - Returns: Exactly `count` bytes.
+    public static func bytes(count: Int) -> [UInt8] {
+        precondition(count >= 0, "SecureRandom.bytes(count:) needs a non-negative count, got \(count)")
+        var output = [UInt8](repeating: 0, count: count)
+        output.withUnsafeMutableBufferPointer { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let chunk = Swift.min(buffer.count - offset, maximumChunk)
+                let start = buffer.baseAddress! + offset
+                if RAND_bytes(start, Int32(chunk)) != 1 {
+                    let reason = LibcryptoErrorQueue.drain().joined(separator: "; ")
+                    fillFromKernel(UnsafeMutableBufferPointer(start: start, count: chunk), libcryptoReason: reason)
+                }
+                offset += chunk
+            }
+        }
+        return output
+    }
+
+    /// The fallback when libcrypto's generator fails: ask the kernel directly or trap.
+    private static func fillFromKernel(_ buffer: UnsafeMutableBufferPointer<UInt8>, libcryptoReason: String) {
+        #if os(Linux)
+        // getentropy(3) is glibc's wrapper over getrandom(2), limited to 256 bytes a call.
+        var offset = 0
+        while offset < buffer.count {
+            let chunk = Swift.min(buffer.count - offset, 256)
+            guard getentropy(buffer.baseAddress! + offset, chunk) == 0 else {
+                fatalError("SecureRandom: RAND_bytes failed (\(libcryptoReason)) and getrandom(2) failed (errno \(errno)); refusing to continue without secure randomness")
+            }
+            offset += chunk
+        }
+        #elseif canImport(Darwin)
+        arc4random_buf(buffer.baseAddress!, buffer.count)
+        #else
+        fatalError("SecureRandom: RAND_bytes failed (\(libcryptoReason)) and this platform has no fallback; refusing to continue without secure randomness")
+        #endif
     }
 }

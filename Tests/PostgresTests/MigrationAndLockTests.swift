@@ -1,4 +1,5 @@
 import Postgres
+import TestSupport
 import Testing
 
 /// Migrations and locks touch shared objects (the migrations table, server restarts): run them one at a time.
@@ -6,9 +7,8 @@ import Testing
 struct MigrationAndLockTests {
     @Test("migrations apply once, in order, in one transaction; a second run applies nothing; downgrade refused")
     func migrations() async throws {
-        let client = try TestDatabase.client()
+        let (client, database) = try await TestDatabase.fresh()
         let table = TestDatabase.table("mig")
-        try await client.execute("DROP TABLE IF EXISTS sealbridge_schema_migrations")
         let first = [
             Migration(version: 1, name: "create", sql: "CREATE TABLE \(table) (id int8); CREATE INDEX ON \(table) (id)"),
             Migration(version: 2, name: "column", sql: "ALTER TABLE \(table) ADD COLUMN name text"),
@@ -30,8 +30,7 @@ struct MigrationAndLockTests {
         // This build knows only version 1 while the database has 2: refuse.
         await #expect { try await Migrator.migrate(Array(first.prefix(1)), on: client) } throws: { ($0 as? PostgresError)?.code == .migration }
         await #expect { try await Migrator.migrate([first[0], first[0]], on: client) } throws: { ($0 as? PostgresError)?.code == .migration }
-        try await client.execute("DROP TABLE sealbridge_schema_migrations")
-        await client.close()
+        await TestDatabase.drop(client, database)
     }
 
     @Test("an advisory lock held by one client blocks another until released")
