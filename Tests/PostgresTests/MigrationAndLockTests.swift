@@ -2,8 +2,7 @@ import Postgres
 import TestSupport
 import Testing
 
-/// Migrations and locks touch shared objects (the migrations table, server restarts): run them one at a time.
-@Suite("Migrations, advisory locks, reconnection", .serialized)
+@Suite("Migrations, advisory locks, reconnection")
 struct MigrationAndLockTests {
     @Test("migrations apply once, in order, in one transaction; a second run applies nothing; downgrade refused")
     func migrations() async throws {
@@ -58,11 +57,13 @@ struct MigrationAndLockTests {
 
     @Test("after the server restarts, the broken call throws and later calls reconnect")
     func reconnect() async throws {
-        let client = try TestDatabase.client(poolSize: 1, connectTimeout: .seconds(20))
+        let cluster = try PrivateCluster.start()
+        defer { cluster.destroy() }
+        let client = PostgresClient(configuration: PostgresConfiguration(connectionString: cluster.url, poolSize: 1, connectTimeout: .seconds(20)))
         let key = Int64.random(in: 1...Int64.max)
         let lock = try #require(try await client.tryAdvisoryLock(key: key))
         #expect(await client.ping())
-        try TestDatabase.restartServer()
+        try cluster.restart()
         // The pooled connection died with the server: the first call on it reports that.
         await #expect { try await client.query("SELECT 1") } throws: {
             [.connectionLost, .connectionFailed].contains(($0 as? PostgresError)?.code)

@@ -9,7 +9,7 @@ public enum TestDatabase {
     public struct Missing: Error, CustomStringConvertible {
         public var description: String {
             "SEALBRIDGE_TEST_DATABASE_URL is not set: run the tests with scripts/test, or run "
-                + "`scripts/pg-test-cluster start DIR` and export SEALBRIDGE_TEST_DATABASE_URL and SEALBRIDGE_TEST_PG_DIR=DIR"
+                + "`scripts/pg-test-cluster start DIR` and export SEALBRIDGE_TEST_DATABASE_URL=$(cat DIR/url)"
         }
     }
 
@@ -59,21 +59,48 @@ public enum TestDatabase {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// Restarts the test cluster with scripts/pg-test-cluster.
+    /// Runs `scripts/pg-test-cluster <arguments>` and waits for it.
     ///
     /// Spawned with posix_spawn and reaped with waitpid: Foundation's `Process.waitUntilExit` was seen
     /// to miss this child's exit here (pg_ctl leaves a daemon behind) and hang.
-    public static func restartServer() throws {
-        guard let dir = ProcessInfo.processInfo.environment["SEALBRIDGE_TEST_PG_DIR"] else { throw Missing() }
+    static func clusterScript(_ arguments: [String]) throws {
         let script = packageRoot.appendingPathComponent("scripts/pg-test-cluster").path
-        let arguments = [script, "restart", dir]
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        var argv: [UnsafeMutablePointer<CChar>?] = ([script] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, script, nil, nil, &argv, environ)
-        guard spawned == 0 else { throw Missing() }
+        guard posix_spawn(&pid, script, nil, nil, &argv, environ) == 0 else { throw ClusterError(arguments: arguments) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        guard status == 0 else { throw Missing() }
+        guard status == 0 else { throw ClusterError(arguments: arguments) }
+    }
+
+    struct ClusterError: Error, CustomStringConvertible {
+        var arguments: [String]
+        var description: String { "scripts/pg-test-cluster \(arguments.joined(separator: " ")) failed" }
+    }
+}
+
+/// A PostgreSQL cluster of a test's own, for tests that stop or restart the server and so must not
+/// disturb the shared one other suites use in parallel.
+public struct PrivateCluster: Sendable {
+    public let directory: String
+    public let url: String
+
+    /// Creates and starts a cluster in a new temporary directory (about a second).
+    public static func start() throws -> PrivateCluster {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sealbridge-pg-\(UUID().uuidString)").path
+        try TestDatabase.clusterScript(["start", directory])
+        let url = try String(contentsOfFile: directory + "/url", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return PrivateCluster(directory: directory, url: url)
+    }
+
+    public func restart() throws {
+        try TestDatabase.clusterScript(["restart", directory])
+    }
+
+    /// Stops the server and deletes its files.
+    public func destroy() {
+        try? TestDatabase.clusterScript(["stop", directory])
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }

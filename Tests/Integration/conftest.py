@@ -1,0 +1,152 @@
+"""Starts the real parts for integration tests: a fresh PostgreSQL database on the test cluster, a real
+Synapse from PyPI with the registration `sealbridge generate-registration` wrote, and `sealbridge run`.
+
+Needs SEALBRIDGE_TEST_DATABASE_URL (scripts/test sets it). Every port is on 127.0.0.1 and chosen free at
+run time; every process is stopped by PID at the end.
+"""
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SEALBRIDGE = Path(os.environ.get("SEALBRIDGE_BIN", ROOT / ".build" / "debug" / "sealbridge"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(method: str, url: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def psql(url: str, sql: str) -> str:
+    return subprocess.run(["psql", url, "-tAc", sql], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Stack:
+    """Handles on the running parts."""
+
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        base = os.environ.get("SEALBRIDGE_TEST_DATABASE_URL")
+        if not base:
+            raise RuntimeError("SEALBRIDGE_TEST_DATABASE_URL is not set: run the tests with scripts/test")
+        self.database = f"sbit_{secrets.token_hex(4)}"
+        self.admin_url = base
+        psql(base, f"CREATE DATABASE {self.database}")
+        self.database_url = base.rsplit("/", 1)[0] + "/" + self.database
+        self.port = free_port()
+        self.config = tmp / "config.yaml"
+        self.config.write_text(f"""
+homeserver:
+  url: http://127.0.0.1:1
+  server_name: localhost
+appservice:
+  id: sealbridge-it
+  port: {self.port}
+  as_token: CHANGE_ME
+  hs_token: CHANGE_ME
+database:
+  uri: "{self.database_url}"
+encryption:
+  pickle_key: "{secrets.token_urlsafe(48)}"
+management:
+  admins: ["@admin:localhost"]
+logging:
+  format: json
+""")
+        self.registration = tmp / "registration.yaml"
+        subprocess.run([SEALBRIDGE, "generate-registration", "--config", self.config, "--write-tokens",
+                        "--output", self.registration], check=True, capture_output=True)
+        self.synapse_dir = tmp / "synapse"
+        self.homeserver = subprocess.run(
+            [ROOT / "scripts" / "synapse-test-server", "start", self.synapse_dir, self.registration],
+            check=True, capture_output=True, text=True).stdout.strip()
+        # Point Sealbridge at the homeserver now that its port is known.
+        self.config.write_text(self.config.read_text().replace("http://127.0.0.1:1", self.homeserver))
+        self.tokens = {line.split(":", 1)[0].strip(): line.split('"')[1] for line in self.config.read_text().splitlines()
+                       if line.strip().startswith(("as_token:", "hs_token:"))}
+        self.secret = (self.synapse_dir / "registration_shared_secret").read_text().strip()
+        self.process = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.log = open(self.tmp / "sealbridge.log", "ab")
+        self.process = subprocess.Popen([SEALBRIDGE, "run", "--config", self.config], stdout=self.log, stderr=self.log)
+        wait_for(lambda: self.healthy(), 30, "sealbridge /health")
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"sealbridge exited with {self.process.returncode}: {(self.tmp / 'sealbridge.log').read_text()[-2000:]}")
+        try:
+            return request("GET", self.url + "/health")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=20)
+        finally:
+            self.log.close()
+
+    def register(self, localpart: str) -> str:
+        """Creates a user with the shared registration secret; returns an access token."""
+        import hashlib
+        import hmac
+        _, nonce = request("GET", self.homeserver + "/_synapse/admin/v1/register")
+        password = secrets.token_urlsafe(12)
+        mac = hmac.new(self.secret.encode(), b"\x00".join([nonce["nonce"].encode(), localpart.encode(), password.encode(), b"notadmin"]),
+                       hashlib.sha1).hexdigest()
+        status, body = request("POST", self.homeserver + "/_synapse/admin/v1/register",
+                               body={"nonce": nonce["nonce"], "username": localpart, "password": password, "mac": mac, "admin": False})
+        assert status == 200, body
+        return body["access_token"]
+
+    def close(self):
+        if self.process and self.process.poll() is None:
+            self.stop()
+        subprocess.run([ROOT / "scripts" / "synapse-test-server", "stop", self.synapse_dir], check=False)
+        psql(self.admin_url, f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = Stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.close()
