@@ -21,28 +21,24 @@ extension String: PostgresEncodable, PostgresDecodable {
     public init(postgresText text: String) { self = text }
 }
 
-extension Int: PostgresEncodable, PostgresDecodable {
-    public static var postgresType: PostgresType { .int8 }
+/// Integers decode the same way whatever their width.
+extension PostgresDecodable where Self: FixedWidthInteger {
     public init(postgresText text: String) throws(PostgresError) {
-        guard let value = Int(text) else { throw .decodingFailure(text, as: "Int") }
+        guard let value = Self(text) else { throw .decodingFailure(text, as: "\(Self.self)") }
         self = value
     }
+}
+
+extension Int: PostgresEncodable, PostgresDecodable {
+    public static var postgresType: PostgresType { .int8 }
 }
 
 extension Int64: PostgresEncodable, PostgresDecodable {
     public static var postgresType: PostgresType { .int8 }
-    public init(postgresText text: String) throws(PostgresError) {
-        guard let value = Int64(text) else { throw .decodingFailure(text, as: "Int64") }
-        self = value
-    }
 }
 
 extension Int32: PostgresEncodable, PostgresDecodable {
     public static var postgresType: PostgresType { .int4 }
-    public init(postgresText text: String) throws(PostgresError) {
-        guard let value = Int32(text) else { throw .decodingFailure(text, as: "Int32") }
-        self = value
-    }
 }
 
 extension Bool: PostgresEncodable, PostgresDecodable {

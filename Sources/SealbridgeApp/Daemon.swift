@@ -7,7 +7,7 @@ import ServiceLifecycle
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case databaseUnavailable, locked, migration }
+    public enum Code: Sendable { case databaseUnavailable, migration }
     public var code: Code
     public var message: String
     public var description: String { message }

@@ -1,12 +1,12 @@
 import ArgumentParser
 import Foundation
+import SealbridgeApp
 import SealbridgeConfig
 
 /// sysexits(3) codes, so systemd units and scripts can tell failures apart.
 enum ExitStatus {
     static let unavailable = ExitCode(69)
     static let ioError = ExitCode(74)
-    static let locked = ExitCode(75)
     static let config = ExitCode(78)
 
     /// Prints `message` to standard error.
@@ -25,6 +25,19 @@ enum ExitStatus {
             report("sealbridge: \(error.problems.count) problem(s) in \(path):")
             for problem in error.problems { report("  \(problem)") }
             throw config
+        }
+    }
+
+    /// Runs `body`, turning a ``DaemonError`` into a message and its exit status.
+    static func reportingDaemonErrors(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as DaemonError {
+            report("sealbridge: \(error.message)")
+            switch error.code {
+            case .databaseUnavailable: throw unavailable
+            case .migration: throw ExitCode.failure
+            }
         }
     }
 }

@@ -10,12 +10,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ExitStatus.loadConfiguration(options.path)
-        do {
-            try await Daemon.run(configuration: configuration)
-        } catch let error as DaemonError {
-            ExitStatus.report("sealbridge: \(error.message)")
-            throw error.code == .databaseUnavailable ? ExitStatus.unavailable : ExitCode.failure
-        }
+        try await ExitStatus.reportingDaemonErrors { try await Daemon.run(configuration: configuration) }
     }
 }
 
@@ -28,12 +23,9 @@ struct MigrateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try ExitStatus.loadConfiguration(options.path)
-        do {
+        try await ExitStatus.reportingDaemonErrors {
             let applied = try await Daemon.migrate(configuration: configuration)
             print(applied.isEmpty ? "database schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
-        } catch let error as DaemonError {
-            ExitStatus.report("sealbridge: \(error.message)")
-            throw error.code == .databaseUnavailable ? ExitStatus.unavailable : ExitCode.failure
         }
     }
 }

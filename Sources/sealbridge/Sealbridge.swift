@@ -12,7 +12,8 @@ struct Sealbridge: AsyncParsableCommand {
             decrypts what the homeserver pushes and encrypts what the bridge sends.
 
             Exit codes: 0 success, 64 usage, 69 a dependency (database) unavailable, \
-            74 a file could not be read or written, 75 another instance holds the lock, 78 configuration problems.
+            74 a file could not be read or written, 78 configuration problems. \
+            A second `run` against the same database waits as a standby until the first stops.
             """,
         version: SealbridgeInfo.version,
         subcommands: [RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self])
