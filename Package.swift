@@ -41,6 +41,9 @@ let package = Package(
         // MARK: Matrix
         .target(name: "MatrixModels", dependencies: ["Olm"]),
 
+        // MARK: Crypto engine (sans-I/O)
+        .target(name: "MatrixCrypto", dependencies: ["Olm", "MatrixModels", "Primitives"]),
+
         // MARK: Appservice
         .target(
             name: "AppService",
@@ -79,6 +82,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
+        .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

@@ -1,0 +1,25 @@
+/// An error from the crypto engine, with the context needed to act on it.
+public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+
+        /// The configured store secret is unusable.
+        public static let invalidSecret = Code(rawValue: "invalid_secret")
+        /// Stored crypto data does not decrypt or parse: wrong secret or tampering.
+        public static let storeCorrupted = Code(rawValue: "store_corrupted")
+        /// libolm refused an operation; the message names it.
+        public static let olm = Code(rawValue: "olm")
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
