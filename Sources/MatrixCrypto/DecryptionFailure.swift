@@ -1,0 +1,50 @@
+import MatrixModels
+
+/// Why an encrypted message was not turned into plaintext: typed, so the caller can react (re-request
+/// a key, park the event, recover a wedged session) and tell the bridge logic why.
+public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Not an algorithm Sealbridge speaks.
+    case unsupportedAlgorithm(String)
+    /// The event lacks a field or has the wrong shape.
+    case malformed(String)
+    /// The Olm message has no ciphertext for our device's curve25519 key.
+    case notForThisDevice
+    /// No existing session decrypts it and it is not a pre-key message: the session is wedged.
+    case wedgedSession(sender: UserID, senderKey: String)
+    /// libolm refused the message (bad MAC, unknown one-time key …).
+    case olm(OlmFailureDetail)
+    /// The decrypted payload's `sender`, `recipient` or `recipient_keys` do not match the envelope.
+    case payloadMismatch(String)
+    /// The sender's keys could not be tied to a device of the claimed sender.
+    case unverifiedSender(String)
+    /// No inbound Megolm session with that id is known (yet): park the event.
+    case unknownSession(sessionID: String)
+    /// The session is known only from a later index than the message's.
+    case unknownMessageIndex(sessionID: String, firstKnownIndex: UInt32)
+    /// The same (session, index) was already used by another event: a replay attack.
+    case replay(sessionID: String, messageIndex: UInt32, firstEventID: String)
+    /// The payload says another room than the event arrived in.
+    case roomMismatch(expected: String, found: String)
+
+    public var description: String {
+        switch self {
+        case .unsupportedAlgorithm(let algorithm): "unsupported algorithm \(algorithm)"
+        case .malformed(let detail): "malformed: \(detail)"
+        case .notForThisDevice: "no ciphertext for this device"
+        case .wedgedSession(let sender, _): "no Olm session with \(sender) decrypts this (wedged)"
+        case .olm(let detail): "libolm: \(detail.code)"
+        case .payloadMismatch(let detail): "payload mismatch: \(detail)"
+        case .unverifiedSender(let detail): "unverified sender: \(detail)"
+        case .unknownSession(let id): "unknown Megolm session \(id)"
+        case .unknownMessageIndex(let id, let first): "session \(id) known only from index \(first)"
+        case .replay(let id, let index, let first): "replayed index \(index) of session \(id) (first seen in \(first))"
+        case .roomMismatch(let expected, let found): "payload is for room \(found), event is in \(expected)"
+        }
+    }
+}
+
+/// libolm's refusal, kept as a plain value so ``DecryptionFailure`` stays Hashable without importing Olm types.
+public struct OlmFailureDetail: Sendable, Hashable {
+    public var code: String
+    public var operation: String
+}

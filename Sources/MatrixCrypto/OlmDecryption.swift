@@ -1,0 +1,85 @@
+import MatrixModels
+import Olm
+
+/// Decrypts one `m.olm.v1.curve25519-aes-sha2` to-device message for one local device.
+///
+/// Tries every existing session with the sender's key first; only a pre-key message that none of them
+/// matches creates a new inbound session, which the caller persists together with the account (whose
+/// one-time key is removed here). Nothing is changed when decryption fails.
+public struct OlmDecryption {
+    /// The plaintext payload and what changed.
+    public struct Decrypted {
+        /// The decrypted JSON: `type`, `content`, `sender`, `recipient`, `recipient_keys`, `keys`, …
+        public var payload: JSONValue
+        /// The sender's curve25519 key (the envelope's `sender_key`).
+        public var senderKey: String
+        /// The session that decrypted it, ratchet advanced: persist it.
+        public var session: Session
+        /// True when the session was created from this pre-key message (the account changed too).
+        public var createdSession: Bool
+    }
+
+    /// - Parameters:
+    ///   - content: The to-device event's `content`.
+    ///   - sender: The to-device event's `sender`.
+    ///   - account: The receiving device's account; its one-time key is removed if a new session is made.
+    ///   - sessions: Existing sessions with the sender key, most recently used first.
+    public static func decrypt(
+        content: JSONValue, sender: UserID, account: Account, sessions: [Session]
+    ) throws(DecryptionFailure) -> Decrypted {
+        guard let algorithm = content["algorithm"]?.stringValue else { throw .malformed("no algorithm") }
+        guard algorithm == EncryptionAlgorithm.olm else { throw .unsupportedAlgorithm(algorithm) }
+        guard let senderKey = content["sender_key"]?.stringValue else { throw .malformed("no sender_key") }
+        let ourKey = account.identityKeys.curve25519
+        guard let entry = content["ciphertext"]?[ourKey] else { throw .notForThisDevice }
+        guard let type = entry["type"]?.integerValue, let body = entry["body"]?.stringValue,
+            let message = try? OlmMessage(type: Int(type), ciphertext: body)
+        else { throw .malformed("ciphertext entry needs an integer type and a string body") }
+
+        for session in sessions {
+            if message.kind == .preKey && !session.matchesInbound(message, theirIdentityKey: senderKey) { continue }
+            guard let plaintext = try? session.decrypt(message) else { continue }
+            return Decrypted(payload: try parse(plaintext), senderKey: senderKey, session: session, createdSession: false)
+        }
+        guard message.kind == .preKey else { throw .wedgedSession(sender: sender, senderKey: senderKey) }
+        do {
+            let session = try Session.inbound(account: account, preKeyMessage: message, theirIdentityKey: senderKey)
+            let plaintext = try session.decrypt(message)
+            let payload = try parse(plaintext)
+            // Only now, with the message proven, spend the one-time key (a fallback key stays).
+            try account.removeOneTimeKeys(usedBy: session)
+            return Decrypted(payload: payload, senderKey: senderKey, session: session, createdSession: true)
+        } catch let failure as DecryptionFailure {
+            throw failure
+        } catch let error as OlmError {
+            throw .olm(OlmFailureDetail(code: error.code.rawValue, operation: error.operation))
+        } catch {
+            throw .malformed("\(error)")
+        }
+    }
+
+    static func parse(_ plaintext: [UInt8]) throws(DecryptionFailure) -> JSONValue {
+        guard let payload = try? JSONValue.parse(plaintext), payload.objectValue != nil else {
+            throw .malformed("decrypted payload is not a JSON object")
+        }
+        return payload
+    }
+
+    /// Checks the payload against the envelope and our device, as the spec requires.
+    ///
+    /// - Parameters:
+    ///   - senderEd25519: The sender device's Ed25519 key from its signed device keys (tracked device list
+    ///     or MSC4147 `sender_device_keys`, already verified); the payload's `keys.ed25519` must equal it.
+    public static func validate(
+        _ payload: JSONValue, sender: UserID, recipient: UserID, recipientEd25519: String, senderEd25519: String?
+    ) throws(DecryptionFailure) {
+        guard payload["sender"]?.stringValue == sender.rawValue else { throw .payloadMismatch("sender is not \(sender)") }
+        guard payload["recipient"]?.stringValue == recipient.rawValue else { throw .payloadMismatch("recipient is not \(recipient)") }
+        guard payload["recipient_keys"]?["ed25519"]?.stringValue == recipientEd25519 else {
+            throw .payloadMismatch("recipient_keys.ed25519 is not this device's key")
+        }
+        guard let claimed = payload["keys"]?["ed25519"]?.stringValue else { throw .payloadMismatch("no keys.ed25519") }
+        guard let senderEd25519 else { throw .unverifiedSender("no known device of \(sender) has this curve25519 key") }
+        guard claimed == senderEd25519 else { throw .unverifiedSender("keys.ed25519 differs from the device's signed key") }
+    }
+}
