@@ -44,6 +44,8 @@ let package = Package(
         // MARK: Crypto engine (sans-I/O)
         .target(name: "MatrixCrypto", dependencies: ["Olm", "MatrixModels", "Primitives"]),
 
+        .target(name: "Store", dependencies: ["MatrixCrypto", "MatrixModels", "Postgres"]),
+
         // MARK: Appservice
         .target(
             name: "AppService",
@@ -56,7 +58,7 @@ let package = Package(
         .target(
             name: "SealbridgeApp",
             dependencies: [
-                "AppService", "SealbridgeConfig", "Postgres", "MatrixModels",
+                "AppService", "SealbridgeConfig", "Postgres", "MatrixModels", "Store",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -83,6 +85,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "MatrixCrypto", "MatrixModels", "Postgres", "TestSupport"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

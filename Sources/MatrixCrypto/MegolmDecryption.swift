@@ -66,6 +66,11 @@ public struct ReplayLedger: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public var sessionID: String
         public var messageIndex: UInt32
+
+        public init(sessionID: String, messageIndex: UInt32) {
+            self.sessionID = sessionID
+            self.messageIndex = messageIndex
+        }
     }
 
     public private(set) var entries: [Key: String] = [:]

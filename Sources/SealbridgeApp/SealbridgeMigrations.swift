@@ -1,9 +1,10 @@
 import AppService
 import Postgres
+import Store
 
 /// Every module's migrations, in one numbered list (versions are global).
 ///
-/// 1–9: appservice front door. Later modules take the next free block.
+/// 1–9: appservice front door; 10–19: crypto store. Later modules take the next free block.
 public enum SealbridgeMigrations {
-    public static let all: [Migration] = AppServiceMigrations.all
+    public static let all: [Migration] = AppServiceMigrations.all + CryptoStoreMigrations.all
 }

@@ -1,0 +1,88 @@
+import Foundation
+import MatrixModels
+
+/// Where the crypto engine keeps its state: one batched write, reads by key.
+///
+/// Everything it holds is either public or encrypted: pickles are encrypted by libolm with the
+/// ``StoreCipher/pickleKey``. Implementations: ``MemoryCryptoStore`` for tests, and the PostgreSQL
+/// store (module `Store`), whose `save` joins the appservice transaction's database transaction.
+public protocol CryptoStore: Sendable {
+    /// The Olm account of a local device (bot or puppet), if it has one.
+    func account(userID: UserID) async throws -> StoredAccount?
+    /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
+    func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
+    /// The inbound Megolm session for (room, session id), shared by every local device.
+    func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession?
+    /// Replay-protection entries of one Megolm session.
+    func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String]
+    /// Writes every change at once: all or nothing.
+    func save(_ changes: CryptoChanges) async throws
+}
+
+/// A local device's Olm account.
+public struct StoredAccount: Sendable, Hashable {
+    public var userID: UserID
+    public var deviceID: DeviceID
+    public var pickle: String
+    /// Whether the device keys have been accepted by the homeserver.
+    public var deviceKeysUploaded: Bool
+
+    public init(userID: UserID, deviceID: DeviceID, pickle: String, deviceKeysUploaded: Bool) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.pickle = pickle
+        self.deviceKeysUploaded = deviceKeysUploaded
+    }
+}
+
+/// An Olm session between a local device and a remote curve25519 key.
+public struct StoredOlmSession: Sendable, Hashable {
+    public var localUserID: UserID
+    public var localDeviceID: DeviceID
+    public var senderKey: String
+    public var sessionID: String
+    public var pickle: String
+    public var lastUsed: Date
+
+    public init(localUserID: UserID, localDeviceID: DeviceID, senderKey: String, sessionID: String, pickle: String, lastUsed: Date) {
+        self.localUserID = localUserID
+        self.localDeviceID = localDeviceID
+        self.senderKey = senderKey
+        self.sessionID = sessionID
+        self.pickle = pickle
+        self.lastUsed = lastUsed
+    }
+}
+
+/// An inbound Megolm session with who sent it.
+public struct StoredInboundGroupSession: Sendable, Hashable {
+    public var roomID: RoomID
+    public var sessionID: String
+    /// The curve25519 key of the device that shared it.
+    public var senderKey: String
+    public var senderUserID: UserID
+    public var firstKnownIndex: UInt32
+    public var pickle: String
+
+    public init(roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, firstKnownIndex: UInt32, pickle: String) {
+        self.roomID = roomID
+        self.sessionID = sessionID
+        self.senderKey = senderKey
+        self.senderUserID = senderUserID
+        self.firstKnownIndex = firstKnownIndex
+        self.pickle = pickle
+    }
+}
+
+/// Everything one step of the engine changed, written by ``CryptoStore/save(_:)`` in one go.
+public struct CryptoChanges: Sendable {
+    public var accounts: [StoredAccount] = []
+    public var olmSessions: [StoredOlmSession] = []
+    /// Kept once per (room, session id); a copy known from an earlier index replaces a later one, never the reverse.
+    public var inboundGroupSessions: [StoredInboundGroupSession] = []
+    public var replayEntries: [ReplayLedger.Key: String] = [:]
+
+    public init() {}
+
+    public var isEmpty: Bool { accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty }
+}
