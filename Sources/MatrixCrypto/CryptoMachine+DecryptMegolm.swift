@@ -1,0 +1,61 @@
+import MatrixModels
+import Olm
+
+extension CryptoMachine {
+    enum RoomEventDisposition {
+        case outcome(RoomEventOutcome)
+        case park(ParkedEvent)
+        case skip
+    }
+
+    /// Decrypts one `m.room.encrypted` room event, or parks it when its session is not known yet.
+    func decryptRoomEvent(_ event: JSONValue, scratch: Scratch) async throws -> RoomEventDisposition {
+        guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
+            let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
+            let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) })
+        else { return .skip }
+        func outcome(_ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ senderKey: String? = nil) -> RoomEventDisposition {
+            .outcome(RoomEventOutcome(eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: senderKey))
+        }
+        let envelope: MegolmDecryption.Envelope
+        do {
+            envelope = try MegolmDecryption.Envelope(content: event["content"] ?? .null)
+        } catch {
+            return outcome(.failure(error))
+        }
+        guard let (record, session) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch) else {
+            return .park(ParkedEvent(event: event, sessionID: envelope.sessionID, roomID: roomID))
+        }
+        // A session belongs to the user who shared it: another user's event cannot use it.
+        guard record.senderUserID == sender else {
+            return outcome(.failure(.payloadMismatch("event sender \(sender) is not the session's owner \(record.senderUserID)")))
+        }
+        var ledger = try await loadLedger(envelope.sessionID, scratch: scratch)
+        defer { scratch.ledgers[envelope.sessionID] = ledger }
+        do {
+            let decrypted = try MegolmDecryption.decrypt(envelope, eventID: eventID, roomID: roomID, session: session, ledger: &ledger)
+            return outcome(.success(decrypted), record.senderKey)
+        } catch {
+            if case .unknownMessageIndex = error { return .park(ParkedEvent(event: event, sessionID: envelope.sessionID, roomID: roomID)) }
+            return outcome(.failure(error))
+        }
+    }
+
+    func loadGroupSession(_ roomID: RoomID, _ sessionID: String, scratch: Scratch) async throws
+        -> (StoredInboundGroupSession, InboundGroupSession)?
+    {
+        let key = Self.groupKey(roomID, sessionID)
+        if let loaded = scratch.groupSessions[key] { return loaded }
+        guard let record = try await store.inboundGroupSession(roomID: roomID, sessionID: sessionID) else { return nil }
+        guard let session = try? InboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey) else {
+            throw CryptoError(code: .storeCorrupted, message: "inbound session \(sessionID) does not unpickle")
+        }
+        scratch.groupSessions[key] = (record, session)
+        return (record, session)
+    }
+
+    func loadLedger(_ sessionID: String, scratch: Scratch) async throws -> ReplayLedger {
+        if let ledger = scratch.ledgers[sessionID] { return ledger }
+        return ReplayLedger(entries: try await store.replayEntries(sessionID: sessionID))
+    }
+}

@@ -1,0 +1,71 @@
+import MatrixModels
+import Olm
+
+extension CryptoMachine {
+    /// Creates the Olm account of a new local device (after the device exists on the homeserver,
+    /// MSC4190 `PUT /devices/{id}`), with a fallback key and the policy's one-time keys.
+    ///
+    /// - Returns: The account to persist and its first key upload, to send after the commit.
+    public func createDevice(userID: UserID, deviceID: DeviceID) throws -> (changes: CryptoChanges, upload: KeysUpload) {
+        let account: Account
+        do {
+            account = try Account.create()
+            try account.generateFallbackKey()
+            try account.generateOneTimeKeys(count: policy.target)
+        } catch {
+            throw CryptoError(code: .olm, message: "creating the account of \(userID) failed: \(error)")
+        }
+        let upload = try KeysUpload.pending(from: account, userID: userID, deviceID: deviceID, includeDeviceKeys: true)
+        var changes = CryptoChanges()
+        changes.accounts = [StoredAccount(
+            userID: userID, deviceID: deviceID, pickle: try pickle { try account.pickle(key: cipher.pickleKey) },
+            deviceKeysUploaded: false)]
+        return (changes, upload)
+    }
+
+    /// Records that the homeserver accepted `upload`: its keys are published, never offered again.
+    public func confirmUpload(_ upload: KeysUpload) async throws -> CryptoChanges {
+        let scratch = Scratch()
+        guard let (record, account) = try await loadAccount(upload.userID, into: scratch) else {
+            throw CryptoError(code: .storeCorrupted, message: "no account for \(upload.userID)")
+        }
+        account.markKeysAsPublished()
+        if upload.deviceKeys != nil {
+            scratch.accounts[upload.userID] = (StoredAccount(
+                userID: record.userID, deviceID: record.deviceID, pickle: record.pickle, deviceKeysUploaded: true), account)
+        }
+        var changes = CryptoChanges()
+        try flushAccounts(scratch, into: &changes)
+        return changes
+    }
+
+    /// Tops up one-time keys and rotates used fallback keys from the transaction's MSC3202 fields.
+    ///
+    /// - Returns: Uploads for devices that need keys (their accounts are in `scratch`, to be saved).
+    func replenishKeys(
+        counts: [UserID: [DeviceID: [String: Int]]], unusedFallbackTypes: [UserID: [DeviceID: [String]]], scratch: Scratch
+    ) async throws -> [KeysUpload] {
+        var uploads: [KeysUpload] = []
+        let users = Set(counts.keys).union(unusedFallbackTypes.keys).sorted()
+        for user in users {
+            guard let (record, account) = try await loadAccount(user, into: scratch) else { continue }
+            do {
+                if let count = counts[user]?[record.deviceID] {
+                    let missing = policy.keysToGenerate(serverCount: count, unpublished: account.unpublishedOneTimeKeys.count)
+                    if missing > 0 { try account.generateOneTimeKeys(count: missing) }
+                }
+                if let types = unusedFallbackTypes[user]?[record.deviceID], policy.fallbackKeyUsed(unusedTypes: types),
+                    account.unpublishedFallbackKey == nil
+                {
+                    try account.generateFallbackKey()
+                }
+            } catch {
+                throw CryptoError(code: .olm, message: "generating keys for \(user) failed: \(error)")
+            }
+            let upload = try KeysUpload.pending(
+                from: account, userID: user, deviceID: record.deviceID, includeDeviceKeys: !record.deviceKeysUploaded)
+            if !upload.isEmpty { uploads.append(upload) }
+        }
+        return uploads
+    }
+}

@@ -1,0 +1,45 @@
+import MatrixModels
+
+/// What the machine made of one transaction: changes to commit with the txn id, key uploads to send
+/// after the commit, and an outcome for every encrypted input.
+public struct CryptoStep: Sendable {
+    public var changes = CryptoChanges()
+    /// Key uploads to send once `changes` are committed; confirm each with ``CryptoMachine/confirmUpload(_:)``.
+    public var uploads: [KeysUpload] = []
+    public var toDevice: [ToDeviceOutcome] = []
+    public var roomEvents: [RoomEventOutcome] = []
+    /// Events whose Megolm key is still missing: the caller keeps them and passes them again later.
+    public var parked: [ParkedEvent] = []
+}
+
+/// One to-device message after decryption.
+public struct ToDeviceOutcome: Sendable {
+    public var sender: UserID
+    public var recipient: UserID
+    /// The decrypted inner type (`m.room_key`, `m.dummy`, …), or nil on failure.
+    public var type: String?
+    public var failure: DecryptionFailure?
+}
+
+/// One room event after decryption.
+public struct RoomEventOutcome: Sendable {
+    public var eventID: EventID
+    public var roomID: RoomID
+    public var sender: UserID
+    public var result: Result<MegolmDecryption.Decrypted, DecryptionFailure>
+    /// The curve25519 key of the device that shared the session (when decrypted).
+    public var senderKey: String?
+}
+
+/// An encrypted room event waiting for its key.
+public struct ParkedEvent: Sendable, Hashable {
+    public var event: JSONValue
+    public var sessionID: String
+    public var roomID: RoomID
+
+    public init(event: JSONValue, sessionID: String, roomID: RoomID) {
+        self.event = event
+        self.sessionID = sessionID
+        self.roomID = roomID
+    }
+}

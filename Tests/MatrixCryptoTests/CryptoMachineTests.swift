@@ -1,0 +1,202 @@
+import MatrixCrypto
+import MatrixModels
+import Olm
+import Testing
+
+/// The machine with a memory store, and helpers to play a step and commit it as the pipeline would.
+struct MachineHarness {
+    let store = MemoryCryptoStore()
+    let machine: CryptoMachine
+    let puppet = try! UserID("@sealbridge_7:localhost")
+    let device = try! DeviceID("SB7")
+
+    init() throws {
+        machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "s", count: 44)))
+    }
+
+    /// Creates the puppet's device and confirms its first upload; returns that upload.
+    func provision() async throws -> KeysUpload {
+        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
+        await store.save(changes)
+        await store.save(try await machine.confirmUpload(upload))
+        return upload
+    }
+
+    func step(_ transaction: AppserviceTransaction, parked: [ParkedEvent] = []) async throws -> CryptoStep {
+        let step = try await machine.process(transaction, parked: parked)
+        await store.save(step.changes)
+        return step
+    }
+}
+
+/// A remote client sharing a Megolm session with the puppet, MSC4147-style (with sender_device_keys).
+struct RemoteClient {
+    let sender = RemoteSender()
+    var olm: Session?
+
+    /// Which of the upload's one-time keys this client claims (each may be used once).
+    var oneTimeKeyIndex = 0
+
+    mutating func roomKeyTransaction(to upload: KeysUpload, includeDeviceKeys: Bool = true, dehydrated: Bool = false) throws -> AppserviceTransaction {
+        let curve = upload.deviceKeys!["keys"]!["curve25519:\(upload.deviceID.rawValue)"]!.stringValue!
+        let ed = upload.deviceKeys!["keys"]!["ed25519:\(upload.deviceID.rawValue)"]!.stringValue!
+        if olm == nil {
+            let otk = upload.oneTimeKeys.sorted { $0.key < $1.key }[oneTimeKeyIndex].value["key"]!.stringValue!
+            olm = try Session.outbound(account: sender.account, theirIdentityKey: curve, theirOneTimeKey: otk)
+        }
+        var deviceKeys = sender.deviceKeys
+        if dehydrated {
+            var members = deviceKeys.objectValue!.filter { $0.key != "signatures" }
+            members["dehydrated"] = true
+            deviceKeys = try SignedJSON.sign(.object(members), userID: sender.userID, keyID: "ed25519:ALICEPHONE", with: sender.account)
+        }
+        var payload: [String: JSONValue] = [
+            "type": "m.room_key", "content": sender.roomKeyContent, "sender": .string(sender.userID.rawValue),
+            "recipient": .string(upload.userID.rawValue), "recipient_keys": ["ed25519": .string(ed)],
+            "keys": ["ed25519": .string(sender.account.identityKeys.ed25519)],
+        ]
+        if includeDeviceKeys { payload["sender_device_keys"] = deviceKeys }
+        let message = try olm!.encrypt(JSONValue.object(payload).serialized())
+        let content: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(sender.account.identityKeys.curve25519),
+            "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]],
+        ]
+        return AppserviceTransaction(toDevice: [ToDeviceEvent(type: "m.room.encrypted", sender: sender.userID, content: content, toUserID: upload.userID, toDeviceID: upload.deviceID)])
+    }
+
+    func roomEvent(_ body: String, id: String, sender override: String? = nil) throws -> JSONValue {
+        ["type": "m.room.encrypted", "event_id": .string(id), "room_id": "!room", "sender": .string(override ?? sender.userID.rawValue),
+         "content": try sender.megolmEvent(body)]
+    }
+}
+
+extension JSONValue {
+    init(stringLiteral value: String, _: Void = ()) { self = .string(value) }
+}
+
+@Suite("CryptoMachine: receiving")
+struct CryptoMachineTests {
+    @Test("a new device gets an account, signed device keys, a fallback key and 50 one-time keys; confirming publishes them")
+    func provisioning() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        #expect(upload.oneTimeKeys.count == 50)
+        #expect(upload.fallbackKeys.count == 1)
+        #expect(upload.deviceKeys != nil)
+        let stored = try #require(await harness.store.account(userID: harness.puppet))
+        #expect(stored.deviceKeysUploaded)
+        // Counts at target: nothing to upload.
+        let full = try await harness.step(AppserviceTransaction(oneTimeKeyCounts: [harness.puppet: [harness.device: ["signed_curve25519": 50]]]))
+        #expect(full.uploads.isEmpty)
+    }
+
+    @Test("an empty count map means zero keys: the machine tops up to the target; a used fallback key is replaced")
+    func topUp() async throws {
+        let harness = try MachineHarness()
+        _ = try await harness.provision()
+        let step = try await harness.step(AppserviceTransaction(
+            oneTimeKeyCounts: [harness.puppet: [harness.device: [:]]],
+            unusedFallbackKeyTypes: [harness.puppet: [harness.device: []]]))
+        let upload = try #require(step.uploads.first)
+        #expect(upload.oneTimeKeys.count == 50)
+        #expect(upload.fallbackKeys.count == 1)
+        #expect(upload.deviceKeys == nil)
+        // Until the upload is confirmed, the generated keys stay pending and are not generated twice.
+        let again = try await harness.step(AppserviceTransaction(oneTimeKeyCounts: [harness.puppet: [harness.device: [:]]]))
+        #expect(again.uploads.first?.oneTimeKeys.count == 50)
+        #expect(Set(again.uploads.first!.oneTimeKeys.keys) == Set(upload.oneTimeKeys.keys))
+        await harness.store.save(try await harness.machine.confirmUpload(upload))
+        let after = try await harness.step(AppserviceTransaction(oneTimeKeyCounts: [harness.puppet: [harness.device: ["signed_curve25519": 50]]]))
+        #expect(after.uploads.isEmpty)
+    }
+
+    @Test("room key then messages in one transaction; a replay in a later transaction is refused")
+    func keyAndMessages() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient()
+        var transaction = try alice.roomKeyTransaction(to: upload)
+        transaction.events = [try alice.roomEvent("one", id: "$1"), try alice.roomEvent("two", id: "$2")]
+        let step = try await harness.step(transaction)
+        #expect(step.toDevice.first?.type == "m.room_key")
+        #expect(step.toDevice.first?.failure == nil)
+        #expect(step.roomEvents.map { try? $0.result.get().content["body"]?.stringValue } == ["one", "two"])
+        #expect(step.roomEvents.first?.senderKey == alice.sender.account.identityKeys.curve25519)
+        #expect(step.changes.inboundGroupSessions.count == 1)
+        #expect(step.changes.olmSessions.count == 1)
+
+        // The homeserver replays the first message under a new event id.
+        let replayed = try await harness.step(AppserviceTransaction(events: [
+            ["type": "m.room.encrypted", "event_id": "$evil", "room_id": "!room", "sender": .string(alice.sender.userID.rawValue),
+             "content": transaction.events[0]["content"]!],
+        ]))
+        guard case .failure(.replay(_, 0, "$1")) = replayed.roomEvents.first?.result else {
+            Issue.record("expected a replay failure, got \(String(describing: replayed.roomEvents.first?.result))")
+            return
+        }
+    }
+
+    @Test("an event that arrives before its key is parked, then decrypted when the key comes in a later transaction")
+    func parking() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient()
+        // The client shares the key (from index 0) before sending, but the homeserver delivers the event first.
+        let keyDelivery = try alice.roomKeyTransaction(to: upload)
+        let early = try await harness.step(AppserviceTransaction(events: [try alice.roomEvent("early", id: "$early")]))
+        #expect(early.roomEvents.isEmpty)
+        #expect(early.parked.count == 1)
+        let later = try await harness.step(keyDelivery, parked: early.parked)
+        #expect(later.parked.isEmpty)
+        #expect(try later.roomEvents.first?.result.get().content["body"]?.stringValue == "early")
+
+        // A key that starts after the message (exported later) leaves the event parked, not failed.
+        var bob = RemoteClient(oneTimeKeyIndex: 1)
+        let bobEarly = try await harness.step(AppserviceTransaction(events: [try bob.roomEvent("too early", id: "$bob")]))
+        let bobKey = try await harness.step(try bob.roomKeyTransaction(to: upload), parked: bobEarly.parked)
+        #expect(bobKey.toDevice.first?.type == "m.room_key")
+        #expect(bobKey.toDevice.first?.failure == nil)
+        #expect(bobKey.roomEvents.isEmpty)
+        #expect(bobKey.parked.map(\.sessionID) == [bob.sender.group.sessionID])
+    }
+
+    @Test("another user's event cannot use someone's session")
+    func impersonation() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient()
+        var transaction = try alice.roomKeyTransaction(to: upload)
+        transaction.events = [try alice.roomEvent("not mallory's", id: "$m", sender: "@mallory:localhost")]
+        let step = try await harness.step(transaction)
+        guard case .failure(.payloadMismatch) = step.roomEvents.first?.result else {
+            Issue.record("expected a sender mismatch")
+            return
+        }
+    }
+
+    @Test("without sender_device_keys and no known device, the room key is refused; a dehydrated sender is dropped")
+    func unverifiedSenders() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient()
+        let step = try await harness.step(try alice.roomKeyTransaction(to: upload, includeDeviceKeys: false))
+        guard case .unverifiedSender = step.toDevice.first?.failure else {
+            Issue.record("expected unverifiedSender, got \(String(describing: step.toDevice.first?.failure))")
+            return
+        }
+        #expect(step.changes.inboundGroupSessions.isEmpty)
+        var dehydrated = RemoteClient(oneTimeKeyIndex: 1)
+        let second = try await harness.step(try dehydrated.roomKeyTransaction(to: upload, dehydrated: true))
+        #expect(second.toDevice.first?.failure == .unverifiedSender("to-device from a dehydrated device"))
+        #expect(second.changes.inboundGroupSessions.isEmpty)
+    }
+
+    @Test("a to-device message for a device we do not have is reported, not fatal")
+    func unknownRecipient() async throws {
+        let harness = try MachineHarness()
+        let event = ToDeviceEvent(type: "m.room.encrypted", sender: try UserID("@a:localhost"), content: [:],
+                                  toUserID: try UserID("@nobody:localhost"), toDeviceID: try DeviceID("X"))
+        let step = try await harness.step(AppserviceTransaction(toDevice: [event]))
+        #expect(step.toDevice.first?.failure == .notForThisDevice)
+    }
+}
