@@ -5,7 +5,8 @@ extension CryptoMachine {
     /// Runs a transaction's crypto inputs in the order the design fixes: to-device first (room keys
     /// arrive), then key counts, then room events (decrypt, or park until the key arrives).
     ///
-    /// - Parameter parked: Events parked by earlier steps whose keys may now be here.
+    /// Events parked by earlier steps are retried when a room key for their session arrives in this one.
+    /// - Parameter parked: Extra parked events to retry; the store's own are found by session id.
     public func process(_ transaction: AppserviceTransaction, parked: [ParkedEvent] = []) async throws -> CryptoStep {
         let scratch = Scratch()
         var step = CryptoStep()
@@ -14,10 +15,20 @@ extension CryptoMachine {
         }
         step.uploads = try await replenishKeys(
             counts: transaction.oneTimeKeyCounts, unusedFallbackTypes: transaction.unusedFallbackKeyTypes, scratch: scratch)
-        for event in parked.map(\.event) + transaction.events where event["type"]?.stringValue == "m.room.encrypted" {
+        let newSessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
+        let waiting = newSessions.isEmpty ? [] : try await store.parkedEvents(sessionIDs: newSessions)
+        let retried = Set((waiting + parked).map(\.eventID))
+        var seen = Set<String>()
+        for event in (waiting + parked).map(\.event) + transaction.events where event["type"]?.stringValue == "m.room.encrypted" {
+            let eventID = event["event_id"]?.stringValue ?? ""
+            guard seen.insert(eventID).inserted else { continue }
             switch try await decryptRoomEvent(event, scratch: scratch) {
-            case .outcome(let outcome): step.roomEvents.append(outcome)
-            case .park(let parkedEvent): step.parked.append(parkedEvent)
+            case .outcome(let outcome):
+                step.roomEvents.append(outcome)
+                if retried.contains(eventID) { step.changes.releasedEvents.insert(eventID) }
+            case .park(let parkedEvent):
+                step.parked.append(parkedEvent)
+                if !retried.contains(eventID) { step.changes.parkedEvents.append(parkedEvent) }
             case .skip: break
             }
         }

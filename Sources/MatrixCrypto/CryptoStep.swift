@@ -8,7 +8,7 @@ public struct CryptoStep: Sendable {
     public var uploads: [KeysUpload] = []
     public var toDevice: [ToDeviceOutcome] = []
     public var roomEvents: [RoomEventOutcome] = []
-    /// Events whose Megolm key is still missing: the caller keeps them and passes them again later.
+    /// Events whose Megolm key is still missing (also in `changes.parkedEvents`, so they survive a restart).
     public var parked: [ParkedEvent] = []
 }
 
@@ -33,6 +33,9 @@ public struct RoomEventOutcome: Sendable {
 
 /// An encrypted room event waiting for its key.
 public struct ParkedEvent: Sendable, Hashable {
+    /// The event's id, the key under which it is parked.
+    public var eventID: String { event["event_id"]?.stringValue ?? "" }
+
     public var event: JSONValue
     public var sessionID: String
     public var roomID: RoomID

@@ -18,12 +18,15 @@ public enum Daemon {
     /// Applies pending migrations and returns the versions applied.
     public static func migrate(configuration: SealbridgeConfiguration) async throws -> [Int] {
         let client = PostgresClient(configuration: PostgresConfiguration(connectionString: configuration.database.uri, poolSize: 1))
-        defer { Task { await client.close() } }
         do {
-            return try await Migrator.migrate(SealbridgeMigrations.all, on: client)
+            let applied = try await Migrator.migrate(SealbridgeMigrations.all, on: client)
+            await client.close()
+            return applied
         } catch let error as PostgresError where error.code == .connectionFailed {
+            await client.close()
             throw DaemonError(code: .databaseUnavailable, message: error.message)
         } catch {
+            await client.close()
             throw DaemonError(code: .migration, message: "\(error)")
         }
     }

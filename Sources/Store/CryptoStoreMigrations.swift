@@ -36,5 +36,15 @@ public enum CryptoStoreMigrations {
                 PRIMARY KEY (session_id, message_index)
             );
             """),
+        Migration(version: 11, name: "parked encrypted events", sql: """
+            CREATE TABLE sealbridge_parked_events (
+                event_id text PRIMARY KEY,
+                room_id text NOT NULL,
+                session_id text NOT NULL,
+                event jsonb NOT NULL,
+                parked_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE INDEX ON sealbridge_parked_events (session_id);
+            """),
     ]
 }

@@ -58,6 +58,20 @@ public struct PostgresCryptoStore: CryptoStore {
         return entries
     }
 
+    public func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent] {
+        var events: [ParkedEvent] = []
+        for sessionID in sessionIDs.sorted() {
+            let rows = try await client.query(
+                "SELECT event::text AS event, room_id FROM sealbridge_parked_events WHERE session_id = \(sessionID) ORDER BY parked_at, event_id")
+            for row in rows {
+                events.append(ParkedEvent(
+                    event: try JSONValue.parse(try row.decode(String.self, "event")), sessionID: sessionID,
+                    roomID: try RoomID(try row.decode(String.self, "room_id"))))
+            }
+        }
+        return events
+    }
+
     public func save(_ changes: CryptoChanges) async throws {
         guard !changes.isEmpty else { return }
         try await client.withTransaction { try await save(changes, on: $0) }
@@ -98,6 +112,16 @@ public struct PostgresCryptoStore: CryptoStore {
                 INSERT INTO sealbridge_megolm_replay (session_id, message_index, event_id)
                 VALUES (\(key.sessionID), \(Int64(key.messageIndex)), \(eventID)) ON CONFLICT DO NOTHING
                 """)
+        }
+        for event in changes.parkedEvents {
+            statements.append("""
+                INSERT INTO sealbridge_parked_events (event_id, room_id, session_id, event)
+                VALUES (\(event.eventID), \(event.roomID.rawValue), \(event.sessionID), \(PostgresJSONB(event.event.serializedString())))
+                ON CONFLICT (event_id) DO NOTHING
+                """)
+        }
+        for eventID in changes.releasedEvents.sorted() {
+            statements.append("DELETE FROM sealbridge_parked_events WHERE event_id = \(eventID)")
         }
         try await connection.pipeline(statements)
     }

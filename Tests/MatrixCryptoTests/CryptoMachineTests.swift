@@ -146,18 +146,23 @@ struct CryptoMachineTests {
         let early = try await harness.step(AppserviceTransaction(events: [try alice.roomEvent("early", id: "$early")]))
         #expect(early.roomEvents.isEmpty)
         #expect(early.parked.count == 1)
-        let later = try await harness.step(keyDelivery, parked: early.parked)
+        #expect(early.changes.parkedEvents.map(\.eventID) == ["$early"])
+        // The parked event is in the store: the key's transaction finds it without being handed it.
+        let later = try await harness.step(keyDelivery)
         #expect(later.parked.isEmpty)
         #expect(try later.roomEvents.first?.result.get().content["body"]?.stringValue == "early")
+        #expect(later.changes.releasedEvents == ["$early"])
+        #expect(try await harness.store.parkedEvents(sessionIDs: [alice.sender.group.sessionID]).isEmpty)
 
         // A key that starts after the message (exported later) leaves the event parked, not failed.
         var bob = RemoteClient(oneTimeKeyIndex: 1)
-        let bobEarly = try await harness.step(AppserviceTransaction(events: [try bob.roomEvent("too early", id: "$bob")]))
-        let bobKey = try await harness.step(try bob.roomKeyTransaction(to: upload), parked: bobEarly.parked)
+        _ = try await harness.step(AppserviceTransaction(events: [try bob.roomEvent("too early", id: "$bob")]))
+        let bobKey = try await harness.step(try bob.roomKeyTransaction(to: upload))
         #expect(bobKey.toDevice.first?.type == "m.room_key")
         #expect(bobKey.toDevice.first?.failure == nil)
         #expect(bobKey.roomEvents.isEmpty)
         #expect(bobKey.parked.map(\.sessionID) == [bob.sender.group.sessionID])
+        #expect(try await harness.store.parkedEvents(sessionIDs: [bob.sender.group.sessionID]).count == 1)
     }
 
     @Test("another user's event cannot use someone's session")

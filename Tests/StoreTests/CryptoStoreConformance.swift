@@ -60,6 +60,19 @@ enum CryptoStoreConformance {
         #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.pickle == "igs-from-2")
         // The same session id in another room is another session.
         #expect(try await store.inboundGroupSession(roomID: try RoomID("!elsewhere"), sessionID: "S") == nil)
+
+        // Parked events: kept once per event id, found by session, removed when released.
+        let event: JSONValue = ["type": "m.room.encrypted", "event_id": "$p1", "room_id": "!room", "sender": "@alice:localhost",
+                                "content": ["algorithm": "m.megolm.v1.aes-sha2", "session_id": "WAIT", "ciphertext": "AwgA"]]
+        var park = CryptoChanges()
+        park.parkedEvents = [ParkedEvent(event: event, sessionID: "WAIT", roomID: room), ParkedEvent(event: event, sessionID: "WAIT", roomID: room)]
+        try await store.save(park)
+        #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]) == [ParkedEvent(event: event, sessionID: "WAIT", roomID: room)])
+        #expect(try await store.parkedEvents(sessionIDs: ["OTHER"]).isEmpty)
+        var release = CryptoChanges()
+        release.releasedEvents = ["$p1"]
+        try await store.save(release)
+        #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).isEmpty)
     }
 }
 

@@ -15,6 +15,8 @@ public protocol CryptoStore: Sendable {
     func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession?
     /// Replay-protection entries of one Megolm session.
     func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String]
+    /// Events parked until one of the Megolm sessions `sessionIDs` is known.
+    func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent]
     /// Writes every change at once: all or nothing.
     func save(_ changes: CryptoChanges) async throws
 }
@@ -81,8 +83,15 @@ public struct CryptoChanges: Sendable {
     /// Kept once per (room, session id); a copy known from an earlier index replaces a later one, never the reverse.
     public var inboundGroupSessions: [StoredInboundGroupSession] = []
     public var replayEntries: [ReplayLedger.Key: String] = [:]
+    /// Events to keep until their key arrives (keyed by event id: parking twice keeps one copy).
+    public var parkedEvents: [ParkedEvent] = []
+    /// Event ids of parked events now decrypted (or failed for good): remove them.
+    public var releasedEvents: Set<String> = []
 
     public init() {}
 
-    public var isEmpty: Bool { accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty }
+    public var isEmpty: Bool {
+        accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
+            && parkedEvents.isEmpty && releasedEvents.isEmpty
+    }
 }

@@ -6,6 +6,7 @@ public actor MemoryCryptoStore: CryptoStore {
     private var olmSessions: [String: StoredOlmSession] = [:]
     private var groupSessions: [String: StoredInboundGroupSession] = [:]
     private var replay: [ReplayLedger.Key: String] = [:]
+    private var parked: [String: ParkedEvent] = [:]
 
     public init() {}
 
@@ -25,7 +26,13 @@ public actor MemoryCryptoStore: CryptoStore {
         replay.filter { $0.key.sessionID == sessionID }
     }
 
+    public func parkedEvents(sessionIDs: Set<String>) -> [ParkedEvent] {
+        parked.values.filter { sessionIDs.contains($0.sessionID) }.sorted { $0.eventID < $1.eventID }
+    }
+
     public func save(_ changes: CryptoChanges) {
+        for event in changes.parkedEvents where parked[event.eventID] == nil { parked[event.eventID] = event }
+        for eventID in changes.releasedEvents { parked[eventID] = nil }
         for account in changes.accounts { accounts[account.userID] = account }
         for session in changes.olmSessions {
             olmSessions["\(session.localUserID)|\(session.localDeviceID)|\(session.senderKey)|\(session.sessionID)"] = session
