@@ -95,20 +95,21 @@ extension AppServiceEndpoints {
     }
 
     func user(_ context: some RequestContext) async throws -> Response {
-        let raw = try context.parameters.require("userId")
-        guard let userID = try? UserID(raw.removingPercentEncoding ?? raw) else {
-            throw MatrixHTTPError.badJSON("not a user id")
-        }
-        guard try await queries.userExists(userID) else { throw MatrixHTTPError.notFound("No such user") }
-        return Self.emptyObject()
+        try await query(context, parameter: "userId", kind: "user id", parse: UserID.init) { try await queries.userExists($0) }
     }
 
     func room(_ context: some RequestContext) async throws -> Response {
-        let raw = try context.parameters.require("alias")
-        guard let alias = try? RoomAlias(raw.removingPercentEncoding ?? raw) else {
-            throw MatrixHTTPError.badJSON("not a room alias")
-        }
-        guard try await queries.roomAliasExists(alias) else { throw MatrixHTTPError.notFound("No such room alias") }
+        try await query(context, parameter: "alias", kind: "room alias", parse: RoomAlias.init) { try await queries.roomAliasExists($0) }
+    }
+
+    /// Answers a homeserver existence query: 200 `{}` if `exists`, else 404 `M_NOT_FOUND`.
+    func query<ID>(
+        _ context: some RequestContext, parameter: String, kind: String,
+        parse: (String) throws(IdentifierError) -> ID, exists: (ID) async throws -> Bool
+    ) async throws -> Response {
+        let raw = try context.parameters.require(parameter)
+        guard let id = try? parse(raw.removingPercentEncoding ?? raw) else { throw MatrixHTTPError.badJSON("not a \(kind)") }
+        guard try await exists(id) else { throw MatrixHTTPError.notFound("No such \(kind)") }
         return Self.emptyObject()
     }
 
