@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.21.0"),
     ],
     targets: [
         // MARK: C libraries (system, via pkg-config)
@@ -45,6 +46,13 @@ let package = Package(
         .target(name: "MatrixCrypto", dependencies: ["Olm", "MatrixModels", "Primitives"]),
 
         .target(name: "Store", dependencies: ["MatrixCrypto", "MatrixModels", "Postgres"]),
+        .target(
+            name: "HomeserverClient",
+            dependencies: [
+                "MatrixModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // MARK: Appservice
         .target(
@@ -86,6 +94,13 @@ let package = Package(
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "MatrixCrypto", "MatrixModels", "Postgres", "TestSupport"]),
+        .testTarget(
+            name: "HomeserverClientTests",
+            dependencies: [
+                "HomeserverClient", "MatrixCrypto", "MatrixModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

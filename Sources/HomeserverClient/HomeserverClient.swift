@@ -1,0 +1,117 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import MatrixModels
+import NIOCore
+import NIOHTTP1
+
+/// The only code that talks HTTP to the homeserver: the client-server API as the appservice, acting
+/// for the bot or a puppet and one of its devices (masquerading).
+///
+/// Rate limits (429) wait `retry_after_ms` and retry; 5xx and transport failures back off
+/// (250 ms doubling, up to ``maxAttempts``); other 4xx are returned at once as ``HomeserverError``.
+public struct HomeserverClient: Sendable {
+    public let baseURL: String
+    let asToken: String
+    let http: HTTPClient
+    public var maxAttempts = 5
+    /// Longest single wait the client accepts from a 429 before giving up on the request.
+    public var maxRetryAfter: Duration = .seconds(30)
+    let logger: Logger
+
+    /// - Parameters:
+    ///   - baseURL: `homeserver.url`, e.g. `http://127.0.0.1:8008`.
+    ///   - asToken: The appservice token, sent as `Authorization: Bearer`.
+    public init(baseURL: String, asToken: String, http: HTTPClient = .shared, logger: Logger = Logger(label: "sealbridge.homeserver")) {
+        var base = baseURL
+        while base.hasSuffix("/") { base.removeLast() }
+        self.baseURL = base
+        self.asToken = asToken
+        self.http = http
+        self.logger = logger
+    }
+
+    /// Whom a request acts for: a namespace user and, for device-bound endpoints, one of its devices.
+    public struct Identity: Sendable, Hashable {
+        public var userID: UserID
+        public var deviceID: DeviceID?
+
+        public init(userID: UserID, deviceID: DeviceID? = nil) {
+            self.userID = userID
+            self.deviceID = deviceID
+        }
+    }
+
+    /// Sends one request and returns the JSON response body.
+    ///
+    /// - Parameters:
+    ///   - path: Starting with `/_matrix/`, already percent-encoded where needed.
+    ///   - as: Masquerade as this user (and device: both `device_id` and the older
+    ///     `org.matrix.msc3202.device_id` are sent, since homeservers differ on which they read).
+    public func request(
+        _ method: HTTPMethod, _ path: String, query: [(String, String)] = [], as identity: Identity? = nil, body: JSONValue? = nil
+    ) async throws -> JSONValue {
+        var parameters = query
+        if let identity {
+            parameters.append(("user_id", identity.userID.rawValue))
+            if let device = identity.deviceID {
+                parameters.append(("device_id", device.rawValue))
+                parameters.append(("org.matrix.msc3202.device_id", device.rawValue))
+            }
+        }
+        var url = baseURL + path
+        if !parameters.isEmpty {
+            url += "?" + parameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
+        }
+        let label = "\(method.rawValue) \(path)"
+        var delay = Duration.milliseconds(250)
+        var attempt = 1
+        while true {
+            var request = HTTPClientRequest(url: url)
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer \(asToken)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            if let body { request.body = .bytes(ByteBuffer(bytes: body.serialized())) }
+            let outcome: (status: Int, body: JSONValue, retryAfter: Duration?)
+            do {
+                let response = try await http.execute(request, timeout: .seconds(60))
+                let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
+                let json = (try? JSONValue.parse(bytes.readableBytesView)) ?? .object([:])
+                let retryAfter = json["retry_after_ms"]?.integerValue.map { Duration.milliseconds($0) }
+                    ?? response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+                outcome = (Int(response.status.code), json, retryAfter)
+            } catch {
+                guard attempt < maxAttempts else {
+                    throw HomeserverError(status: 0, errcode: nil, message: "\(error)", request: label)
+                }
+                logger.warning("homeserver unreachable; retrying", metadata: ["request": "\(label)", "attempt": "\(attempt)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+                attempt += 1
+                continue
+            }
+            switch outcome.status {
+            case 200..<300:
+                return outcome.body
+            case 429 where attempt < maxAttempts:
+                let wait = min(outcome.retryAfter ?? delay, maxRetryAfter)
+                logger.notice("rate limited by the homeserver", metadata: ["request": "\(label)", "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
+                try await Task.sleep(for: wait)
+            case 500..<600 where attempt < maxAttempts:
+                logger.warning("homeserver error; retrying", metadata: ["request": "\(label)", "status": "\(outcome.status)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(10))
+            default:
+                throw HomeserverError(
+                    status: outcome.status, errcode: outcome.body["errcode"]?.stringValue,
+                    message: outcome.body["error"]?.stringValue ?? "no error text", request: label)
+            }
+            attempt += 1
+        }
+    }
+
+    /// Percent-encodes a path segment or query value (RFC 3986 unreserved characters stay).
+    public static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .init(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")) ?? text
+    }
+}
