@@ -64,9 +64,17 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
             ]),
         .target(
+            name: "Bridge",
+            dependencies: [
+                "AppService", "MatrixCrypto", "MatrixModels", "Store", "HomeserverClient", "Postgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
+        .target(
             name: "SealbridgeApp",
             dependencies: [
-                "AppService", "SealbridgeConfig", "Postgres", "MatrixModels", "Store",
+                "AppService", "Bridge", "SealbridgeConfig", "Postgres", "MatrixModels", "MatrixCrypto", "Store", "HomeserverClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -101,6 +109,9 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .testTarget(
+            name: "BridgeTests",
+            dependencies: ["Bridge", "MatrixCrypto", "MatrixModels", "Olm", "Store", "TestSupport"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

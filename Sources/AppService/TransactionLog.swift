@@ -17,7 +17,7 @@ public struct TransactionLog: TransactionHandler {
 
     public func handle(
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
-    ) async throws {
+    ) async throws -> AfterCommit {
         let otkDevices = transaction.oneTimeKeyCounts.values.reduce(0) { $0 + $1.count }
         let fallbackDevices = transaction.unusedFallbackKeyTypes.values.reduce(0) { $0 + $1.count }
         try await connection.execute("""
@@ -35,5 +35,6 @@ public struct TransactionLog: TransactionHandler {
         if transaction.droppedToDevice > 0 {
             logger.warning("dropped to-device messages without a valid recipient", metadata: ["dropped": "\(transaction.droppedToDevice)"])
         }
+        return .nothing
     }
 }

@@ -11,6 +11,12 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storeCorrupted = Code(rawValue: "store_corrupted")
         /// libolm refused an operation; the message names it.
         public static let olm = Code(rawValue: "olm")
+        /// The local user (bot or puppet) has no device yet.
+        public static let noLocalDevice = Code(rawValue: "no_local_device")
+        /// The room is not known to be encrypted (no `m.room.encryption` seen), or uses another algorithm.
+        public static let roomNotEncrypted = Code(rawValue: "room_not_encrypted")
+        /// The remote device to reach is not in the tracked device lists.
+        public static let unknownDevice = Code(rawValue: "unknown_device")
     }
 
     public var code: Code

@@ -24,7 +24,9 @@ extension CryptoMachine {
             return outcome(.failure(error))
         }
         guard let (record, session) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch) else {
-            return .park(ParkedEvent(event: event, sessionID: envelope.sessionID, roomID: roomID))
+            return .park(ParkedEvent(
+                event: event, sessionID: envelope.sessionID, roomID: roomID,
+                reason: try await parkReason(roomID, envelope.sessionID, otherwise: .unknownSession(sessionID: envelope.sessionID), scratch: scratch)))
         }
         // A session belongs to the user who shared it: another user's event cannot use it.
         guard record.senderUserID == sender else {
@@ -36,7 +38,10 @@ extension CryptoMachine {
             let decrypted = try MegolmDecryption.decrypt(envelope, eventID: eventID, roomID: roomID, session: session, ledger: &ledger)
             return outcome(.success(decrypted), record.senderKey)
         } catch {
-            if case .unknownMessageIndex = error { return .park(ParkedEvent(event: event, sessionID: envelope.sessionID, roomID: roomID)) }
+            if case .unknownMessageIndex = error {
+                return .park(ParkedEvent(
+                    event: event, sessionID: envelope.sessionID, roomID: roomID, reason: try await parkReason(roomID, envelope.sessionID, otherwise: error, scratch: scratch)))
+            }
             return outcome(.failure(error))
         }
     }
@@ -46,12 +51,25 @@ extension CryptoMachine {
     {
         let key = Self.groupKey(roomID, sessionID)
         if let loaded = scratch.groupSessions[key] { return loaded }
+        if let cached = inboundCache.get(key) {
+            scratch.groupSessions[key] = cached
+            return cached
+        }
         guard let record = try await store.inboundGroupSession(roomID: roomID, sessionID: sessionID) else { return nil }
         guard let session = try? InboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey) else {
             throw CryptoError(code: .storeCorrupted, message: "inbound session \(sessionID) does not unpickle")
         }
         scratch.groupSessions[key] = (record, session)
+        inboundCache.put(key, record, session)
         return (record, session)
+    }
+
+    /// Why an event stays parked: the sender's withheld notice if one came, else `otherwise`.
+    func parkReason(_ roomID: RoomID, _ sessionID: String, otherwise: DecryptionFailure, scratch: Scratch) async throws -> DecryptionFailure {
+        var notice = scratch.withheld[Self.groupKey(roomID, sessionID)]
+        if notice == nil { notice = try await store.withheldNotice(roomID: roomID, sessionID: sessionID) }
+        guard let notice else { return otherwise }
+        return .withheld(code: notice.code, reason: notice.reason)
     }
 
     func loadLedger(_ sessionID: String, scratch: Scratch) async throws -> ReplayLedger {

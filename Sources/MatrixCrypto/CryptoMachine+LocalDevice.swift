@@ -69,3 +69,22 @@ extension CryptoMachine {
         return uploads
     }
 }
+
+extension CryptoMachine {
+    /// The device of a local user (bot or puppet), if it has one.
+    public func deviceID(of userID: UserID) async throws -> DeviceID? {
+        try await store.account(userID: userID)?.deviceID
+    }
+
+    /// Tops up one-time keys from counts the homeserver reported outside a transaction (the answer to
+    /// an upload, or a periodic check).
+    ///
+    /// - Returns: The accounts to commit and the uploads to send after the commit.
+    public func replenish(counts: [UserID: [DeviceID: [String: Int]]]) async throws -> (changes: CryptoChanges, uploads: [KeysUpload]) {
+        let scratch = Scratch()
+        let uploads = try await replenishKeys(counts: counts, unusedFallbackTypes: [:], scratch: scratch)
+        var changes = CryptoChanges()
+        try flushAccounts(scratch, into: &changes)
+        return (changes, uploads)
+    }
+}

@@ -3,7 +3,8 @@ import Olm
 
 extension CryptoMachine {
     /// Runs a transaction's crypto inputs in the order the design fixes: to-device first (room keys
-    /// arrive), then key counts, then room events (decrypt, or park until the key arrives).
+    /// arrive), then device-list changes, then key counts, then room events in timeline order (state
+    /// changes membership and settings; `m.room.encrypted` is decrypted, or parked until its key arrives).
     ///
     /// Events parked by earlier steps are retried when a room key for their session arrives in this one.
     /// - Parameter parked: Extra parked events to retry; the store's own are found by session id.
@@ -11,15 +12,21 @@ extension CryptoMachine {
         let scratch = Scratch()
         var step = CryptoStep()
         for event in transaction.toDevice {
-            step.toDevice.append(try await receiveToDevice(event, scratch: scratch, changes: &step.changes))
+            step.toDevice.append(try await receiveToDevice(event, scratch: scratch, changes: &step.changes, wedged: &step.wedged))
         }
+        try await receiveDeviceListChanges(transaction.deviceLists, scratch: scratch, changes: &step.changes)
         step.uploads = try await replenishKeys(
             counts: transaction.oneTimeKeyCounts, unusedFallbackTypes: transaction.unusedFallbackKeyTypes, scratch: scratch)
         let newSessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
         let waiting = newSessions.isEmpty ? [] : try await store.parkedEvents(sessionIDs: newSessions)
         let retried = Set((waiting + parked).map(\.eventID))
         var seen = Set<String>()
-        for event in (waiting + parked).map(\.event) + transaction.events where event["type"]?.stringValue == "m.room.encrypted" {
+        for event in (waiting + parked).map(\.event) + transaction.events {
+            if event["state_key"] != nil {
+                try await receiveRoomState(event, scratch: scratch, changes: &step.changes)
+                continue
+            }
+            guard event["type"]?.stringValue == "m.room.encrypted" else { continue }
             let eventID = event["event_id"]?.stringValue ?? ""
             guard seen.insert(eventID).inserted else { continue }
             switch try await decryptRoomEvent(event, scratch: scratch) {

@@ -6,31 +6,59 @@ import Olm
 /// driven by inputs, returning changes to persist and requests to send. It performs no I/O itself
 /// beyond reading its ``CryptoStore``.
 ///
-/// Olm objects live only inside one call: they are unpickled from the store, used, and their new
-/// pickles returned in ``CryptoChanges``; so a failed commit leaves nothing stale in memory.
+/// Mutable Olm objects (accounts, Olm sessions, outbound Megolm sessions) live only inside one call:
+/// they are unpickled from the store, used, and their new pickles returned in ``CryptoChanges``; so a
+/// failed commit leaves nothing stale in memory. Callers serialize a call and the commit of its changes
+/// (one lock in the pipeline), so each session id has one live object at a time. Inbound Megolm
+/// sessions, whose use changes nothing that matters, stay in a bounded cache between calls.
 public actor CryptoMachine {
     let store: any CryptoStore
     let cipher: StoreCipher
-    let devices: any DeviceDirectory
     let policy: OneTimeKeyPolicy
+    let settings: CryptoSettings
     let now: @Sendable () -> Date
+    var inboundCache: InboundSessionCache
 
     public init(
-        store: any CryptoStore, cipher: StoreCipher, devices: any DeviceDirectory = EmptyDeviceDirectory(),
-        policy: OneTimeKeyPolicy = OneTimeKeyPolicy(), now: @escaping @Sendable () -> Date = Date.init
+        store: any CryptoStore, cipher: StoreCipher, policy: OneTimeKeyPolicy = OneTimeKeyPolicy(),
+        settings: CryptoSettings = CryptoSettings(), now: @escaping @Sendable () -> Date = Date.init
     ) {
         self.store = store
         self.cipher = cipher
-        self.devices = devices
         self.policy = policy
+        self.settings = settings
         self.now = now
+        self.inboundCache = InboundSessionCache(capacity: settings.inboundSessionCacheSize)
     }
 
-    /// Accounts loaded during one step, so each is unpickled once and saved once.
+    /// State loaded during one call, so each object is unpickled once and saved once.
     final class Scratch {
         var accounts: [UserID: (record: StoredAccount, account: Account)] = [:]
         var groupSessions: [String: (record: StoredInboundGroupSession, session: InboundGroupSession)] = [:]
         var ledgers: [String: ReplayLedger] = [:]
+        /// Room state written earlier in the same step (read before the store).
+        var rooms: [RoomID: RoomEncryption] = [:]
+        var members: [RoomID: [UserID: String]] = [:]
+        var tracked: [UserID: Bool] = [:]
+        var untracked: Set<UserID> = []
+        /// Withheld notices received earlier in the step, by "room|session".
+        var withheld: [String: WithheldNotice] = [:]
+        /// Olm sessions by "local user|remote curve25519 key", most recently used first.
+        var olmSessions: [String: [(record: StoredOlmSession, session: Session)]] = [:]
+    }
+
+    /// Records that `session` (new or advanced) is now the most recently used with its remote key,
+    /// and returns its record to persist.
+    func touchOlmSession(_ session: Session, local: StoredAccount, remoteKey: String, scratch: Scratch) throws -> StoredOlmSession {
+        let record = StoredOlmSession(
+            localUserID: local.userID, localDeviceID: local.deviceID, senderKey: remoteKey, sessionID: session.sessionID,
+            pickle: try pickle { try session.pickle(key: cipher.pickleKey) }, lastUsed: now())
+        let key = local.userID.rawValue + "|" + remoteKey
+        var list = scratch.olmSessions[key] ?? []
+        list.removeAll { $0.record.sessionID == record.sessionID }
+        list.insert((record, session), at: 0)
+        scratch.olmSessions[key] = list
+        return record
     }
 
     func loadAccount(_ userID: UserID, into scratch: Scratch) async throws -> (record: StoredAccount, account: Account)? {
@@ -62,4 +90,40 @@ public actor CryptoMachine {
             throw CryptoError(code: .olm, message: "pickling failed: \(error)")
         }
     }
+}
+
+/// Unpickled inbound Megolm sessions, least recently used evicted first.
+///
+/// Holds only sessions read from the store (committed); a key arriving in a step replaces the entry
+/// only after that step, so a rolled-back step cannot leave its key behind in memory.
+struct InboundSessionCache {
+    let capacity: Int
+    private var entries: [String: (record: StoredInboundGroupSession, session: InboundGroupSession, used: UInt64)] = [:]
+    private var clock: UInt64 = 0
+
+    init(capacity: Int) {
+        self.capacity = max(0, capacity)
+    }
+
+    var count: Int { entries.count }
+
+    mutating func get(_ key: String) -> (StoredInboundGroupSession, InboundGroupSession)? {
+        guard let entry = entries[key] else { return nil }
+        clock += 1
+        entries[key]?.used = clock
+        return (entry.record, entry.session)
+    }
+
+    mutating func put(_ key: String, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
+        guard capacity > 0 else { return }
+        clock += 1
+        if entries[key] == nil, entries.count >= capacity {
+            // Evict the oldest eighth at once, so eviction cost stays amortized.
+            let victims = entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, capacity / 8))
+            for victim in victims { entries[victim.key] = nil }
+        }
+        entries[key] = (record, session, clock)
+    }
+
+    mutating func remove(_ key: String) { entries[key] = nil }
 }

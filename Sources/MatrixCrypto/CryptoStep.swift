@@ -10,6 +10,24 @@ public struct CryptoStep: Sendable {
     public var roomEvents: [RoomEventOutcome] = []
     /// Events whose Megolm key is still missing (also in `changes.parkedEvents`, so they survive a restart).
     public var parked: [ParkedEvent] = []
+    /// Olm sessions found wedged, to be replaced (new session and an `m.dummy`) after the commit.
+    /// Already rate-limited: at most one per remote device per ``CryptoSettings/wedgedRecoveryInterval``.
+    public var wedged: [WedgedSession] = []
+}
+
+/// A remote device whose Olm messages to a local device no longer decrypt.
+public struct WedgedSession: Sendable, Hashable {
+    public var localUserID: UserID
+    public var localDeviceID: DeviceID
+    public var remoteUserID: UserID
+    public var remoteKey: String
+
+    public init(localUserID: UserID, localDeviceID: DeviceID, remoteUserID: UserID, remoteKey: String) {
+        self.localUserID = localUserID
+        self.localDeviceID = localDeviceID
+        self.remoteUserID = remoteUserID
+        self.remoteKey = remoteKey
+    }
 }
 
 /// One to-device message after decryption.
@@ -39,10 +57,13 @@ public struct ParkedEvent: Sendable, Hashable {
     public var event: JSONValue
     public var sessionID: String
     public var roomID: RoomID
+    /// Why it waits (`unknownSession`, `unknownMessageIndex`, `withheld`); not stored, worked out each time.
+    public var reason: DecryptionFailure?
 
-    public init(event: JSONValue, sessionID: String, roomID: RoomID) {
+    public init(event: JSONValue, sessionID: String, roomID: RoomID, reason: DecryptionFailure? = nil) {
         self.event = event
         self.sessionID = sessionID
         self.roomID = roomID
+        self.reason = reason
     }
 }

@@ -25,6 +25,10 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
     case replay(sessionID: String, messageIndex: UInt32, firstEventID: String)
     /// The payload says another room than the event arrived in.
     case roomMismatch(expected: String, found: String)
+    /// The sender told us (`m.room_key.withheld`) it will not share this session's key.
+    case withheld(code: String, reason: String?)
+    /// An `m.forwarded_room_key` we did not ask for: accepting it would let anyone plant keys.
+    case forwardedKeyRefused(String)
 
     public var description: String {
         switch self {
@@ -39,6 +43,8 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
         case .unknownMessageIndex(let id, let first): "session \(id) known only from index \(first)"
         case .replay(let id, let index, let first): "replayed index \(index) of session \(id) (first seen in \(first))"
         case .roomMismatch(let expected, let found): "payload is for room \(found), event is in \(expected)"
+        case .withheld(let code, let reason): "key withheld by the sender: \(code)\(reason.map { " (\($0))" } ?? "")"
+        case .forwardedKeyRefused(let detail): "forwarded room key refused: \(detail)"
         }
     }
 }

@@ -44,21 +44,10 @@ extension KeysUpload {
     public static func pending(
         from account: Account, userID: UserID, deviceID: DeviceID, includeDeviceKeys: Bool
     ) throws(SignatureError) -> KeysUpload {
-        let identity = account.identityKeys
         let signingKeyID = "ed25519:\(deviceID.rawValue)"
+        // Spelled out: a bare `nil` here would become `JSONValue.null`, which is a value.
         var deviceKeys: JSONValue?
-        if includeDeviceKeys {
-            let unsigned: JSONValue = [
-                "user_id": .string(userID.rawValue),
-                "device_id": .string(deviceID.rawValue),
-                "algorithms": [.string(EncryptionAlgorithm.olm), .string(EncryptionAlgorithm.megolm)],
-                "keys": [
-                    "curve25519:\(deviceID.rawValue)": .string(identity.curve25519),
-                    signingKeyID: .string(identity.ed25519),
-                ],
-            ]
-            deviceKeys = try SignedJSON.sign(unsigned, userID: userID, keyID: signingKeyID, with: account)
-        }
+        if includeDeviceKeys { deviceKeys = try signedDeviceKeys(of: account, userID: userID, deviceID: deviceID) }
         var oneTimeKeys: [String: JSONValue] = [:]
         for key in account.unpublishedOneTimeKeys {
             oneTimeKeys["\(EncryptionAlgorithm.signedCurve25519):\(key.keyID)"] = try SignedJSON.sign(
@@ -71,5 +60,21 @@ extension KeysUpload {
         }
         return KeysUpload(
             userID: userID, deviceID: deviceID, deviceKeys: deviceKeys, oneTimeKeys: oneTimeKeys, fallbackKeys: fallbackKeys)
+    }
+
+    /// The device's `device_keys` object, signed by its own Ed25519 key.
+    public static func signedDeviceKeys(of account: Account, userID: UserID, deviceID: DeviceID) throws(SignatureError) -> JSONValue {
+        let identity = account.identityKeys
+        let signingKeyID = "ed25519:\(deviceID.rawValue)"
+        let unsigned: JSONValue = [
+            "user_id": .string(userID.rawValue),
+            "device_id": .string(deviceID.rawValue),
+            "algorithms": [.string(EncryptionAlgorithm.olm), .string(EncryptionAlgorithm.megolm)],
+            "keys": [
+                "curve25519:\(deviceID.rawValue)": .string(identity.curve25519),
+                signingKeyID: .string(identity.ed25519),
+            ],
+        ]
+        return try SignedJSON.sign(unsigned, userID: userID, keyID: signingKeyID, with: account)
     }
 }

@@ -9,6 +9,14 @@ public struct VerifiedDeviceKeys: Sendable, Hashable {
     /// MSC3814: a dehydrated device, whose to-device messages are dropped.
     public var dehydrated: Bool
 
+    public init(userID: UserID, deviceID: DeviceID, curve25519: String, ed25519: String, dehydrated: Bool = false) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.curve25519 = curve25519
+        self.ed25519 = ed25519
+        self.dehydrated = dehydrated
+    }
+
     /// Reads `device_keys` (from `/keys/query` or MSC4147 `sender_device_keys`) and verifies that the
     /// device signed them with the Ed25519 key they list.
     ///

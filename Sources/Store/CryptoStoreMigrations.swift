@@ -46,5 +46,65 @@ public enum CryptoStoreMigrations {
             );
             CREATE INDEX ON sealbridge_parked_events (session_id);
             """),
+        Migration(version: 12, name: "device tracking, rooms, outbound sessions and shares", sql: """
+            CREATE TABLE sealbridge_tracked_users (
+                user_id text PRIMARY KEY,
+                outdated boolean NOT NULL
+            );
+            CREATE TABLE sealbridge_devices (
+                user_id text NOT NULL REFERENCES sealbridge_tracked_users (user_id) ON DELETE CASCADE,
+                device_id text NOT NULL,
+                curve25519 text NOT NULL,
+                ed25519 text NOT NULL,
+                dehydrated boolean NOT NULL DEFAULT false,
+                PRIMARY KEY (user_id, device_id)
+            );
+            CREATE TABLE sealbridge_rooms (
+                room_id text PRIMARY KEY,
+                algorithm text NOT NULL,
+                rotation_period_ms bigint,
+                rotation_period_msgs bigint,
+                history_visibility text NOT NULL
+            );
+            CREATE TABLE sealbridge_room_members (
+                room_id text NOT NULL,
+                user_id text NOT NULL,
+                membership text NOT NULL,
+                PRIMARY KEY (room_id, user_id)
+            );
+            CREATE INDEX ON sealbridge_room_members (user_id);
+            CREATE TABLE sealbridge_outbound_group_sessions (
+                room_id text NOT NULL,
+                sender_user_id text NOT NULL,
+                sender_device_id text NOT NULL,
+                session_id text NOT NULL UNIQUE,
+                pickle text NOT NULL,
+                created_at timestamptz NOT NULL,
+                PRIMARY KEY (room_id, sender_user_id)
+            );
+            CREATE TABLE sealbridge_outbound_shares (
+                session_id text NOT NULL REFERENCES sealbridge_outbound_group_sessions (session_id) ON DELETE CASCADE,
+                user_id text NOT NULL,
+                device_id text NOT NULL,
+                curve25519 text NOT NULL,
+                message_index bigint,
+                withheld_code text,
+                PRIMARY KEY (session_id, user_id, device_id)
+            );
+            CREATE TABLE sealbridge_withheld_sessions (
+                room_id text NOT NULL,
+                session_id text NOT NULL,
+                code text NOT NULL,
+                reason text,
+                sender_key text NOT NULL,
+                PRIMARY KEY (room_id, session_id)
+            );
+            CREATE TABLE sealbridge_olm_recoveries (
+                local_user_id text NOT NULL,
+                remote_key text NOT NULL,
+                recovered_at timestamptz NOT NULL,
+                PRIMARY KEY (local_user_id, remote_key)
+            );
+            """),
     ]
 }

@@ -123,6 +123,8 @@ public struct PostgresCryptoStore: CryptoStore {
         for eventID in changes.releasedEvents.sorted() {
             statements.append("DELETE FROM sealbridge_parked_events WHERE event_id = \(eventID)")
         }
+        statements += Self.roomStatements(changes)
+        guard !statements.isEmpty else { return }
         try await connection.pipeline(statements)
     }
 }

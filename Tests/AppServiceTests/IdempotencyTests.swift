@@ -35,8 +35,8 @@ final class CountingHandler: TransactionHandler, @unchecked Sendable {
 
     var count: Int { lock.withLock { calls } }
 
-    func handle(_ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger) async throws {
-        try await TransactionLog().handle(transaction, txnID: txnID, connection: connection, logger: logger)
+    func handle(_ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger) async throws -> AfterCommit {
+        _ = try await TransactionLog().handle(transaction, txnID: txnID, connection: connection, logger: logger)
         if delay > .zero { try await Task.sleep(for: delay) }
         let fail = lock.withLock { () -> Bool in
             calls += 1
@@ -44,6 +44,7 @@ final class CountingHandler: TransactionHandler, @unchecked Sendable {
             return failNext
         }
         if fail { throw CancellationError() }
+        return .nothing
     }
 }
 

@@ -19,6 +19,29 @@ public protocol CryptoStore: Sendable {
     func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent]
     /// Writes every change at once: all or nothing.
     func save(_ changes: CryptoChanges) async throws
+
+    // MARK: Device tracking
+    /// The verified devices of each of `userIDs` (users with none, or untracked, are absent).
+    func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]]
+    /// Tracked users among `userIDs`, each with its outdated flag.
+    func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool]
+
+    // MARK: Rooms
+    func room(_ roomID: RoomID) async throws -> RoomEncryption?
+    /// Every member of the room the machine knows of, with their membership.
+    func members(roomID: RoomID) async throws -> [UserID: String]
+    /// Rooms in which `userID` is joined or invited.
+    func presentRooms(userID: UserID) async throws -> [RoomID]
+
+    // MARK: Sending
+    /// The outbound session of a local sender in a room, with its committed share records.
+    func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
+    /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
+    func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
+    /// A withheld notice for an inbound session, if a sender sent one.
+    func withheldNotice(roomID: RoomID, sessionID: String) async throws -> WithheldNotice?
+    /// When `localUserID` last replaced a wedged session with `remoteKey`.
+    func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date?
 }
 
 /// A local device's Olm account.
@@ -87,11 +110,49 @@ public struct CryptoChanges: Sendable {
     public var parkedEvents: [ParkedEvent] = []
     /// Event ids of parked events now decrypted (or failed for good): remove them.
     public var releasedEvents: Set<String> = []
+    /// A user's complete, verified device list from `/keys/query`: replaces what was stored.
+    public var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
+    /// Users to track, with their outdated flag (true: query their devices before the next send).
+    public var trackedUsers: [UserID: Bool] = [:]
+    /// Users who share no room any more: forget them and their devices.
+    public var untrackedUsers: Set<UserID> = []
+    public var rooms: [RoomID: RoomEncryption] = [:]
+    public var memberships: [RoomMembership] = []
+    /// Outbound sessions to discard (a `rotate` command); applied before `outboundGroupSessions`.
+    public var discardedOutboundSessions: [OutboundSessionOwner] = []
+    /// Outbound sessions, created or advanced; a new session id replaces the room sender's old one and its shares.
+    public var outboundGroupSessions: [StoredOutboundGroupSession] = []
+    /// Share records, only for to-device sends that succeeded.
+    public var outboundShares: [OutboundShare] = []
+    public var withheldNotices: [WithheldNotice] = []
+    public var olmRecoveries: [OlmRecovery] = []
 
     public init() {}
 
     public var isEmpty: Bool {
         accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
-            && parkedEvents.isEmpty && releasedEvents.isEmpty
+            && parkedEvents.isEmpty && releasedEvents.isEmpty && deviceLists.isEmpty && trackedUsers.isEmpty
+            && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
+            && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
+    }
+
+    /// Appends `other`'s changes after these (later writes win where both touch one row).
+    public mutating func merge(_ other: CryptoChanges) {
+        accounts += other.accounts
+        olmSessions += other.olmSessions
+        inboundGroupSessions += other.inboundGroupSessions
+        replayEntries.merge(other.replayEntries) { first, _ in first }
+        parkedEvents += other.parkedEvents
+        releasedEvents.formUnion(other.releasedEvents)
+        deviceLists.merge(other.deviceLists) { _, new in new }
+        trackedUsers.merge(other.trackedUsers) { _, new in new }
+        untrackedUsers.formUnion(other.untrackedUsers)
+        rooms.merge(other.rooms) { _, new in new }
+        memberships += other.memberships
+        discardedOutboundSessions += other.discardedOutboundSessions
+        outboundGroupSessions += other.outboundGroupSessions
+        outboundShares += other.outboundShares
+        withheldNotices += other.withheldNotices
+        olmRecoveries += other.olmRecoveries
     }
 }

@@ -1,0 +1,66 @@
+import Logging
+import MatrixCrypto
+import ServiceLifecycle
+
+/// Work the crypto pipeline does after a transaction committed: key uploads and wedged-session
+/// recoveries. A `Service`, so it drains in the daemon's `ServiceGroup` and stops with it.
+///
+/// Failed work is retried with backoff (1 s doubling, five attempts); what still fails is logged and
+/// comes back on its own: unpublished keys are offered again by the next top-up, and a wedged
+/// session is reported again by the peer's next message.
+public final class CryptoFollowUps: Service, Sendable {
+    public enum Work: Sendable {
+        case upload(KeysUpload)
+        case recover(WedgedSession)
+    }
+
+    let engine: CryptoEngine
+    let logger: Logger
+    private let stream: AsyncStream<Work>
+    private let continuation: AsyncStream<Work>.Continuation
+
+    public init(engine: CryptoEngine, logger: Logger = Logger(label: "sealbridge.crypto.followups")) {
+        self.engine = engine
+        self.logger = logger
+        (stream, continuation) = AsyncStream.makeStream(of: Work.self)
+    }
+
+    public func enqueue(_ work: Work) {
+        continuation.yield(work)
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            for await work in stream {
+                await perform(work)
+            }
+        } onGracefulShutdown: {
+            self.continuation.finish()
+        }
+    }
+
+    /// Performs one piece of work with retries; exposed for tests that drive the pipeline by hand.
+    public func perform(_ work: Work) async {
+        var delay = Duration.seconds(1)
+        for attempt in 1...5 {
+            do {
+                switch work {
+                case .upload(let upload): try await engine.upload(upload)
+                case .recover(let session): try await engine.recover(session)
+                }
+                return
+            } catch {
+                logger.warning("crypto follow-up failed", metadata: ["work": "\(Self.describe(work))", "attempt": "\(attempt)", "error": "\(error)"])
+                if attempt < 5 { try? await Task.sleep(for: delay) }
+                delay *= 2
+            }
+        }
+    }
+
+    static func describe(_ work: Work) -> String {
+        switch work {
+        case .upload(let upload): "keys upload for \(upload.userID)"
+        case .recover(let session): "wedged session recovery \(session.localUserID) ↔ \(session.remoteUserID)"
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import AppService
+import Logging
+import MatrixCrypto
+import MatrixModels
+import Metrics
+import Postgres
+import Store
+
+/// Runs the crypto machine on each appservice transaction, inside its database transaction: the
+/// Olm and Megolm state it changed, parked events and replay entries commit with the txn id or not
+/// at all. Key uploads and wedged-session recoveries go to ``CryptoFollowUps`` after the commit.
+///
+/// Must run under ``CryptoEngine/lock`` (``SerializedTransactionProcessor``), so no send works
+/// from a ratchet this transaction is about to replace.
+public struct CryptoTransactionHandler: TransactionHandler {
+    let engine: CryptoEngine
+    let store: PostgresCryptoStore
+    let followUps: CryptoFollowUps
+    let log = TransactionLog()
+    let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
+    let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
+    let toDeviceFailures = Counter(label: "sealbridge_crypto_to_device_failures_total")
+
+    public init(engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps) {
+        self.engine = engine
+        self.store = store
+        self.followUps = followUps
+    }
+
+    public func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
+    ) async throws -> AfterCommit {
+        let logged = try await log.handle(transaction, txnID: txnID, connection: connection, logger: logger)
+        let step = try await engine.machine.process(transaction)
+        try await store.save(step.changes, on: connection)
+        report(step, logger: logger)
+        let uploads = step.uploads, wedged = step.wedged, followUps = followUps
+        guard !uploads.isEmpty || !wedged.isEmpty else { return logged }
+        return logged.then(AfterCommit {
+            for upload in uploads { followUps.enqueue(.upload(upload)) }
+            for session in wedged { followUps.enqueue(.recover(session)) }
+        })
+    }
+
+    /// Counts and logs outcomes; never the plaintext or any key.
+    func report(_ step: CryptoStep, logger: Logger) {
+        var failures = 0
+        for outcome in step.roomEvents {
+            switch outcome.result {
+            case .success: decrypted.increment()
+            case .failure(let failure):
+                failures += 1
+                logger.warning("room event not decrypted", metadata: [
+                    "event_id": "\(outcome.eventID)", "room_id": "\(outcome.roomID)", "reason": "\(failure)",
+                ])
+            }
+        }
+        parked.increment(by: step.parked.count)
+        for outcome in step.toDevice {
+            guard let failure = outcome.failure else { continue }
+            toDeviceFailures.increment()
+            logger.warning("to-device message not decrypted", metadata: [
+                "sender": "\(outcome.sender)", "recipient": "\(outcome.recipient)", "reason": "\(failure)",
+            ])
+        }
+        if !step.parked.isEmpty {
+            logger.info("room events waiting for their keys", metadata: ["parked": "\(step.parked.count)"])
+        }
+    }
+}
+
+/// Processes each transaction under the crypto lock, through the commit.
+public struct SerializedTransactionProcessor: TransactionProcessing {
+    let inner: any TransactionProcessing
+    let lock: AsyncLock
+
+    public init(_ inner: any TransactionProcessing, lock: AsyncLock) {
+        self.inner = inner
+        self.lock = lock
+    }
+
+    public func process(txnID: String, _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        try await lock.withLock { try await inner.process(txnID: txnID, transaction, logger: logger) }
+    }
+}

@@ -1,0 +1,43 @@
+import HomeserverClient
+import MatrixCrypto
+import MatrixModels
+
+/// The homeserver requests the crypto pipeline performs for the machine, acting as a local device.
+///
+/// ``HomeserverClient`` is the real one; tests give the pipeline an in-memory homeserver that routes
+/// to-device messages between two machines.
+public protocol CryptoTransport: Sendable {
+    /// Registers the user if needed (`inhibit_login`) and creates the device (MSC4190).
+    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws
+    /// - Returns: The server's one-time key counts after the upload.
+    func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int]
+    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue
+    func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue
+    func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws
+    func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID
+}
+
+extension HomeserverClient: CryptoTransport {
+    public func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {
+        try await registerUser(localpart: userID.localpart)
+        try await createDevice(deviceID, for: userID, displayName: displayName)
+    }
+
+    public func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {
+        try await uploadKeys(body, userID: userID, deviceID: device)
+    }
+
+    public func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue {
+        try await claimKeys(body, as: Identity(userID: userID, deviceID: device))
+    }
+
+    public func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws {
+        try await sendToDevice(eventType: request.eventType, txnID: request.txnID, body: request.body, as: Identity(userID: userID, deviceID: device))
+    }
+
+    public func sendRoomEvent(
+        _ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID
+    ) async throws -> EventID {
+        try await sendRoomEvent(roomID, eventType: eventType, txnID: txnID, content: content, as: Identity(userID: userID, deviceID: device))
+    }
+}

@@ -1,0 +1,74 @@
+import MatrixModels
+
+/// What a `/keys/query` answer changed, and what was refused.
+public struct KeysQueryOutcome: Sendable {
+    public var changes = CryptoChanges()
+    /// Devices ignored, with why: bad self-signature, or keys changed under a known device id.
+    public var rejected: [(userID: UserID, deviceID: String, reason: String)] = []
+}
+
+extension CryptoMachine {
+    /// Marks tracked users in `changed` outdated and forgets users in `left` (MSC3202 device lists).
+    func receiveDeviceListChanges(_ lists: DeviceListChanges, scratch: Scratch, changes: inout CryptoChanges) async throws {
+        let tracked = try await store.trackedUsers(lists.changed)
+        for user in lists.changed where tracked[user] != nil || scratch.tracked[user] != nil {
+            scratch.tracked[user] = true
+            changes.trackedUsers[user] = true
+        }
+        for user in lists.left {
+            scratch.tracked[user] = nil
+            scratch.untracked.insert(user)
+            changes.trackedUsers[user] = nil
+            changes.untrackedUsers.insert(user)
+        }
+    }
+
+    /// Members of `roomID` (joined, and invited when history visibility allows) whose device list must
+    /// be queried before a room key is shared: outdated or not tracked yet.
+    public func outdatedUsers(in roomID: RoomID) async throws -> [UserID] {
+        let scratch = Scratch()
+        let recipients = try await recipientUsers(roomID, scratch: scratch)
+        let tracked = try await store.trackedUsers(recipients)
+        return recipients.filter { tracked[$0] ?? true }
+    }
+
+    /// Users whose devices get a room's keys.
+    func recipientUsers(_ roomID: RoomID, scratch: Scratch) async throws -> [UserID] {
+        guard let settings = try await room(roomID, scratch: scratch) else { return [] }
+        return try await members(roomID, scratch: scratch)
+            .filter { $0.value == "join" || ($0.value == "invite" && settings.sharesWithInvited) }
+            .map(\.key).sorted()
+    }
+
+    /// Reads a `/keys/query` response for `users`: each device's self-signature is verified; a device
+    /// whose keys differ from those stored under its id is refused (keys never change under one id);
+    /// devices no longer listed are dropped. Users the server could not answer for stay outdated.
+    public func receiveKeysQuery(_ response: JSONValue, users: [UserID]) async throws -> KeysQueryOutcome {
+        var outcome = KeysQueryOutcome()
+        let known = try await store.devices(userIDs: users)
+        let answered = response["device_keys"]?.objectValue ?? [:]
+        for user in users {
+            guard let devices = answered[user.rawValue]?.objectValue else { continue }
+            var verified: [VerifiedDeviceKeys] = []
+            for (deviceID, keys) in devices.sorted(by: { $0.key < $1.key }) {
+                do throws(DecryptionFailure) {
+                    let device = try VerifiedDeviceKeys(keys, expectedUser: user)
+                    guard device.deviceID.rawValue == deviceID else { throw .unverifiedSender("device_keys name device \(device.deviceID)") }
+                    if let previous = known[user]?.first(where: { $0.deviceID == device.deviceID }),
+                        previous.curve25519 != device.curve25519 || previous.ed25519 != device.ed25519
+                    {
+                        outcome.rejected.append((user, deviceID, "keys changed under a known device id; keeping the old keys"))
+                        verified.append(previous)
+                        continue
+                    }
+                    verified.append(device)
+                } catch {
+                    outcome.rejected.append((user, deviceID, error.description))
+                }
+            }
+            outcome.changes.trackedUsers[user] = false
+            outcome.changes.deviceLists[user] = verified
+        }
+        return outcome
+    }
+}

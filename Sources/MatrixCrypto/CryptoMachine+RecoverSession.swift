@@ -1,0 +1,35 @@
+import MatrixModels
+import Olm
+
+extension CryptoMachine {
+    /// The tracked device of `userID` with `curve25519`, if known.
+    public func device(userID: UserID, curve25519: String) async throws -> DeviceRef? {
+        try await store.devices(userIDs: [userID])[userID]?.first { $0.curve25519 == curve25519 }
+            .map { DeviceRef(userID: $0.userID, deviceID: $0.deviceID) }
+    }
+
+    /// Olm-encrypts one to-device message from `sender`'s device to `target` with the newest session.
+    ///
+    /// Wedged-session recovery claims a fresh one-time key first (so the newest session is a new one),
+    /// then sends `m.dummy` through this: the peer's next messages use the new session.
+    /// - Returns: The advanced session to commit before sending, and the request.
+    public func encryptToDevice(
+        sender: UserID, to target: DeviceRef, type: String, content: JSONValue
+    ) async throws -> (changes: CryptoChanges, request: ToDeviceRequest) {
+        let scratch = Scratch()
+        guard let (local, account) = try await loadAccount(sender, into: scratch) else {
+            throw CryptoError(code: .noLocalDevice, message: "\(sender) has no device")
+        }
+        guard let device = try await store.devices(userIDs: [target.userID])[target.userID]?.first(where: { $0.deviceID == target.deviceID }) else {
+            throw CryptoError(code: .unknownDevice, message: "\(target) is not a tracked device")
+        }
+        guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
+            let session = try? Session.unpickle(newest.pickle, key: cipher.pickleKey)
+        else { throw CryptoError(code: .unknownDevice, message: "no Olm session with \(target)") }
+        let content = try olmEncrypt(
+            type: type, content: content, from: local, account: account, ownDeviceKeys: try ownDeviceKeys(local, account), to: device, session: session)
+        var changes = CryptoChanges()
+        changes.olmSessions = [try touchOlmSession(session, local: local, remoteKey: device.curve25519, scratch: scratch)]
+        return (changes, ToDeviceRequest(eventType: "m.room.encrypted", messages: [target.userID: [target.deviceID: content]]))
+    }
+}

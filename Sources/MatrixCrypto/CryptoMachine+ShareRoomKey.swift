@@ -1,0 +1,180 @@
+import Foundation
+import MatrixModels
+import Olm
+
+extension CryptoMachine {
+    /// Everything one send decided about the room's outbound session and its recipients.
+    struct SharePlan {
+        var local: StoredAccount
+        var account: Account
+        var record: StoredOutboundGroupSession
+        var session: OutboundGroupSession
+        /// True when the session was created (or rotated) in this call and is not stored yet.
+        var isNew: Bool
+        /// Devices that have neither the current key nor a withheld notice.
+        var missing: [VerifiedDeviceKeys]
+        var unreachable: Set<DeviceRef>
+        var claim: [DeviceRef] = []
+        var sessions: [String: Session] = [:]
+    }
+
+    /// Loads or creates (rotating when due) the outbound session and finds who still lacks it.
+    func planShare(roomID: RoomID, sender: UserID, unreachable: Set<DeviceRef>, scratch: Scratch) async throws -> SharePlan {
+        guard let (local, account) = try await loadAccount(sender, into: scratch) else {
+            throw CryptoError(code: .noLocalDevice, message: "\(sender) has no device")
+        }
+        guard let settings = try await room(roomID, scratch: scratch), settings.algorithm == EncryptionAlgorithm.megolm else {
+            throw CryptoError(code: .roomNotEncrypted, message: "\(roomID) has no m.megolm.v1.aes-sha2 m.room.encryption state")
+        }
+        let users = try await recipientUsers(roomID, scratch: scratch)
+        let devicesByUser = try await store.devices(userIDs: users)
+        let recipients = users.flatMap { devicesByUser[$0] ?? [] }
+            .filter { !($0.userID == local.userID && $0.deviceID == local.deviceID) }
+
+        var stored = try await store.outboundGroupSession(roomID: roomID, senderUserID: sender)
+        var session: OutboundGroupSession?
+        if let current = stored {
+            guard let unpickled = try? OutboundGroupSession.unpickle(current.pickle, key: cipher.pickleKey) else {
+                throw CryptoError(code: .storeCorrupted, message: "outbound session in \(roomID) does not unpickle")
+            }
+            let rotate = needsRotation(current, unpickled, settings: settings, recipients: recipients)
+            if rotate || current.senderDeviceID != local.deviceID {
+                stored = nil
+            } else {
+                session = unpickled
+            }
+        }
+        let isNew = session == nil
+        if session == nil {
+            do {
+                session = try OutboundGroupSession.create()
+            } catch {
+                throw CryptoError(code: .olm, message: "creating an outbound session failed: \(error.code)")
+            }
+        }
+        let outbound = session!
+        let record: StoredOutboundGroupSession
+        if let stored {
+            record = stored
+        } else {
+            record = StoredOutboundGroupSession(
+                roomID: roomID, senderUserID: sender, senderDeviceID: local.deviceID, sessionID: outbound.sessionID,
+                pickle: try Self.pickled(outbound, cipher.pickleKey), createdAt: now())
+        }
+        let shared = Set(record.shares.map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
+        let missing = recipients.filter { !shared.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
+        var plan = SharePlan(
+            local: local, account: account, record: record, session: outbound, isNew: isNew, missing: missing, unreachable: unreachable)
+
+        // Devices that will get the key need an Olm session; find them, or ask for a claim.
+        let needKey = missing.filter { withheldCode(for: $0, unreachable: unreachable) == nil }
+        let sessions = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, remoteKeys: needKey.map(\.curve25519))
+        for device in needKey {
+            let key = local.userID.rawValue + "|" + device.curve25519
+            if let loaded = scratch.olmSessions[key]?.first {
+                plan.sessions[device.curve25519] = loaded.session
+            } else if let newest = sessions[device.curve25519]?.first {
+                guard let unpickled = try? Session.unpickle(newest.pickle, key: cipher.pickleKey) else {
+                    throw CryptoError(code: .storeCorrupted, message: "Olm session with \(device.userID) \(device.deviceID) does not unpickle")
+                }
+                scratch.olmSessions[key] = [(newest, unpickled)]
+                plan.sessions[device.curve25519] = unpickled
+            } else {
+                plan.claim.append(DeviceRef(userID: device.userID, deviceID: device.deviceID))
+            }
+        }
+        return plan
+    }
+
+    /// Whether the session must be replaced: too old, too many messages, or someone who has the key
+    /// is no longer a recipient (left, or that device was removed or changed keys).
+    func needsRotation(
+        _ record: StoredOutboundGroupSession, _ session: OutboundGroupSession, settings: RoomEncryption, recipients: [VerifiedDeviceKeys]
+    ) -> Bool {
+        let period = settings.rotationPeriodMilliseconds.map { TimeInterval($0) / 1000 } ?? self.settings.defaultRotationPeriod
+        let messages = settings.rotationPeriodMessages ?? self.settings.defaultRotationMessages
+        if now().timeIntervalSince(record.createdAt) >= period || Int64(session.messageIndex) >= messages { return true }
+        let current = Set(recipients.map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
+        return record.shares.contains { $0.messageIndex != nil && !current.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
+    }
+
+    /// Why a device gets a withheld notice instead of the key, if it does.
+    func withheldCode(for device: VerifiedDeviceKeys, unreachable: Set<DeviceRef>) -> String? {
+        // Without cross-signing Sealbridge cannot tell a dehydrated device its owner made from one
+        // planted by the server, so it gets no key.
+        if device.dehydrated { return "m.unverified" }
+        if unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return "m.no_olm" }
+        return nil
+    }
+
+    /// Encrypts the room key for every device in `plan.missing` (withheld notices for the rest).
+    ///
+    /// - Returns: nil when every recipient already has the key.
+    func buildShare(_ plan: SharePlan, scratch: Scratch) async throws -> RoomKeyShare? {
+        guard !plan.missing.isEmpty else { return nil }
+        var changes = CryptoChanges()
+        if plan.isNew { changes.outboundGroupSessions = [plan.record] }
+        let roomID = plan.record.roomID, identity = plan.account.identityKeys
+        let index = plan.session.messageIndex
+        let roomKey: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(roomID.rawValue),
+            "session_id": .string(plan.record.sessionID), "session_key": .string(plan.session.sessionKey),
+        ]
+        let ownKeys = try ownDeviceKeys(plan.local, plan.account)
+        var keyed: [(UserID, DeviceID, JSONValue)] = [], keyedShares: [DeviceRef: OutboundShare] = [:]
+        var withheld: [(UserID, DeviceID, JSONValue)] = [], withheldShares: [DeviceRef: OutboundShare] = [:]
+        for device in plan.missing {
+            let ref = DeviceRef(userID: device.userID, deviceID: device.deviceID)
+            if let code = withheldCode(for: device, unreachable: plan.unreachable) {
+                withheld.append((device.userID, device.deviceID, [
+                    "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(roomID.rawValue),
+                    "session_id": .string(plan.record.sessionID), "sender_key": .string(identity.curve25519),
+                    "from_device": .string(plan.local.deviceID.rawValue), "code": .string(code), "reason": .string(Self.withheldReason(code)),
+                ]))
+                withheldShares[ref] = OutboundShare(
+                    roomID: roomID, senderUserID: plan.local.userID, sessionID: plan.record.sessionID, userID: device.userID,
+                    deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: nil, withheldCode: code)
+                continue
+            }
+            guard let session = plan.sessions[device.curve25519] else { continue }
+            keyed.append((device.userID, device.deviceID, try olmEncrypt(
+                type: "m.room_key", content: roomKey, from: plan.local, account: plan.account, ownDeviceKeys: ownKeys, to: device, session: session)))
+            changes.olmSessions.append(try touchOlmSession(session, local: plan.local, remoteKey: device.curve25519, scratch: scratch))
+            keyedShares[ref] = OutboundShare(
+                roomID: roomID, senderUserID: plan.local.userID, sessionID: plan.record.sessionID, userID: device.userID,
+                deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: index, withheldCode: nil)
+        }
+        var batches: [ShareBatch] = []
+        for (type, messages, shares) in [("m.room.encrypted", keyed, keyedShares), ("m.room_key.withheld", withheld, withheldShares)] {
+            for request in ToDeviceRequest.batched(type, messages, batchSize: settings.toDeviceBatchSize) {
+                let refs = request.messages.flatMap { user, devices in devices.keys.map { DeviceRef(userID: user, deviceID: $0) } }
+                batches.append(ShareBatch(request: request, shares: refs.sorted().compactMap { shares[$0] }))
+            }
+        }
+        return RoomKeyShare(changes: changes, batches: batches)
+    }
+
+    static func pickled(_ session: OutboundGroupSession, _ key: PickleKey) throws -> String {
+        do {
+            return try session.pickle(key: key)
+        } catch {
+            throw CryptoError(code: .olm, message: "pickling failed: \(error)")
+        }
+    }
+
+    static func withheldReason(_ code: String) -> String {
+        switch code {
+        case "m.no_olm": "Unable to establish a secure channel (no one-time key)."
+        case "m.unverified": "The sender does not share keys with unverified dehydrated devices."
+        case "m.blacklisted": "The sender has blocked this device."
+        default: "The sender did not share the key."
+        }
+    }
+}
+
+/// A device as it was when shared with: a device that comes back with other keys is someone else.
+struct ShareKey: Hashable {
+    var userID: UserID
+    var deviceID: DeviceID
+    var curve25519: String
+}

@@ -1,0 +1,26 @@
+import Foundation
+
+/// The operator's choices that shape how the machine shares keys.
+public struct CryptoSettings: Sendable, Equatable {
+    /// Rotation when a room's `m.room.encryption` does not say: one week.
+    public var defaultRotationPeriod: TimeInterval
+    /// Rotation when a room's `m.room.encryption` does not say: 100 messages.
+    public var defaultRotationMessages: Int64
+    /// How many inbound Megolm sessions stay unpickled between transactions.
+    public var inboundSessionCacheSize: Int
+    /// Shortest time between two wedged-session recoveries with one remote device.
+    public var wedgedRecoveryInterval: TimeInterval
+    /// Devices of a batch `/sendToDevice`, per request.
+    public var toDeviceBatchSize: Int
+
+    public init(
+        defaultRotationPeriod: TimeInterval = 7 * 86_400, defaultRotationMessages: Int64 = 100, inboundSessionCacheSize: Int = 1024,
+        wedgedRecoveryInterval: TimeInterval = 3600, toDeviceBatchSize: Int = 250
+    ) {
+        self.defaultRotationPeriod = defaultRotationPeriod
+        self.defaultRotationMessages = defaultRotationMessages
+        self.inboundSessionCacheSize = inboundSessionCacheSize
+        self.wedgedRecoveryInterval = wedgedRecoveryInterval
+        self.toDeviceBatchSize = toDeviceBatchSize
+    }
+}

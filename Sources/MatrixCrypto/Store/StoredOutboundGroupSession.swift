@@ -1,0 +1,71 @@
+import Foundation
+import MatrixModels
+
+/// The Megolm session a local device sends with in a room, and whom it was shared with.
+public struct StoredOutboundGroupSession: Sendable, Hashable {
+    public var roomID: RoomID
+    /// The local sender (bot or puppet) and its device.
+    public var senderUserID: UserID
+    public var senderDeviceID: DeviceID
+    public var sessionID: String
+    public var pickle: String
+    public var createdAt: Date
+    /// Devices that got the key (or a withheld notice), from committed records only.
+    public var shares: [OutboundShare]
+
+    public init(
+        roomID: RoomID, senderUserID: UserID, senderDeviceID: DeviceID, sessionID: String, pickle: String, createdAt: Date,
+        shares: [OutboundShare] = []
+    ) {
+        self.roomID = roomID
+        self.senderUserID = senderUserID
+        self.senderDeviceID = senderDeviceID
+        self.sessionID = sessionID
+        self.pickle = pickle
+        self.createdAt = createdAt
+        self.shares = shares
+    }
+}
+
+/// One recipient device of an outbound session: the index it got the key at, or why it got nothing.
+///
+/// Written only after the to-device send succeeded, so a device whose Olm setup or delivery failed is
+/// never counted as having the key.
+public struct OutboundShare: Sendable, Hashable {
+    public var roomID: RoomID
+    public var senderUserID: UserID
+    public var sessionID: String
+    public var userID: UserID
+    public var deviceID: DeviceID
+    /// The device's curve25519 key when shared: a device that re-appears with new keys is a new device.
+    public var curve25519: String
+    /// The first message index the device can decrypt; nil when it was sent a withheld notice.
+    public var messageIndex: UInt32?
+    /// The `m.room_key.withheld` code sent instead of the key.
+    public var withheldCode: String?
+
+    public init(
+        roomID: RoomID, senderUserID: UserID, sessionID: String, userID: UserID, deviceID: DeviceID, curve25519: String,
+        messageIndex: UInt32?, withheldCode: String?
+    ) {
+        self.roomID = roomID
+        self.senderUserID = senderUserID
+        self.sessionID = sessionID
+        self.userID = userID
+        self.deviceID = deviceID
+        self.curve25519 = curve25519
+        self.messageIndex = messageIndex
+        self.withheldCode = withheldCode
+    }
+}
+
+/// Names one outbound session slot: a room and a local sender.
+public struct OutboundSessionOwner: Sendable, Hashable {
+    public var roomID: RoomID
+    public var senderUserID: UserID
+
+    public init(roomID: RoomID, senderUserID: UserID) {
+        self.roomID = roomID
+        self.senderUserID = senderUserID
+    }
+}

@@ -1,0 +1,288 @@
+import Bridge
+import Foundation
+import MatrixCrypto
+import MatrixModels
+import Olm
+import Testing
+
+@Suite("Crypto engine: two machines exchanging real Olm and Megolm traffic")
+struct AliceBobTests {
+    @Test("first message: query, claim, pre-key Olm room key, Megolm event; the reply rides a normal Olm message")
+    func preKeyThenNormal() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!room", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        try await bob.sync()
+
+        _ = try await alice.send("hello bob", in: room)
+        let received = try await bob.sync()
+        #expect(received.toDevice.map(\.type) == ["m.room_key"])
+        #expect(received.bodies == ["hello bob"])
+        let first = try #require(await hs.sentToDevice.last)
+        #expect(first.type == "m.room.encrypted" && first.olmType == 0)
+
+        // Bob answers: his machine reuses the session Alice opened, now as a normal message.
+        _ = try await bob.send("hi alice", in: room)
+        let answer = try #require(await hs.sentToDevice.last)
+        #expect(answer.sender == bob.user && answer.olmType == 1)
+        let back = try await alice.sync()
+        #expect(back.toDevice.first?.failure == nil)
+        #expect(back.bodies == ["hi alice"])
+
+        // Alice's second message reuses the shared session: no new to-device traffic.
+        let before = await hs.sentToDevice.count
+        _ = try await alice.send("again", in: room)
+        #expect(await hs.sentToDevice.count == before)
+        #expect(try await bob.sync().bodies == ["again"])
+    }
+
+    @Test("one machine with many puppets: each device gets the key, the session is stored once")
+    func manyDevices() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let puppets = try await Party("bridge", on: hs, users: (1...12).map { "@sb_\($0):localhost" })
+        let room = try await encryptedRoom("!many", on: hs, members: [alice.user] + puppets.users)
+        try await alice.sync()
+        try await puppets.sync()
+        _ = try await alice.send("to all puppets", in: room)
+        let step = try await puppets.sync()
+        #expect(step.toDevice.count == 12)
+        #expect(step.toDevice.allSatisfy { $0.type == "m.room_key" && $0.failure == nil })
+        #expect(step.changes.inboundGroupSessions.count == 1)
+        #expect(step.bodies == ["to all puppets"])
+    }
+
+    @Test("rotation after rotation_period_msgs messages and after rotation_period_ms; the peer decrypts across rotations")
+    func rotation() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!rot", on: hs, members: [alice.user, bob.user], rotationMessages: 2, rotationMilliseconds: 3_600_000)
+        try await alice.sync()
+        try await bob.sync()
+        var sessions: [String] = []
+        for body in ["one", "two", "three"] {
+            _ = try await alice.send(body, in: room)
+            sessions.append(try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).sessionID)
+        }
+        #expect(sessions[0] == sessions[1])
+        #expect(sessions[1] != sessions[2])
+        // One hour later the session (one message old) rotates by time.
+        alice.clock.advance(by: 3601)
+        _ = try await alice.send("four", in: room)
+        let fourth = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).sessionID
+        #expect(fourth != sessions[2])
+        #expect(try await bob.sync().bodies == ["one", "two", "three", "four"])
+    }
+
+    @Test("a member who left gets no key for the next session; a member who joined gets the current one")
+    func membershipChanges() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let carol = try await Party("carol", on: hs, users: ["@carol:localhost"])
+        let room = try await encryptedRoom("!members", on: hs, members: [alice.user, bob.user])
+        for party in [alice, bob, carol] { try await party.sync() }
+        _ = try await alice.send("before", in: room)
+        #expect(try await bob.sync().bodies == ["before"])
+        let firstSession = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).sessionID
+
+        // Bob leaves, Carol joins.
+        await hs.sendRoomEvent(room, type: "m.room.member", content: ["membership": "leave"], sender: bob.user, stateKey: bob.user.rawValue)
+        await hs.sendRoomEvent(room, type: "m.room.member", content: ["membership": "join"], sender: carol.user, stateKey: carol.user.rawValue)
+        try await alice.sync()
+        _ = try await alice.send("after", in: room)
+        let secondSession = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user))
+        #expect(secondSession.sessionID != firstSession)
+        #expect(Set(secondSession.shares.map(\.userID)) == [carol.user])
+
+        let bobView = try await bob.sync()
+        #expect(bobView.toDevice.isEmpty)
+        #expect(bobView.bodies.isEmpty)
+        #expect(bobView.parked.count == 1)
+        let carolView = try await carol.sync()
+        #expect(carolView.bodies == ["after"])
+        // Carol's view of the earlier message stays undecryptable: she never had that session.
+        #expect(carolView.parked.map(\.sessionID) == [firstSession])
+    }
+
+    @Test("a device without one-time or fallback keys gets m.room_key.withheld m.no_olm; its event parks with that reason")
+    func withheldNoOlm() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let dave = try await Party("dave", on: hs, users: ["@dave:localhost"])
+        let room = try await encryptedRoom("!withheld", on: hs, members: [alice.user, dave.user])
+        try await alice.sync()
+        try await dave.sync()
+        await hs.exhaustKeys(userID: dave.user, deviceID: dave.device)
+        _ = try await alice.send("not for dave", in: room)
+        let shares = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).shares
+        #expect(shares.map(\.withheldCode) == ["m.no_olm"])
+        #expect(shares.map(\.messageIndex) == [nil])
+        let view = try await dave.sync()
+        #expect(view.toDevice.map(\.type) == ["m.room_key.withheld"])
+        #expect(view.bodies.isEmpty)
+        guard case .withheld(code: "m.no_olm", _) = view.parked.first?.reason else {
+            Issue.record("expected a withheld reason, got \(String(describing: view.parked.first?.reason))")
+            return
+        }
+    }
+
+    @Test("a dehydrated device gets m.unverified instead of the key")
+    func dehydratedWithheld() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let erin = try UserID("@erin:localhost"), erinDevice = try DeviceID("DEHYDRATED")
+        let account = try Account.create()
+        try account.generateOneTimeKeys(count: 1)
+        var keys = try KeysUpload.signedDeviceKeys(of: account, userID: erin, deviceID: erinDevice)
+        if case .object(var members) = keys {
+            members["signatures"] = nil
+            members["dehydrated"] = true
+            keys = try SignedJSON.sign(.object(members), userID: erin, keyID: "ed25519:DEHYDRATED", with: account)
+        }
+        let otk = account.unpublishedOneTimeKeys[0]
+        let signedOTK = try SignedJSON.sign(["key": .string(otk.publicKey)], userID: erin, keyID: "ed25519:DEHYDRATED", with: account)
+        await hs.addForeignDevice(userID: erin, deviceID: erinDevice, keys: keys, oneTimeKeys: [("signed_curve25519:\(otk.keyID)", signedOTK)])
+        let room = try await encryptedRoom("!dehydrated", on: hs, members: [alice.user, erin])
+        try await alice.sync()
+        _ = try await alice.send("hello", in: room)
+        let shares = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).shares
+        #expect(shares.map(\.withheldCode) == ["m.unverified"])
+        #expect(await hs.sentToDevice.map(\.type) == ["m.room_key.withheld"])
+    }
+
+    @Test("a wedged session is replaced with m.dummy (at most once per hour per device) and traffic resumes")
+    func wedgedRecovery() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!wedge", on: hs, members: [alice.user, bob.user], rotationMessages: 1)
+        try await alice.sync()
+        try await bob.sync()
+        _ = try await alice.send("one", in: room)
+        let first = try await bob.sync()
+        #expect(first.bodies == ["one"])
+        // Bob answers once so Alice's session has received a message (her next Olm message is normal, not pre-key).
+        _ = try await bob.send("ack", in: room)
+        try await alice.sync()
+        // Bob loses his Olm session with Alice (a restored backup, a bug): her next room key cannot be read.
+        await bob.store.forget(first.changes.olmSessions.map(\.sessionID))
+        _ = try await alice.send("two", in: room)
+        let wedged = try await bob.sync()
+        guard case .wedgedSession = wedged.toDevice.first?.failure else {
+            Issue.record("expected a wedged session, got \(String(describing: wedged.toDevice.first?.failure))")
+            return
+        }
+        #expect(wedged.wedged.count == 1)
+        let recovery = try #require(await hs.sentToDevice.last)
+        #expect(recovery.sender == bob.user && recovery.olmType == 0)
+        // Alice takes the m.dummy: the new session becomes her newest, and her next key uses it.
+        let dummy = try await alice.sync()
+        #expect(dummy.toDevice.map(\.type) == ["m.dummy"])
+        _ = try await alice.send("three", in: room)
+        let resumed = try await bob.sync()
+        #expect(resumed.toDevice.allSatisfy { $0.failure == nil })
+        #expect(resumed.bodies == ["three"])
+
+        // Another wedge within the hour: reported, but no second recovery.
+        await bob.store.forget(resumed.changes.olmSessions.map(\.sessionID))
+        _ = try await alice.send("four", in: room)
+        let again = try await bob.sync()
+        #expect(again.toDevice.first?.failure != nil)
+        #expect(again.wedged.isEmpty)
+    }
+
+    @Test("the homeserver delivers the event before its key: parked, then decrypted when the key arrives")
+    func keyAfterEvent() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!late", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        try await bob.sync()
+        _ = try await alice.send("late key", in: room)
+        let early = try await bob.sync(toDevice: false)
+        #expect(early.bodies.isEmpty)
+        guard case .unknownSession = early.parked.first?.reason else {
+            Issue.record("expected unknownSession, got \(String(describing: early.parked.first?.reason))")
+            return
+        }
+        let later = try await bob.sync()
+        #expect(later.bodies == ["late key"])
+        #expect(later.changes.releasedEvents.count == 1)
+    }
+
+    @Test("a replayed event (same session and index, new event id) is rejected")
+    func replay() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!replay", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        try await bob.sync()
+        _ = try await alice.send("once", in: room)
+        #expect(try await bob.sync().bodies == ["once"])
+        let original = try #require(await hs.timeline.last)
+        await hs.sendRoomEvent(room, type: "m.room.encrypted", content: original["content"]!, sender: alice.user)
+        let replayed = try await bob.sync()
+        guard case .failure(.replay) = replayed.roomEvents.first?.result else {
+            Issue.record("expected a replay, got \(String(describing: replayed.roomEvents.first?.result))")
+            return
+        }
+    }
+
+    @Test("an m.forwarded_room_key from a stranger is refused and stores nothing")
+    func forwardedKeyRefused() async throws {
+        let hs = FakeHomeserver()
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let mallory = try await Party("mallory", on: hs, users: ["@mallory:localhost"])
+        let target = DeviceRef(userID: bob.user, deviceID: bob.device)
+        let query = await hs.query([bob.user])
+        try await mallory.engine.lock.withLock {
+            try await mallory.store.save(try await mallory.machine.receiveKeysQuery(query, users: [bob.user]).changes)
+            let claim = await hs.claim(CryptoMachine.keysClaimBody([target]))
+            try await mallory.store.save(try await mallory.machine.receiveKeysClaim(claim, requested: [target], sender: mallory.user).changes)
+        }
+        let planted = try OutboundGroupSession.create()
+        let forwarded: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!any", "session_id": .string(planted.sessionID),
+            "session_key": .string(try InboundGroupSession(sessionKey: planted.sessionKey).export(at: 0)),
+            "sender_key": "somebody", "sender_claimed_ed25519_key": "somebody", "forwarding_curve25519_key_chain": [],
+        ]
+        let (changes, request) = try await mallory.machine.encryptToDevice(sender: mallory.user, to: target, type: "m.forwarded_room_key", content: forwarded)
+        try await mallory.store.save(changes)
+        await hs.sendToDevice(request, sender: mallory.user)
+        let step = try await bob.sync()
+        guard case .forwardedKeyRefused = step.toDevice.first?.failure else {
+            Issue.record("expected a refusal, got \(String(describing: step.toDevice.first?.failure))")
+            return
+        }
+        #expect(step.changes.inboundGroupSessions.isEmpty)
+        #expect(try await bob.store.inboundGroupSession(roomID: try RoomID("!any"), sessionID: planted.sessionID) == nil)
+    }
+
+    @Test("keys that change under a known device id are refused; the old keys stay")
+    func changedDeviceKeys() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        _ = try await encryptedRoom("!keys", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        let first = await hs.query([bob.user])
+        let outcome = try await alice.machine.receiveKeysQuery(first, users: [bob.user])
+        try await alice.store.save(outcome.changes)
+        let original = try #require(try await alice.store.devices(userIDs: [bob.user])[bob.user]?.first)
+
+        // A homeserver (or attacker) serves other, validly self-signed keys under the same device id.
+        let impostor = try Account.create()
+        let forged = try KeysUpload.signedDeviceKeys(of: impostor, userID: bob.user, deviceID: bob.device)
+        let second: JSONValue = ["device_keys": [bob.user.rawValue: [bob.device.rawValue: forged]]]
+        let refused = try await alice.machine.receiveKeysQuery(second, users: [bob.user])
+        #expect(refused.rejected.count == 1)
+        try await alice.store.save(refused.changes)
+        #expect(try await alice.store.devices(userIDs: [bob.user])[bob.user] == [original])
+    }
+}

@@ -1,0 +1,148 @@
+import Bridge
+import Foundation
+import MatrixCrypto
+import MatrixModels
+
+/// An in-memory homeserver for crypto tests: stores device and one-time keys, routes to-device
+/// messages and room events between several machines, and reports device-list changes, the way
+/// Synapse does for an appservice (one transaction per drain).
+actor FakeHomeserver {
+    struct Device {
+        var keys: JSONValue
+        var oneTimeKeys: [(String, JSONValue)] = []
+        var fallback: (String, JSONValue)?
+    }
+
+    private(set) var devices: [UserID: [DeviceID: Device]] = [:]
+    private var inbox: [UserID: [DeviceID: [ToDeviceEvent]]] = [:]
+    private(set) var timeline: [JSONValue] = []
+    private var changedUsers: [String: Set<UserID>] = [:]
+    private var eventCounter = 0
+    /// Every to-device message sent: type, sender, recipient and Olm message type (0 pre-key, 1 normal).
+    private(set) var sentToDevice: [(type: String, sender: UserID, to: DeviceRef, olmType: Int64?)] = []
+    private var parties: Set<String> = []
+
+    func register(party: String) { parties.insert(party) }
+
+    func provision(_ deviceID: DeviceID, for userID: UserID) {
+        devices[userID, default: [:]][deviceID] = devices[userID]?[deviceID] ?? Device(keys: .null)
+    }
+
+    func upload(_ body: JSONValue, userID: UserID, deviceID: DeviceID) -> [String: Int] {
+        var device = devices[userID]?[deviceID] ?? Device(keys: .null)
+        if let keys = body["device_keys"] {
+            device.keys = keys
+            for party in parties { changedUsers[party, default: []].insert(userID) }
+        }
+        for (id, key) in (body["one_time_keys"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) { device.oneTimeKeys.append((id, key)) }
+        if let (id, key) = body["fallback_keys"]?.objectValue?.first { device.fallback = (id, key) }
+        devices[userID, default: [:]][deviceID] = device
+        return ["signed_curve25519": device.oneTimeKeys.count]
+    }
+
+    /// Adds a device that was not made by a machine (e.g. a dehydrated one built with raw Olm).
+    func addForeignDevice(userID: UserID, deviceID: DeviceID, keys: JSONValue, oneTimeKeys: [(String, JSONValue)]) {
+        devices[userID, default: [:]][deviceID] = Device(keys: keys, oneTimeKeys: oneTimeKeys)
+        for party in parties { changedUsers[party, default: []].insert(userID) }
+    }
+
+    /// Removes every one-time and fallback key of a device, so claims for it fail.
+    func exhaustKeys(userID: UserID, deviceID: DeviceID) {
+        devices[userID]?[deviceID]?.oneTimeKeys = []
+        devices[userID]?[deviceID]?.fallback = nil
+    }
+
+    func query(_ users: [UserID]) -> JSONValue {
+        var answer: [String: JSONValue] = [:]
+        for user in users {
+            var list: [String: JSONValue] = [:]
+            for (id, device) in devices[user] ?? [:] where device.keys != .null { list[id.rawValue] = device.keys }
+            answer[user.rawValue] = .object(list)
+        }
+        return ["device_keys": .object(answer), "failures": [:]]
+    }
+
+    func claim(_ body: JSONValue) -> JSONValue {
+        var answer: [String: JSONValue] = [:]
+        for (user, wanted) in body["one_time_keys"]?.objectValue ?? [:] {
+            guard let userID = try? UserID(user) else { continue }
+            var byDevice: [String: JSONValue] = [:]
+            for (device, _) in wanted.objectValue ?? [:] {
+                guard let deviceID = try? DeviceID(device), var entry = devices[userID]?[deviceID] else { continue }
+                if !entry.oneTimeKeys.isEmpty {
+                    let (id, key) = entry.oneTimeKeys.removeFirst()
+                    byDevice[device] = .object([id: key])
+                    devices[userID]?[deviceID] = entry
+                } else if let (id, key) = entry.fallback {
+                    byDevice[device] = .object([id: key])
+                }
+            }
+            answer[user] = .object(byDevice)
+        }
+        return ["one_time_keys": .object(answer), "failures": [:]]
+    }
+
+    func sendToDevice(_ request: ToDeviceRequest, sender: UserID) {
+        for (user, byDevice) in request.messages {
+            for (device, content) in byDevice {
+                inbox[user, default: [:]][device, default: []].append(
+                    ToDeviceEvent(type: request.eventType, sender: sender, content: content, toUserID: user, toDeviceID: device))
+                let olmType = content["ciphertext"]?.objectValue?.first?.value["type"]?.integerValue
+                sentToDevice.append((request.eventType, sender, DeviceRef(userID: user, deviceID: device), olmType))
+            }
+        }
+    }
+
+    @discardableResult
+    func sendRoomEvent(_ roomID: RoomID, type: String, content: JSONValue, sender: UserID, stateKey: String? = nil) -> EventID {
+        eventCounter += 1
+        let eventID = try! EventID("$e\(eventCounter)")
+        var event: JSONValue = [
+            "type": .string(type), "room_id": .string(roomID.rawValue), "sender": .string(sender.rawValue),
+            "event_id": .string(eventID.rawValue), "content": content,
+        ]
+        if let stateKey, case .object(var members) = event {
+            members["state_key"] = .string(stateKey)
+            event = .object(members)
+        }
+        timeline.append(event)
+        return eventID
+    }
+
+    /// To-device messages for `devices` (removed from the inbox) and device-list changes since the last drain.
+    func drain(party: String, devices local: [(UserID, DeviceID)]) -> ([ToDeviceEvent], [UserID]) {
+        var toDevice: [ToDeviceEvent] = []
+        for (user, device) in local {
+            toDevice += inbox[user]?[device] ?? []
+            inbox[user]?[device] = []
+        }
+        let changed = (changedUsers[party] ?? []).sorted()
+        changedUsers[party] = []
+        return (toDevice, changed)
+    }
+}
+
+/// A ``CryptoTransport`` that acts on the fake homeserver as one party.
+struct FakeTransport: CryptoTransport {
+    let homeserver: FakeHomeserver
+
+    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {
+        await homeserver.provision(deviceID, for: userID)
+    }
+
+    func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {
+        await homeserver.upload(body, userID: userID, deviceID: device)
+    }
+
+    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue { await homeserver.query(users) }
+
+    func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue { await homeserver.claim(body) }
+
+    func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws {
+        await homeserver.sendToDevice(request, sender: userID)
+    }
+
+    func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID {
+        await homeserver.sendRoomEvent(roomID, type: eventType, content: content, sender: userID)
+    }
+}

@@ -1,0 +1,141 @@
+import Bridge
+import Foundation
+import MatrixCrypto
+import MatrixModels
+import Synchronization
+
+/// A settable clock for rotation by time; each reading is a millisecond after the previous one, as
+/// on a real machine, so "most recently used" has an order.
+final class TestClock: Sendable {
+    private let current = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+    var now: Date {
+        current.withLock {
+            $0 = $0.addingTimeInterval(0.001)
+            return $0
+        }
+    }
+    func advance(by seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
+}
+
+/// A store that can pretend some Olm sessions were lost, to wedge a session on purpose.
+actor ForgetfulStore: CryptoStore {
+    let inner = MemoryCryptoStore()
+    private var forgotten: Set<String> = []
+
+    func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
+
+    func account(userID: UserID) async throws -> StoredAccount? { await inner.account(userID: userID) }
+    func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
+        await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
+    }
+    func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]] {
+        await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, remoteKeys: remoteKeys)
+            .mapValues { $0.filter { !forgotten.contains($0.sessionID) } }.filter { !$0.value.isEmpty }
+    }
+    func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession? {
+        await inner.inboundGroupSession(roomID: roomID, sessionID: sessionID)
+    }
+    func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String] { await inner.replayEntries(sessionID: sessionID) }
+    func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent] { await inner.parkedEvents(sessionIDs: sessionIDs) }
+    func save(_ changes: CryptoChanges) async throws { await inner.save(changes) }
+    func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
+    func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] { await inner.trackedUsers(userIDs) }
+    func room(_ roomID: RoomID) async throws -> RoomEncryption? { await inner.room(roomID) }
+    func members(roomID: RoomID) async throws -> [UserID: String] { await inner.members(roomID: roomID) }
+    func presentRooms(userID: UserID) async throws -> [RoomID] { await inner.presentRooms(userID: userID) }
+    func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
+        await inner.outboundGroupSession(roomID: roomID, senderUserID: senderUserID)
+    }
+    func withheldNotice(roomID: RoomID, sessionID: String) async throws -> WithheldNotice? {
+        await inner.withheldNotice(roomID: roomID, sessionID: sessionID)
+    }
+    func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date? {
+        await inner.lastOlmRecovery(localUserID: localUserID, remoteKey: remoteKey)
+    }
+}
+
+/// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.
+final class Party: Sendable {
+    let name: String
+    let homeserver: FakeHomeserver
+    let store: ForgetfulStore
+    let engine: CryptoEngine
+    let clock = TestClock()
+    let devices: [(UserID, DeviceID)]
+    private let cursor = Mutex(0)
+
+    var users: [UserID] { devices.map(\.0) }
+    var user: UserID { devices[0].0 }
+    var device: DeviceID { devices[0].1 }
+    var machine: CryptoMachine { engine.machine }
+
+    init(_ name: String, on homeserver: FakeHomeserver, users: [String], settings: CryptoSettings = CryptoSettings()) async throws {
+        self.name = name
+        self.homeserver = homeserver
+        await homeserver.register(party: name)
+        store = ForgetfulStore()
+        let clock = self.clock
+        let machine = CryptoMachine(
+            store: store, cipher: try StoreCipher(secret: String(repeating: name, count: 40)), settings: settings, now: { clock.now })
+        engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: homeserver))
+        var devices: [(UserID, DeviceID)] = []
+        for (index, user) in users.enumerated() {
+            let userID = try UserID(user)
+            let deviceID = try DeviceID("\(name.uppercased())\(index)")
+            try await engine.ensureDevice(userID, deviceID: deviceID, displayName: name)
+            devices.append((userID, deviceID))
+        }
+        self.devices = devices
+    }
+
+    /// Delivers what the homeserver has for this party as one transaction and commits the step, then
+    /// performs its follow-ups (uploads, wedged-session recovery) as the daemon would.
+    @discardableResult
+    func sync(toDevice: Bool = true, events: Bool = true) async throws -> CryptoStep {
+        let (messages, changed) = toDevice ? await homeserver.drain(party: name, devices: devices) : ([], [])
+        var newEvents: [JSONValue] = []
+        if events {
+            let timeline = await homeserver.timeline
+            newEvents = cursor.withLock { position in
+                defer { position = timeline.count }
+                return Array(timeline[position...])
+            }
+        }
+        let transaction = AppserviceTransaction(events: newEvents, toDevice: messages, deviceLists: DeviceListChanges(changed: changed))
+        let engine = engine, store = store
+        let step = try await engine.lock.withLock {
+            let step = try await engine.machine.process(transaction)
+            try await store.save(step.changes)
+            return step
+        }
+        for upload in step.uploads { try await engine.upload(upload) }
+        for session in step.wedged { try await engine.recover(session) }
+        return step
+    }
+
+    func send(_ body: String, in room: RoomID, as sender: UserID? = nil) async throws -> EventID {
+        try await engine.send(
+            roomID: room, sender: sender ?? user, type: "m.room.message", content: ["msgtype": "m.text", "body": .string(body)],
+            txnID: UUID().uuidString)
+    }
+}
+
+extension CryptoStep {
+    /// Bodies of the decrypted room events, in order.
+    var bodies: [String] { roomEvents.compactMap { try? $0.result.get().content["body"]?.stringValue } }
+}
+
+/// Puts users in an encrypted room on the homeserver's timeline (state events every party sees on sync).
+func encryptedRoom(
+    _ id: String, on homeserver: FakeHomeserver, members: [UserID], rotationMessages: Int64? = nil, rotationMilliseconds: Int64? = nil
+) async throws -> RoomID {
+    let room = try RoomID(id)
+    var content: [String: JSONValue] = ["algorithm": .string(EncryptionAlgorithm.megolm)]
+    if let rotationMessages { content["rotation_period_msgs"] = .integer(rotationMessages) }
+    if let rotationMilliseconds { content["rotation_period_ms"] = .integer(rotationMilliseconds) }
+    for member in members {
+        await homeserver.sendRoomEvent(room, type: "m.room.member", content: ["membership": "join"], sender: member, stateKey: member.rawValue)
+    }
+    await homeserver.sendRoomEvent(room, type: "m.room.encryption", content: .object(content), sender: members[0], stateKey: "")
+    return room
+}
