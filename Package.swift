@@ -111,7 +111,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "MatrixCrypto", "MatrixModels", "Olm", "Store", "TestSupport"]),
+            dependencies: ["Bridge", "AppService", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store", "TestSupport"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

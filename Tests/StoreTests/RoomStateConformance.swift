@@ -1,0 +1,109 @@
+import Foundation
+import MatrixCrypto
+import MatrixModels
+import Postgres
+import Store
+import TestSupport
+import Testing
+
+/// Device tracking, room state and sending records: one set of expectations for every store.
+enum RoomStateConformance {
+    static func run(_ store: any CryptoStore) async throws {
+        let bot = try UserID("@bot:localhost"), alice = try UserID("@alice:localhost"), bob = try UserID("@bob:localhost")
+        let room = try RoomID("!room"), other = try RoomID("!other")
+        let phone = VerifiedDeviceKeys(userID: alice, deviceID: try DeviceID("PHONE"), curve25519: "c1", ed25519: "e1")
+        let laptop = VerifiedDeviceKeys(userID: alice, deviceID: try DeviceID("LAPTOP"), curve25519: "c2", ed25519: "e2", dehydrated: true)
+
+        #expect(try await store.trackedUsers([alice]).isEmpty)
+        #expect(try await store.devices(userIDs: [alice]).isEmpty)
+        #expect(try await store.room(room) == nil)
+
+        var changes = CryptoChanges()
+        changes.trackedUsers = [alice: false, bob: true]
+        changes.deviceLists = [alice: [phone, laptop]]
+        changes.rooms = [room: RoomEncryption(algorithm: EncryptionAlgorithm.megolm, rotationPeriodMilliseconds: 60_000, rotationPeriodMessages: nil, historyVisibility: "joined")]
+        changes.memberships = [
+            RoomMembership(roomID: room, userID: alice, membership: "join"), RoomMembership(roomID: room, userID: bob, membership: "invite"),
+            RoomMembership(roomID: other, userID: alice, membership: "leave"),
+        ]
+        changes.withheldNotices = [WithheldNotice(roomID: room, sessionID: "W", code: "m.unverified", reason: nil, senderKey: "K")]
+        let at = Date(timeIntervalSince1970: 1_800_000_000)
+        changes.olmRecoveries = [OlmRecovery(localUserID: bot, remoteKey: "c1", at: at)]
+        changes.olmSessions = [
+            StoredOlmSession(localUserID: bot, localDeviceID: try DeviceID("BOT"), senderKey: "c1", sessionID: "s1", pickle: "p1", lastUsed: at),
+            StoredOlmSession(localUserID: bot, localDeviceID: try DeviceID("BOT"), senderKey: "c2", sessionID: "s2", pickle: "p2", lastUsed: at),
+        ]
+        try await store.save(changes)
+
+        #expect(try await store.trackedUsers([alice, bob, bot]) == [alice: false, bob: true])
+        #expect(Set(try await store.devices(userIDs: [alice, bob])[alice] ?? []) == [phone, laptop])
+        #expect(try await store.room(room)?.rotationPeriodMilliseconds == 60_000)
+        #expect(try await store.room(room)?.rotationPeriodMessages == nil)
+        #expect(try await store.room(room)?.sharesWithInvited == false)
+        #expect(try await store.members(roomID: room) == [alice: "join", bob: "invite"])
+        #expect(try await store.presentRooms(userID: alice) == [room])
+        #expect(try await store.withheldNotice(roomID: room, sessionID: "W")?.code == "m.unverified")
+        #expect(try await store.lastOlmRecovery(localUserID: bot, remoteKey: "c1") == at)
+        #expect(try await store.lastOlmRecovery(localUserID: bot, remoteKey: "c2") == nil)
+        let sessions = try await store.olmSessions(localUserID: bot, localDeviceID: try DeviceID("BOT"), remoteKeys: ["c1", "c2", "c3"])
+        #expect(sessions.mapValues { $0.map(\.sessionID) } == ["c1": ["s1"], "c2": ["s2"]])
+
+        // A new device list replaces the old one; untracking forgets the user and their devices.
+        var update = CryptoChanges()
+        update.deviceLists = [alice: [phone]]
+        update.untrackedUsers = [bob]
+        update.memberships = [RoomMembership(roomID: room, userID: bob, membership: "leave")]
+        try await store.save(update)
+        #expect(try await store.devices(userIDs: [alice])[alice] == [phone])
+        #expect(try await store.trackedUsers([bob]).isEmpty)
+        #expect(try await store.members(roomID: room)[bob] == "leave")
+
+        // Outbound session: shares are recorded per device; a new session replaces the old one and its shares.
+        let device = try DeviceID("BOT")
+        var outbound = CryptoChanges()
+        outbound.outboundGroupSessions = [StoredOutboundGroupSession(roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "O1", pickle: "o1", createdAt: at)]
+        try await store.save(outbound)
+        var shares = CryptoChanges()
+        shares.outboundShares = [
+            OutboundShare(roomID: room, senderUserID: bot, sessionID: "O1", userID: alice, deviceID: phone.deviceID, curve25519: "c1", messageIndex: 0, withheldCode: nil),
+            OutboundShare(roomID: room, senderUserID: bot, sessionID: "O1", userID: alice, deviceID: laptop.deviceID, curve25519: "c2", messageIndex: nil, withheldCode: "m.unverified"),
+            // A share for a session that is not the current one is dropped.
+            OutboundShare(roomID: room, senderUserID: bot, sessionID: "GONE", userID: alice, deviceID: phone.deviceID, curve25519: "c1", messageIndex: 0, withheldCode: nil),
+        ]
+        try await store.save(shares)
+        let loaded = try #require(try await store.outboundGroupSession(roomID: room, senderUserID: bot))
+        #expect(loaded.sessionID == "O1" && loaded.createdAt == at)
+        #expect(Set(loaded.shares) == Set(shares.outboundShares.prefix(2)))
+        // Advancing the ratchet keeps the shares.
+        var advanced = CryptoChanges()
+        advanced.outboundGroupSessions = [StoredOutboundGroupSession(roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "O1", pickle: "o1b", createdAt: at)]
+        try await store.save(advanced)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.pickle == "o1b")
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.shares.count == 2)
+        var rotated = CryptoChanges()
+        rotated.outboundGroupSessions = [StoredOutboundGroupSession(roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "O2", pickle: "o2", createdAt: at.addingTimeInterval(5))]
+        try await store.save(rotated)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.sessionID == "O2")
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.shares.isEmpty == true)
+        var discard = CryptoChanges()
+        discard.discardedOutboundSessions = [OutboundSessionOwner(roomID: room, senderUserID: bot)]
+        try await store.save(discard)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot) == nil)
+    }
+}
+
+@Suite("Crypto store conformance: device tracking, rooms, sending")
+struct RoomStateConformanceTests {
+    @Test("the memory store")
+    func memory() async throws {
+        try await RoomStateConformance.run(MemoryCryptoStore())
+    }
+
+    @Test("the PostgreSQL store")
+    func postgres() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
+        try await RoomStateConformance.run(PostgresCryptoStore(client: client))
+        await TestDatabase.drop(client, name)
+    }
+}
