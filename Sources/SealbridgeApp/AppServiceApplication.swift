@@ -1,4 +1,5 @@
 import AppService
+import Bridge
 import Hummingbird
 import Logging
 import MatrixModels
@@ -9,18 +10,21 @@ import SealbridgeConfig
 /// Builds the HTTP application for the appservice API; the daemon and the tests both call this.
 ///
 /// - Parameters:
+///   - serializeWith: The crypto engine's lock, held by each transaction through its commit.
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
 public func buildAppServiceApplication(
     configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler = TransactionLog(),
-    metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
+    serializeWith: AsyncLock? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
 ) -> some ApplicationProtocol {
+    var processor: any TransactionProcessing = PostgresTransactionProcessor(client: client, handler: handler)
+    if let serializeWith { processor = SerializedTransactionProcessor(processor, lock: serializeWith) }
     let router = Router()
     var metrics: (@Sendable () -> [UInt8])?
     if let metricsRegistry { metrics = { metricsRegistry.emitToBuffer() } }
     AppServiceEndpoints(
         hsToken: configuration.appservice.hsToken ?? "",
         maxBodySize: configuration.appservice.maxBodySize,
-        processor: PostgresTransactionProcessor(client: client, handler: handler),
+        processor: processor,
         health: { await client.ping() },
         metrics: metrics
     ).register(on: router)

@@ -1,3 +1,5 @@
+import AppService
+import Bridge
 import Logging
 import Metrics
 import Postgres
@@ -7,7 +9,7 @@ import ServiceLifecycle
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case databaseUnavailable, migration }
+    public enum Code: Sendable { case databaseUnavailable, migration, configuration }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -66,12 +68,27 @@ public enum Daemon {
         }
 
         var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock)]
+        var handler: any TransactionHandler = TransactionLog()
+        var serializeWith: AsyncLock?
+        if configuration.encryption.enabled {
+            let crypto: CryptoAssembly
+            do {
+                crypto = try CryptoAssembly(configuration: configuration, client: client, logger: logger)
+            } catch {
+                await lock.release()
+                await client.close()
+                throw error
+            }
+            handler = crypto.handler
+            serializeWith = crypto.engine.lock
+            services += [crypto.followUps, crypto.botDevice]
+        }
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {
             services.append(buildMetricsApplication(host: host, port: port, registry: registry, logger: logger))
         }
         services.append(buildAppServiceApplication(
-            configuration: configuration, client: client,
+            configuration: configuration, client: client, handler: handler, serializeWith: serializeWith,
             metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger))
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -37,6 +37,7 @@ enum ExitStatus {
             switch error.code {
             case .databaseUnavailable: throw unavailable
             case .migration: throw ExitCode.failure
+            case .configuration: throw config
             }
         }
     }

@@ -57,3 +57,29 @@ def test_sigterm_stops_cleanly_and_a_restart_resumes(stack):
     assert status == 200, room
     wait_for(lambda: int(psql(stack.database_url, "SELECT count(*) FROM sealbridge_appservice_transactions")) > before,
              20, "a transaction after the restart")
+
+
+def test_bot_device_is_created_with_published_keys(stack):
+    # At startup the daemon registers the bot's device with MSC4190 (PUT /devices as the appservice)
+    # and uploads signed device keys, a fallback key and one-time keys; a client sees them.
+    alice = stack.register("keyreader")
+    bot = "@sealbridge:localhost"
+
+    def bot_keys():
+        status, body = request("POST", f"{stack.homeserver}/_matrix/client/v3/keys/query", token=alice,
+                               body={"device_keys": {bot: []}})
+        return status == 200 and body.get("device_keys", {}).get(bot, {}).get("SEALBRIDGE")
+
+    keys = wait_for(bot_keys, 30, "the bot's device keys on the homeserver")
+    assert keys["user_id"] == bot and keys["device_id"] == "SEALBRIDGE"
+    assert set(keys["keys"]) == {"curve25519:SEALBRIDGE", "ed25519:SEALBRIDGE"}
+    assert "ed25519:SEALBRIDGE" in keys["signatures"][bot]
+    # A one-time key can be claimed, signed by the device.
+    status, claimed = request("POST", f"{stack.homeserver}/_matrix/client/v3/keys/claim", token=alice,
+                              body={"one_time_keys": {bot: {"SEALBRIDGE": "signed_curve25519"}}})
+    assert status == 200, claimed
+    (key_id, key), = claimed["one_time_keys"][bot]["SEALBRIDGE"].items()
+    assert key_id.startswith("signed_curve25519:") and "ed25519:SEALBRIDGE" in key["signatures"][bot]
+    # The account is stored encrypted: the pickle is not the plain libolm format's JSON or key material.
+    pickle = psql(stack.database_url, "SELECT pickle FROM sealbridge_crypto_accounts WHERE user_id = '@sealbridge:localhost'")
+    assert pickle and keys["keys"]["ed25519:SEALBRIDGE"] not in pickle

@@ -1,0 +1,76 @@
+import AppService
+import Bridge
+import HomeserverClient
+import Logging
+import MatrixCrypto
+import MatrixModels
+import Postgres
+import SealbridgeConfig
+import ServiceLifecycle
+import Store
+
+/// The crypto pipeline as the daemon runs it: machine, PostgreSQL store, homeserver client, the
+/// transaction handler, and the services that do work after commits.
+struct CryptoAssembly {
+    let engine: CryptoEngine
+    let handler: CryptoTransactionHandler
+    let followUps: CryptoFollowUps
+    let botDevice: BotDeviceService
+
+    /// The bot's device id: fixed, so a restart finds the same device (and its account) again.
+    static let botDeviceID = "SEALBRIDGE"
+
+    /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
+    init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
+        let cipher: StoreCipher
+        do {
+            cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
+        } catch {
+            throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
+        }
+        guard configuration.encryption.sharingPolicy == .allDevices else {
+            throw DaemonError(
+                code: .configuration,
+                message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
+        }
+        let settings = CryptoSettings(
+            defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
+            defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
+        let store = PostgresCryptoStore(client: client)
+        let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
+        let homeserver = HomeserverClient(
+            baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver"))
+        engine = CryptoEngine(machine: machine, store: store, transport: homeserver, logger: Logger(label: "sealbridge.crypto"))
+        followUps = CryptoFollowUps(engine: engine)
+        handler = CryptoTransactionHandler(engine: engine, store: store, followUps: followUps)
+        botDevice = BotDeviceService(
+            engine: engine, userID: try UserID(configuration.botUserID), deviceID: try DeviceID(Self.botDeviceID),
+            displayName: configuration.appservice.botDisplayName, logger: logger)
+    }
+}
+
+/// Gives the bot its device and published keys at startup, retrying while the homeserver is not
+/// reachable yet (it may start after us), then stays idle until shutdown.
+struct BotDeviceService: Service {
+    let engine: CryptoEngine
+    let userID: UserID
+    let deviceID: DeviceID
+    let displayName: String
+    let logger: Logger
+
+    func run() async throws {
+        var delay = Duration.seconds(1)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let device = try await engine.ensureDevice(userID, deviceID: deviceID, displayName: displayName)
+                logger.info("bot device ready", metadata: ["user": "\(userID)", "device": "\(device)"])
+                break
+            } catch {
+                logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(60))
+            }
+        }
+        try? await gracefulShutdown()
+    }
+}
