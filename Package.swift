@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sealbridge", targets: ["sealbridge"]),
+        .executable(name: "sealbridge-bench", targets: ["sealbridge-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -91,6 +92,14 @@ let package = Package(
             dependencies: [
                 "SealbridgeConfig", "SealbridgeApp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .executableTarget(
+            name: "sealbridge-bench",
+            dependencies: [
+                "Bridge", "AppService", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
 
         // MARK: Tests

@@ -32,10 +32,11 @@ extension CryptoMachine {
         guard record.senderUserID == sender else {
             return outcome(.failure(.payloadMismatch("event sender \(sender) is not the session's owner \(record.senderUserID)")))
         }
-        var ledger = try await loadLedger(envelope.sessionID, scratch: scratch)
-        defer { scratch.ledgers[envelope.sessionID] = ledger }
+        if let index = MegolmDecryption.messageIndex(of: envelope.ciphertext) {
+            try await loadReplayEntries([ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)], scratch: scratch)
+        }
         do {
-            let decrypted = try MegolmDecryption.decrypt(envelope, eventID: eventID, roomID: roomID, session: session, ledger: &ledger)
+            let decrypted = try MegolmDecryption.decrypt(envelope, eventID: eventID, roomID: roomID, session: session, ledger: &scratch.ledger)
             return outcome(.success(decrypted), record.senderKey)
         } catch {
             if case .unknownMessageIndex = error {
@@ -72,8 +73,11 @@ extension CryptoMachine {
         return .withheld(code: notice.code, reason: notice.reason)
     }
 
-    func loadLedger(_ sessionID: String, scratch: Scratch) async throws -> ReplayLedger {
-        if let ledger = scratch.ledgers[sessionID] { return ledger }
-        return ReplayLedger(entries: try await store.replayEntries(sessionID: sessionID))
+    /// Reads the stored replay entries for `keys` not looked up yet in this step (one query for all).
+    func loadReplayEntries(_ keys: Set<ReplayLedger.Key>, scratch: Scratch) async throws {
+        let missing = keys.subtracting(scratch.ledgerKeys)
+        guard !missing.isEmpty else { return }
+        scratch.ledgerKeys.formUnion(missing)
+        scratch.ledger.merge(stored: try await store.replayEntries(missing))
     }
 }

@@ -20,6 +20,17 @@ extension CryptoMachine {
         let newSessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
         let waiting = newSessions.isEmpty ? [] : try await store.parkedEvents(sessionIDs: newSessions)
         let retried = Set((waiting + parked).map(\.eventID))
+        // The message index sits in the clear in each ciphertext's header: fetch every replay entry
+        // the transaction can hit in one query, instead of one per event.
+        var replayKeys = Set<ReplayLedger.Key>()
+        for event in (waiting + parked).map(\.event) + transaction.events where event["type"]?.stringValue == "m.room.encrypted" {
+            if let sessionID = event["content"]?["session_id"]?.stringValue, let ciphertext = event["content"]?["ciphertext"]?.stringValue,
+                let index = MegolmDecryption.messageIndex(of: ciphertext)
+            {
+                replayKeys.insert(ReplayLedger.Key(sessionID: sessionID, messageIndex: index))
+            }
+        }
+        try await loadReplayEntries(replayKeys, scratch: scratch)
         var seen = Set<String>()
         for event in (waiting + parked).map(\.event) + transaction.events {
             if event["state_key"] != nil {
@@ -40,7 +51,7 @@ extension CryptoMachine {
             }
         }
         try flushAccounts(scratch, into: &step.changes)
-        for (_, ledger) in scratch.ledgers { step.changes.replayEntries.merge(ledger.added) { first, _ in first } }
+        step.changes.replayEntries.merge(scratch.ledger.added) { first, _ in first }
         return step
     }
 }

@@ -35,7 +35,9 @@ public actor CryptoMachine {
     final class Scratch {
         var accounts: [UserID: (record: StoredAccount, account: Account)] = [:]
         var groupSessions: [String: (record: StoredInboundGroupSession, session: InboundGroupSession)] = [:]
-        var ledgers: [String: ReplayLedger] = [:]
+        /// Replay entries for every (session, index) looked up in the step, plus the step's own.
+        var ledger = ReplayLedger()
+        var ledgerKeys: Set<ReplayLedger.Key> = []
         /// Room state written earlier in the same step (read before the store).
         var rooms: [RoomID: RoomEncryption] = [:]
         var members: [RoomID: [UserID: String]] = [:]

@@ -1,5 +1,6 @@
 import MatrixModels
 import Olm
+import Primitives
 
 /// Decrypts `m.room.encrypted` room events with a known inbound Megolm session.
 public enum MegolmDecryption {
@@ -32,6 +33,20 @@ public enum MegolmDecryption {
             self.senderKey = content["sender_key"]?.stringValue
             self.deviceID = content["device_id"]?.stringValue
         }
+    }
+
+    /// The message index from a Megolm ciphertext's unencrypted header (version byte, then protobuf
+    /// field 1 as a varint), without decrypting; nil if the header is not in that shape.
+    public static func messageIndex(of ciphertext: String) -> UInt32? {
+        guard ciphertext.utf8.count >= 16, let header = try? Base64.decode(String(ciphertext.prefix(16))),
+            header.count >= 3, header[0] == 3, header[1] == 0x08
+        else { return nil }
+        var value: UInt64 = 0
+        for (shift, byte) in header.dropFirst(2).prefix(5).enumerated() {
+            value |= UInt64(byte & 0x7F) << (7 * UInt64(shift))
+            if byte & 0x80 == 0 { return value <= UInt64(UInt32.max) ? UInt32(value) : nil }
+        }
+        return nil
     }
 
     /// Decrypts `envelope` from event `eventID` in `roomID`.
@@ -79,6 +94,11 @@ public struct ReplayLedger: Sendable, Equatable {
 
     public init(entries: [Key: String] = [:]) {
         self.entries = entries
+    }
+
+    /// Adds entries read from the store (not to be written again).
+    mutating func merge(stored: [Key: String]) {
+        entries.merge(stored) { current, _ in current }
     }
 
     mutating func record(sessionID: String, messageIndex: UInt32, eventID: String) throws(DecryptionFailure) {

@@ -49,10 +49,17 @@ public struct PostgresCryptoStore: CryptoStore {
             firstKnownIndex: UInt32(try row.decode(Int64.self, "first_known_index")), pickle: try row.decode(String.self, "pickle"))
     }
 
-    public func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String] {
+    public func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String] {
+        guard !keys.isEmpty else { return [:] }
+        let pairs = JSONValue.array(keys.map { [.string($0.sessionID), .integer(Int64($0.messageIndex))] }).serializedString()
         var entries: [ReplayLedger.Key: String] = [:]
-        for row in try await client.query("SELECT message_index, event_id FROM sealbridge_megolm_replay WHERE session_id = \(sessionID)") {
-            entries[ReplayLedger.Key(sessionID: sessionID, messageIndex: UInt32(try row.decode(Int64.self, "message_index")))] =
+        for row in try await client.query("""
+            SELECT r.session_id, r.message_index, r.event_id FROM sealbridge_megolm_replay r
+            JOIN jsonb_array_elements(\(PostgresJSONB(pairs))) AS k(pair)
+              ON r.session_id = k.pair->>0 AND r.message_index = (k.pair->>1)::bigint
+            """) {
+            entries[ReplayLedger.Key(
+                sessionID: try row.decode(String.self, "session_id"), messageIndex: UInt32(try row.decode(Int64.self, "message_index")))] =
                 try row.decode(String.self, "event_id")
         }
         return entries

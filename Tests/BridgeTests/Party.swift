@@ -35,7 +35,7 @@ actor ForgetfulStore: CryptoStore {
     func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession? {
         await inner.inboundGroupSession(roomID: roomID, sessionID: sessionID)
     }
-    func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String] { await inner.replayEntries(sessionID: sessionID) }
+    func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String] { await inner.replayEntries(keys) }
     func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent] { await inner.parkedEvents(sessionIDs: sessionIDs) }
     func save(_ changes: CryptoChanges) async throws { await inner.save(changes) }
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }

@@ -210,3 +210,19 @@ extension LocalDevice {
     /// An Olm reply from our side, so the remote session leaves pre-key mode.
     func replyTo(_ session: Session) throws -> OlmMessage { try session.encrypt("{}") }
 }
+
+@Suite("Megolm ciphertext header")
+struct MegolmHeaderTests {
+    @Test("the message index read from the clear header matches the index libolm decrypts, past one varint byte")
+    func indexFromHeader() throws {
+        let outbound = try OutboundGroupSession.create()
+        let inbound = try InboundGroupSession(sessionKey: outbound.sessionKey)
+        for expected in 0..<200 {
+            let ciphertext = try outbound.encrypt("message \(expected)")
+            #expect(MegolmDecryption.messageIndex(of: ciphertext) == UInt32(expected))
+            if expected % 50 == 0 || expected == 128 { #expect(try inbound.decrypt(ciphertext).messageIndex == UInt32(expected)) }
+        }
+        #expect(MegolmDecryption.messageIndex(of: "not base64 at all!!") == nil)
+        #expect(MegolmDecryption.messageIndex(of: "AwgA") == nil)
+    }
+}

@@ -16,7 +16,7 @@ enum CryptoStoreConformance {
         #expect(try await store.account(userID: bot) == nil)
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").isEmpty)
         #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S") == nil)
-        #expect(try await store.replayEntries(sessionID: "S").isEmpty)
+        #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5)]).isEmpty)
 
         // One batch with one of everything.
         var changes = CryptoChanges()
@@ -37,7 +37,8 @@ enum CryptoStoreConformance {
         let sessions = try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K")
         #expect(sessions.map(\.sessionID) == ["o2", "o1"])  // most recently used first
         #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.pickle == "igs-from-5")
-        #expect(try await store.replayEntries(sessionID: "S") == [ReplayLedger.Key(sessionID: "S", messageIndex: 5): "$e5"])
+        #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5), ReplayLedger.Key(sessionID: "S", messageIndex: 6)])
+            == [ReplayLedger.Key(sessionID: "S", messageIndex: 5): "$e5"])
 
         // Updates: account and Olm session replaced; an inbound session known from an earlier index
         // replaces the later copy, a later copy never replaces an earlier one; replay entries never change.
@@ -52,7 +53,7 @@ enum CryptoStoreConformance {
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").map(\.sessionID) == ["o1", "o2"])
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").first?.pickle == "olm-1b")
         #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.firstKnownIndex == 2)
-        #expect(try await store.replayEntries(sessionID: "S")[ReplayLedger.Key(sessionID: "S", messageIndex: 5)] == "$e5")
+        #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5)])[ReplayLedger.Key(sessionID: "S", messageIndex: 5)] == "$e5")
 
         var later = CryptoChanges()
         later.inboundGroupSessions = [StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, firstKnownIndex: 9, pickle: "igs-from-9")]

@@ -13,8 +13,8 @@ public protocol CryptoStore: Sendable {
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
     /// The inbound Megolm session for (room, session id), shared by every local device.
     func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession?
-    /// Replay-protection entries of one Megolm session.
-    func replayEntries(sessionID: String) async throws -> [ReplayLedger.Key: String]
+    /// Replay-protection entries for the given (session, message index) pairs, where they exist.
+    func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String]
     /// Events parked until one of the Megolm sessions `sessionIDs` is known.
     func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent]
     /// Writes every change at once: all or nothing.

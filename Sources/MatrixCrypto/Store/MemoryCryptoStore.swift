@@ -39,8 +39,10 @@ public actor MemoryCryptoStore: CryptoStore {
         groupSessions[roomID.rawValue + "|" + sessionID]
     }
 
-    public func replayEntries(sessionID: String) -> [ReplayLedger.Key: String] {
-        replay.filter { $0.key.sessionID == sessionID }
+    public func replayEntries(_ keys: Set<ReplayLedger.Key>) -> [ReplayLedger.Key: String] {
+        var found: [ReplayLedger.Key: String] = [:]
+        for key in keys { if let eventID = replay[key] { found[key] = eventID } }
+        return found
     }
 
     public func parkedEvents(sessionIDs: Set<String>) -> [ParkedEvent] {

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import MatrixCrypto
+import Postgres
+import Store
+
+/// `sealbridge-bench`: how fast the crypto engine is, next to libolm's own speed on this machine.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sealbridge-bench", abstract: "Benchmark Sealbridge's crypto engine against libolm's ceiling on this machine.")
+
+    @Option(help: "PostgreSQL URL of a throwaway database (its Sealbridge tables are emptied); without it only the memory store runs.")
+    var databaseURL: String?
+    @Option(help: "Megolm events to decrypt.") var events = 10_000
+    @Option(help: "Recipient devices for the fan-out.") var devices = 1_000
+    @Option(help: "Messages after the first in the fan-out room.") var followUps = 100
+    @Option(help: "Write the figures as JSON to this path.") var json: String?
+
+    func run() async throws {
+        var results: [BenchResult] = []
+        results.append(try await DecryptWorkload(events: events, senders: 20).run(store: MemoryCryptoStore(), client: nil))
+        results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: MemoryCryptoStore(), storeName: "memory")
+        if let databaseURL {
+            let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
+            try await Self.resetDatabase(client)
+            results.append(try await DecryptWorkload(events: events, senders: 20).run(store: PostgresCryptoStore(client: client), client: client))
+            try await Self.resetDatabase(client)
+            results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: PostgresCryptoStore(client: client), storeName: "postgresql")
+            await client.close()
+        }
+        print(Self.table(results))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(results).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    static func resetDatabase(_ client: PostgresClient) async throws {
+        try await client.execute("DROP SCHEMA public CASCADE")
+        try await client.execute("CREATE SCHEMA public")
+        try await Migrator.migrate(BenchMigrations.all, on: client)
+    }
+
+    static func table(_ results: [BenchResult]) -> String {
+        func f(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
+        var lines = ["workload | store | n | wall s | cpu s | rate/s | p50 ms | p99 ms | peak RSS MiB | libolm 1-core ceiling/s | ratio"]
+        lines.append(String(repeating: "-", count: 120))
+        for r in results {
+            lines.append([
+                r.workload, r.store, "\(r.operations) \(r.unit)", f(r.wallSeconds, 3), f(r.cpuSeconds, 3), f(r.throughputPerSecond, 0),
+                f(r.p50Milliseconds, 2), f(r.p99Milliseconds, 2), f(r.peakRSSMiB), r.ceilingPerSecond.map { f($0, 0) } ?? "-",
+                r.ratio.map { f($0, 2) + " ×" } ?? "-",
+            ].joined(separator: " | "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
