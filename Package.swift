@@ -120,7 +120,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "AppService", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store", "TestSupport"]),
+            dependencies: ["Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store", "TestSupport"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [
