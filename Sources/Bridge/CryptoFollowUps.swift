@@ -30,7 +30,7 @@ public final class CryptoFollowUps: Service, Sendable {
     }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             for await work in stream {
                 await perform(work)
             }

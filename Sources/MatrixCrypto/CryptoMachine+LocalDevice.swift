@@ -30,10 +30,7 @@ extension CryptoMachine {
             throw CryptoError(code: .storeCorrupted, message: "no account for \(upload.userID)")
         }
         account.markKeysAsPublished()
-        if upload.deviceKeys != nil {
-            scratch.accounts[upload.userID] = (StoredAccount(
-                userID: record.userID, deviceID: record.deviceID, pickle: record.pickle, deviceKeysUploaded: true), account)
-        }
+        if upload.deviceKeys != nil { scratch.accounts[upload.userID]?.record.deviceKeysUploaded = true }
         var changes = CryptoChanges()
         try flushAccounts(scratch, into: &changes)
         return changes
@@ -58,6 +55,10 @@ extension CryptoMachine {
                     account.unpublishedFallbackKey == nil
                 {
                     try account.generateFallbackKey()
+                    scratch.accounts[user]?.record.fallbackRotatedAt = now()
+                } else if let rotated = record.fallbackRotatedAt, now().timeIntervalSince(rotated) >= settings.fallbackKeyGracePeriod {
+                    account.forgetOldFallbackKey()
+                    scratch.accounts[user]?.record.fallbackRotatedAt = nil
                 }
             } catch {
                 throw CryptoError(code: .olm, message: "generating keys for \(user) failed: \(error)")

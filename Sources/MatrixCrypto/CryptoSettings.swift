@@ -12,6 +12,8 @@ public struct CryptoSettings: Sendable, Equatable {
     public var wedgedRecoveryInterval: TimeInterval
     /// Devices of a batch `/sendToDevice`, per request.
     public var toDeviceBatchSize: Int
+    /// How long a replaced fallback key still decrypts pre-key messages.
+    public var fallbackKeyGracePeriod: TimeInterval = 3600
 
     public init(
         defaultRotationPeriod: TimeInterval = 7 * 86_400, defaultRotationMessages: Int64 = 100, inboundSessionCacheSize: Int = 1024,

@@ -106,5 +106,8 @@ public enum CryptoStoreMigrations {
                 PRIMARY KEY (local_user_id, remote_key)
             );
             """),
+        Migration(version: 13, name: "fallback key rotation time", sql: """
+            ALTER TABLE sealbridge_crypto_accounts ADD COLUMN fallback_rotated_at timestamptz
+            """),
     ]
 }

@@ -17,11 +17,12 @@ public struct PostgresCryptoStore: CryptoStore {
 
     public func account(userID: UserID) async throws -> StoredAccount? {
         guard let row = try await client.query(
-            "SELECT device_id, pickle, device_keys_uploaded FROM sealbridge_crypto_accounts WHERE user_id = \(userID.rawValue)").first
+            "SELECT device_id, pickle, device_keys_uploaded, fallback_rotated_at FROM sealbridge_crypto_accounts WHERE user_id = \(userID.rawValue)").first
         else { return nil }
         return StoredAccount(
             userID: userID, deviceID: try DeviceID(try row.decode(String.self, "device_id")),
-            pickle: try row.decode(String.self, "pickle"), deviceKeysUploaded: try row.decode(Bool.self, "device_keys_uploaded"))
+            pickle: try row.decode(String.self, "pickle"), deviceKeysUploaded: try row.decode(Bool.self, "device_keys_uploaded"),
+            fallbackRotatedAt: try row.decode(Date?.self, "fallback_rotated_at"))
     }
 
     public func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
@@ -89,10 +90,11 @@ public struct PostgresCryptoStore: CryptoStore {
         var statements: [PostgresQuery] = []
         for account in changes.accounts {
             statements.append("""
-                INSERT INTO sealbridge_crypto_accounts (user_id, device_id, pickle, device_keys_uploaded)
-                VALUES (\(account.userID.rawValue), \(account.deviceID.rawValue), \(account.pickle), \(account.deviceKeysUploaded))
+                INSERT INTO sealbridge_crypto_accounts (user_id, device_id, pickle, device_keys_uploaded, fallback_rotated_at)
+                VALUES (\(account.userID.rawValue), \(account.deviceID.rawValue), \(account.pickle), \(account.deviceKeysUploaded),
+                        \(account.fallbackRotatedAt))
                 ON CONFLICT (user_id) DO UPDATE SET device_id = EXCLUDED.device_id, pickle = EXCLUDED.pickle,
-                    device_keys_uploaded = EXCLUDED.device_keys_uploaded
+                    device_keys_uploaded = EXCLUDED.device_keys_uploaded, fallback_rotated_at = EXCLUDED.fallback_rotated_at
                 """)
         }
         for session in changes.olmSessions {

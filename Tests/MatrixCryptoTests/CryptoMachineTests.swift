@@ -1,3 +1,4 @@
+import Foundation
 import MatrixCrypto
 import MatrixModels
 import Olm
@@ -203,5 +204,62 @@ struct CryptoMachineTests {
                                   toUserID: try UserID("@nobody:localhost"), toDeviceID: try DeviceID("X"))
         let step = try await harness.step(AppserviceTransaction(toDevice: [event]))
         #expect(step.toDevice.first?.failure == .notForThisDevice)
+    }
+}
+
+@Suite("CryptoMachine: fallback key rotation")
+struct FallbackRotationTests {
+    final class Clock: @unchecked Sendable {
+        // @unchecked: only mutated by the test between machine calls, never concurrently.
+        var now = Date(timeIntervalSince1970: 1_800_000_000)
+    }
+
+    @Test("a used fallback key is replaced; the old one still opens sessions during the grace period, not after")
+    func graceThenForget() async throws {
+        let clock = Clock()
+        let store = MemoryCryptoStore()
+        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "f", count: 44)), now: { clock.now })
+        let puppet = try UserID("@sb_f:localhost"), device = try DeviceID("SBF")
+        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
+        await store.save(changes)
+        await store.save(try await machine.confirmUpload(upload))
+        let oldFallback = try #require(upload.fallbackKeys.first?.value["key"]?.stringValue)
+        let identity = try #require(upload.deviceKeys?["keys"]?["curve25519:SBF"]?.stringValue)
+
+        // The server reports the fallback key used: a new one is generated and the rotation time recorded.
+        let rotated = try await machine.process(AppserviceTransaction(unusedFallbackKeyTypes: [puppet: [device: []]]))
+        await store.save(rotated.changes)
+        #expect(rotated.uploads.first?.fallbackKeys.count == 1)
+        #expect(rotated.uploads.first?.fallbackKeys.first?.value["key"]?.stringValue != oldFallback)
+        #expect(await store.account(userID: puppet)?.fallbackRotatedAt == clock.now)
+
+        // A peer that claimed the old fallback key before the rotation sends a pre-key message…
+        func preKeyFromPeer() throws -> ToDeviceEvent {
+            let peer = try Account.create()
+            let session = try Session.outbound(account: peer, theirIdentityKey: identity, theirOneTimeKey: oldFallback)
+            let message = try session.encrypt("{}")
+            return ToDeviceEvent(
+                type: "m.room.encrypted", sender: try UserID("@peer:localhost"),
+                content: ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(peer.identityKeys.curve25519),
+                          "ciphertext": [.init(stringLiteral: identity): ["type": 0, "body": .string(message.ciphertext)]]],
+                toUserID: puppet, toDeviceID: device)
+        }
+        // …within the grace period, the session opens (the payload checks then fail, which is beside the point).
+        clock.now += 600
+        let within = try await machine.process(AppserviceTransaction(toDevice: [try preKeyFromPeer()], unusedFallbackKeyTypes: [puppet: [device: ["signed_curve25519"]]]))
+        guard case .payloadMismatch = within.toDevice.first?.failure else {
+            Issue.record("the old fallback key should still open a session, got \(String(describing: within.toDevice.first?.failure))")
+            return
+        }
+        // After the grace period the next touch forgets it: the same kind of message no longer opens a session.
+        clock.now += 3600
+        let forget = try await machine.process(AppserviceTransaction(unusedFallbackKeyTypes: [puppet: [device: ["signed_curve25519"]]]))
+        await store.save(forget.changes)
+        #expect(await store.account(userID: puppet)?.fallbackRotatedAt == nil)
+        let after = try await machine.process(AppserviceTransaction(toDevice: [try preKeyFromPeer()]))
+        guard case .olm = after.toDevice.first?.failure else {
+            Issue.record("expected libolm to refuse the forgotten key, got \(String(describing: after.toDevice.first?.failure))")
+            return
+        }
     }
 }

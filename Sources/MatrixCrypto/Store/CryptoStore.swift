@@ -51,12 +51,16 @@ public struct StoredAccount: Sendable, Hashable {
     public var pickle: String
     /// Whether the device keys have been accepted by the homeserver.
     public var deviceKeysUploaded: Bool
+    /// When the fallback key was last replaced; the previous one is forgotten a grace period later
+    /// (a peer may still be using it for a pre-key message in flight).
+    public var fallbackRotatedAt: Date?
 
-    public init(userID: UserID, deviceID: DeviceID, pickle: String, deviceKeysUploaded: Bool) {
+    public init(userID: UserID, deviceID: DeviceID, pickle: String, deviceKeysUploaded: Bool, fallbackRotatedAt: Date? = nil) {
         self.userID = userID
         self.deviceID = deviceID
         self.pickle = pickle
         self.deviceKeysUploaded = deviceKeysUploaded
+        self.fallbackRotatedAt = fallbackRotatedAt
     }
 }
 
