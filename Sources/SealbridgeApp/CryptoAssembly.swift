@@ -16,6 +16,7 @@ struct CryptoAssembly {
     let handler: CryptoTransactionHandler
     let followUps: CryptoFollowUps
     let botDevice: BotDeviceService
+    let keyCheck: OneTimeKeyCheckService
 
     /// The bot's device id: fixed, so a restart finds the same device (and its account) again.
     static let botDeviceID = "SEALBRIDGE"
@@ -43,6 +44,7 @@ struct CryptoAssembly {
         engine = CryptoEngine(machine: machine, store: store, transport: homeserver, logger: Logger(label: "sealbridge.crypto"))
         followUps = CryptoFollowUps(engine: engine)
         handler = CryptoTransactionHandler(engine: engine, store: store, followUps: followUps)
+        keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: try UserID(configuration.botUserID), deviceID: try DeviceID(Self.botDeviceID),
             displayName: configuration.appservice.botDisplayName, logger: logger)

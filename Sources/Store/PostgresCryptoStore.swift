@@ -25,6 +25,13 @@ public struct PostgresCryptoStore: CryptoStore {
             fallbackRotatedAt: try row.decode(Date?.self, "fallback_rotated_at"))
     }
 
+    public func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] {
+        try await client.query("""
+            SELECT user_id, device_id FROM sealbridge_crypto_accounts WHERE user_id > \(after?.rawValue ?? "")
+            ORDER BY user_id LIMIT \(limit)
+            """).map { DeviceRef(userID: try UserID(try $0.decode(String.self, "user_id")), deviceID: try DeviceID(try $0.decode(String.self, "device_id"))) }
+    }
+
     public func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
         try await client.query("""
             SELECT session_id, pickle, last_used FROM sealbridge_olm_sessions

@@ -52,6 +52,8 @@ actor FakeHomeserver {
         devices[userID]?[deviceID]?.fallback = nil
     }
 
+    func oneTimeKeyCount(_ userID: UserID, _ deviceID: DeviceID) -> Int { devices[userID]?[deviceID]?.oneTimeKeys.count ?? 0 }
+
     func query(_ users: [UserID]) -> JSONValue {
         var answer: [String: JSONValue] = [:]
         for user in users {

@@ -25,6 +25,7 @@ actor ForgetfulStore: CryptoStore {
     func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
 
     func account(userID: UserID) async throws -> StoredAccount? { await inner.account(userID: userID) }
+    func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] { await inner.localDevices(after: after, limit: limit) }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
         await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
     }

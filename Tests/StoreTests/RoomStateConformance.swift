@@ -15,6 +15,14 @@ enum RoomStateConformance {
         let laptop = VerifiedDeviceKeys(userID: alice, deviceID: try DeviceID("LAPTOP"), curve25519: "c2", ed25519: "e2", dehydrated: true)
 
         #expect(try await store.trackedUsers([alice]).isEmpty)
+        #expect(try await store.localDevices(after: nil, limit: 10).isEmpty)
+        var accounts = CryptoChanges()
+        for name in ["@p3:localhost", "@p1:localhost", "@p2:localhost"] {
+            accounts.accounts.append(StoredAccount(userID: try UserID(name), deviceID: try DeviceID("D" + name.dropFirst(2).prefix(1)), pickle: "x", deviceKeysUploaded: true))
+        }
+        try await store.save(accounts)
+        #expect(try await store.localDevices(after: nil, limit: 2).map(\.userID.rawValue) == ["@p1:localhost", "@p2:localhost"])
+        #expect(try await store.localDevices(after: try UserID("@p2:localhost"), limit: 2) == [DeviceRef(userID: try UserID("@p3:localhost"), deviceID: try DeviceID("D3"))])
         #expect(try await store.devices(userIDs: [alice]).isEmpty)
         #expect(try await store.room(room) == nil)
 

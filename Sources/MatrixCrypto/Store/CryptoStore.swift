@@ -9,6 +9,8 @@ import MatrixModels
 public protocol CryptoStore: Sendable {
     /// The Olm account of a local device (bot or puppet), if it has one.
     func account(userID: UserID) async throws -> StoredAccount?
+    /// Local devices in user id order, after `after` (for walking all of them in pages).
+    func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef]
     /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
     /// The inbound Megolm session for (room, session id), shared by every local device.

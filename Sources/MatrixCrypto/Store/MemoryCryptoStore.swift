@@ -20,6 +20,11 @@ public actor MemoryCryptoStore: CryptoStore {
 
     public func account(userID: UserID) -> StoredAccount? { accounts[userID] }
 
+    public func localDevices(after: UserID?, limit: Int) -> [DeviceRef] {
+        accounts.values.filter { after == nil || $0.userID > after! }.sorted { $0.userID < $1.userID }.prefix(limit)
+            .map { DeviceRef(userID: $0.userID, deviceID: $0.deviceID) }
+    }
+
     public func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) -> [StoredOlmSession] {
         olmSessions.values
             .filter { $0.localUserID == localUserID && $0.localDeviceID == localDeviceID && $0.senderKey == senderKey }
