@@ -120,7 +120,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "BridgeTests",
-            dependencies: ["Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store", "TestSupport"]),
+            dependencies: ["Bridge", "AppService", "HomeserverClient", .product(name: "Logging", package: "swift-log"), "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store", "TestSupport"]),
         .testTarget(
             name: "AppServiceTests",
             dependencies: [

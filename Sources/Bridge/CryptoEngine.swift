@@ -159,6 +159,23 @@ public struct CryptoEngine: Sendable {
         logger.notice("replaced a wedged Olm session", metadata: ["local_user": "\(wedged.localUserID)", "remote_user": "\(wedged.remoteUserID)"])
     }
 
+    /// Queries the device lists of to-device senders whose keys are unknown, and commits them (on their
+    /// own: device lists do not belong to the transaction), so their room keys can be verified.
+    ///
+    /// Runs under the lock the caller holds. A failed query is logged; the messages are then refused
+    /// as from an unverified sender, as they would be without it.
+    public func queryUnknownSenders(of transaction: AppserviceTransaction, logger: Logger) async {
+        do {
+            let users = try await machine.unknownSenders(transaction)
+            guard !users.isEmpty, let requester = transaction.toDevice.first?.toUserID else { return }
+            let response = try await transport.queryKeys(users, as: requester)
+            let outcome = try await machine.receiveKeysQuery(response, users: users)
+            try await store.save(outcome.changes)
+        } catch {
+            logger.warning("could not query the devices of to-device senders", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// Commits room state fetched from the homeserver (after a join: `/state` and `/members`).
     public func updateRoom(_ roomID: RoomID, encryption: RoomEncryption?, members: [UserID: String]) async throws {
         try await step { () -> (CryptoChanges, Void) in (try await machine.updateRoom(roomID, encryption: encryption, members: members), ()) }

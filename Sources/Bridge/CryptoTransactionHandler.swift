@@ -31,6 +31,7 @@ public struct CryptoTransactionHandler: TransactionHandler {
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
     ) async throws -> AfterCommit {
         let logged = try await log.handle(transaction, txnID: txnID, connection: connection, logger: logger)
+        await engine.queryUnknownSenders(of: transaction, logger: logger)
         let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
         report(step, logger: logger)

@@ -286,3 +286,41 @@ struct AliceBobTests {
         #expect(try await alice.store.devices(userIDs: [bob.user])[bob.user] == [original])
     }
 }
+
+@Suite("Crypto engine: senders without MSC4147")
+struct UnknownSenderTests {
+    @Test("a room key from a device never queried and without sender_device_keys is accepted after the pipeline queries its owner")
+    func queriesUnknownSender() async throws {
+        let hs = FakeHomeserver()
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        // A client built on raw Olm that, like many, does not send sender_device_keys.
+        let zoe = try UserID("@zoe:localhost"), zoeDevice = try DeviceID("ZOEPHONE")
+        let account = try Account.create()
+        await hs.addForeignDevice(
+            userID: zoe, deviceID: zoeDevice, keys: try KeysUpload.signedDeviceKeys(of: account, userID: zoe, deviceID: zoeDevice), oneTimeKeys: [])
+        let claim = await hs.claim(CryptoMachine.keysClaimBody([DeviceRef(userID: bob.user, deviceID: bob.device)]))
+        let otk = try #require(claim["one_time_keys"]?[bob.user.rawValue]?[bob.device.rawValue]?.objectValue?.first?.value["key"]?.stringValue)
+        let bobKeys = await hs.query([bob.user])["device_keys"]?[bob.user.rawValue]?[bob.device.rawValue]
+        let bobCurve = try #require(bobKeys?["keys"]?["curve25519:\(bob.device.rawValue)"]?.stringValue)
+        let bobEd = try #require(bobKeys?["keys"]?["ed25519:\(bob.device.rawValue)"]?.stringValue)
+        let session = try Session.outbound(account: account, theirIdentityKey: bobCurve, theirOneTimeKey: otk)
+        let group = try OutboundGroupSession.create()
+        let payload: JSONValue = [
+            "type": "m.room_key", "sender": .string(zoe.rawValue), "recipient": .string(bob.user.rawValue),
+            "recipient_keys": ["ed25519": .string(bobEd)], "keys": ["ed25519": .string(account.identityKeys.ed25519)],
+            "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!zoe", "session_id": .string(group.sessionID),
+                        "session_key": .string(group.sessionKey)],
+        ]
+        let message = try session.encrypt(payload.serialized())
+        let content: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(account.identityKeys.curve25519),
+            "ciphertext": [.init(stringLiteral: bobCurve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]],
+        ]
+        await hs.sendToDevice(ToDeviceRequest(eventType: "m.room.encrypted", messages: [bob.user: [bob.device: content]]), sender: zoe)
+        let step = try await bob.sync()
+        #expect(step.toDevice.map(\.type) == ["m.room_key"])
+        #expect(step.toDevice.first?.failure == nil)
+        #expect(try await bob.store.devices(userIDs: [zoe])[zoe]?.map(\.deviceID) == [zoeDevice])
+        #expect(try await bob.store.inboundGroupSession(roomID: try RoomID("!zoe"), sessionID: group.sessionID) != nil)
+    }
+}

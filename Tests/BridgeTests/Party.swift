@@ -1,5 +1,6 @@
 import Bridge
 import Foundation
+import Logging
 import MatrixCrypto
 import MatrixModels
 import Synchronization
@@ -105,6 +106,7 @@ final class Party: Sendable {
         let transaction = AppserviceTransaction(events: newEvents, toDevice: messages, deviceLists: DeviceListChanges(changed: changed))
         let engine = engine, store = store
         let step = try await engine.lock.withLock {
+            await engine.queryUnknownSenders(of: transaction, logger: Logger(label: "test"))
             let step = try await engine.machine.process(transaction)
             try await store.save(step.changes)
             return step
