@@ -16,15 +16,25 @@ public struct CryptoTransactionHandler: TransactionHandler {
     let engine: CryptoEngine
     let store: PostgresCryptoStore
     let followUps: CryptoFollowUps
+    /// Receives invites and messages after the commit (the bot); nil: nobody listens.
+    let activity: (@Sendable ([RoomActivity]) -> Void)?
+    let isLocal: @Sendable (UserID) -> Bool
+    let undecryptable: UndecryptableLog?
     let log = TransactionLog()
     let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
     let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
     let toDeviceFailures = Counter(label: "sealbridge_crypto_to_device_failures_total")
 
-    public init(engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps) {
+    public init(
+        engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps, undecryptable: UndecryptableLog? = nil,
+        isLocal: @escaping @Sendable (UserID) -> Bool = { _ in false }, activity: (@Sendable ([RoomActivity]) -> Void)? = nil
+    ) {
         self.engine = engine
         self.store = store
         self.followUps = followUps
+        self.undecryptable = undecryptable
+        self.isLocal = isLocal
+        self.activity = activity
     }
 
     public func handle(
@@ -35,11 +45,16 @@ public struct CryptoTransactionHandler: TransactionHandler {
         let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
         report(step, logger: logger)
+        let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
+        if failures > 0, let undecryptable { await undecryptable.record(failures) }
         let uploads = step.uploads, wedged = step.wedged, followUps = followUps
-        guard !uploads.isEmpty || !wedged.isEmpty else { return logged }
+        let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
+        let activity = activity
+        guard !uploads.isEmpty || !wedged.isEmpty || !activities.isEmpty else { return logged }
         return logged.then(AfterCommit {
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
+            if !activities.isEmpty { activity?(activities) }
         })
     }
 

@@ -38,11 +38,13 @@ public struct OneTimeKeyCheckService: Service {
     }
 
     public func run() async throws {
-        var cursor: UserID?
-        while !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            cursor = await checkPage(after: cursor)
+        // Shutdown cancels the wait (and a page in progress: the next start begins again).
+        try? await cancelWhenGracefulShutdown {
+            var cursor: UserID?
+            while true {
+                try await Task.sleep(for: interval)
+                cursor = await checkPage(after: cursor)
+            }
         }
     }
 

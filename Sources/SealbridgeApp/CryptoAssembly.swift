@@ -1,4 +1,5 @@
 import AppService
+import Foundation
 import Bridge
 import HomeserverClient
 import Logging
@@ -17,6 +18,7 @@ struct CryptoAssembly {
     let followUps: CryptoFollowUps
     let botDevice: BotDeviceService
     let keyCheck: OneTimeKeyCheckService
+    let bot: BotService
 
     /// The bot's device id: fixed, so a restart finds the same device (and its account) again.
     static let botDeviceID = "SEALBRIDGE"
@@ -43,7 +45,33 @@ struct CryptoAssembly {
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver"))
         engine = CryptoEngine(machine: machine, store: store, transport: homeserver, logger: Logger(label: "sealbridge.crypto"))
         followUps = CryptoFollowUps(engine: engine)
-        handler = CryptoTransactionHandler(engine: engine, store: store, followUps: followUps)
+        let botUser = try UserID(configuration.botUserID)
+        let undecryptable = UndecryptableLog()
+        let status = DaemonStatus(client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, bot: botUser)
+        let commands = ManagementCommands(
+            admins: Set(configuration.management.admins.compactMap { try? UserID($0) }),
+            commands: [
+                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms") { _, _ in
+                    CommandReply.table(title: "Sealbridge status", rows: await status.rows())
+                },
+                ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { [engine] arguments, _ in
+                    guard let text = arguments.first, let room = try? RoomID(text) else { return CommandReply(body: "usage: rotate !room:server") }
+                    do {
+                        try await engine.rotate(roomID: room, sender: botUser)
+                        return CommandReply(body: "The next message in \(room) starts a new session.")
+                    } catch {
+                        return CommandReply(body: "Could not rotate: \(error)")
+                    }
+                },
+            ])
+        bot = BotService(
+            engine: engine, homeserver: homeserver, store: store, bot: botUser, commands: commands,
+            managementRoom: configuration.management.room.flatMap { try? RoomID($0) },
+            autoJoin: configuration.management.autoAcceptInvites, logger: Logger(label: "sealbridge.bot"))
+        let botService = bot
+        handler = CryptoTransactionHandler(
+            engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { $0 == botUser },
+            activity: { botService.enqueue($0) })
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: try UserID(configuration.botUserID), deviceID: try DeviceID(Self.botDeviceID),
@@ -61,16 +89,20 @@ struct BotDeviceService: Service {
     let logger: Logger
 
     func run() async throws {
-        var delay = Duration.seconds(1)
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            do {
-                let device = try await engine.ensureDevice(userID, deviceID: deviceID, displayName: displayName)
-                logger.info("bot device ready", metadata: ["user": "\(userID)", "device": "\(device)"])
-                break
-            } catch {
-                logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                try? await Task.sleep(for: delay)
-                delay = min(delay * 2, .seconds(60))
+        try? await cancelWhenGracefulShutdown {
+            var delay = Duration.seconds(1)
+            while true {
+                do {
+                    let device = try await engine.ensureDevice(userID, deviceID: deviceID, displayName: displayName)
+                    logger.info("bot device ready", metadata: ["user": "\(userID)", "device": "\(device)"])
+                    return
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(60))
+                }
             }
         }
         try? await gracefulShutdown()

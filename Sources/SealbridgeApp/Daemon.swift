@@ -81,7 +81,7 @@ public enum Daemon {
             }
             handler = crypto.handler
             serializeWith = crypto.engine.lock
-            services += [crypto.followUps, crypto.botDevice, crypto.keyCheck]
+            services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot]
         }
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {

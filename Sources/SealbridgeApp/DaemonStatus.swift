@@ -1,0 +1,52 @@
+import Bridge
+import Foundation
+import HomeserverClient
+import MatrixModels
+import Postgres
+
+/// The facts `status` reports, read fresh on each call.
+struct DaemonStatus: Sendable {
+    let client: PostgresClient
+    let homeserver: HomeserverClient
+    let startedAt: Date
+    let undecryptable: UndecryptableLog
+    let bot: UserID
+
+    func rows() async -> [(String, String)] {
+        let now = Date()
+        var rows: [(String, String)] = [
+            ("version", SealbridgeInfo.version),
+            ("uptime", Self.duration(now.timeIntervalSince(startedAt))),
+            ("homeserver", await homeserver.isReachable() ? "reachable" : "UNREACHABLE"),
+        ]
+        do {
+            let row = try await client.query("""
+                SELECT (SELECT count(*) FROM sealbridge_appservice_transactions) AS transactions,
+                       (SELECT extract(epoch FROM now() - max(committed_at))::bigint FROM sealbridge_appservice_transactions) AS last_age,
+                       (SELECT count(*) FROM sealbridge_crypto_accounts) AS devices,
+                       (SELECT count(*) FROM sealbridge_crypto_accounts WHERE user_id <> \(bot.rawValue)) AS puppets,
+                       (SELECT count(*) FROM sealbridge_rooms) AS rooms
+                """).first!
+            rows += [
+                ("database", "reachable"),
+                ("transactions processed", "\(try row.decode(Int.self, "transactions"))"),
+                ("last transaction", try row.decode(Int?.self, "last_age").map { Self.duration(TimeInterval($0)) + " ago" } ?? "none yet"),
+                ("puppets with a device", "\(try row.decode(Int.self, "puppets"))"),
+                ("devices (bot and puppets)", "\(try row.decode(Int.self, "devices"))"),
+                ("encrypted rooms", "\(try row.decode(Int.self, "rooms"))"),
+            ]
+        } catch {
+            rows.append(("database", "UNREACHABLE"))
+        }
+        rows.append(("undecryptable events, last hour", "\(await undecryptable.count(since: now.addingTimeInterval(-3600)))"))
+        return rows
+    }
+
+    static func duration(_ seconds: TimeInterval) -> String {
+        let total = Int(seconds)
+        if total < 60 { return "\(total)s" }
+        if total < 3600 { return "\(total / 60)m \(total % 60)s" }
+        if total < 86_400 { return "\(total / 3600)h \(total % 3600 / 60)m" }
+        return "\(total / 86_400)d \(total % 86_400 / 3600)h"
+    }
+}
