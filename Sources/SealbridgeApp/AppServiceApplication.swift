@@ -14,7 +14,8 @@ import SealbridgeConfig
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
 public func buildAppServiceApplication(
     configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler = TransactionLog(),
-    serializeWith: AsyncLock? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger
+    serializeWith: AsyncLock? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
+    onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     var processor: any TransactionProcessing = PostgresTransactionProcessor(client: client, handler: handler)
     if let serializeWith { processor = SerializedTransactionProcessor(processor, lock: serializeWith) }
@@ -31,6 +32,7 @@ public func buildAppServiceApplication(
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.appservice.address, port: configuration.appservice.port), serverName: "Sealbridge"),
+        onServerRunning: { _ in await onServerRunning() },
         logger: logger)
 }
 

@@ -67,7 +67,8 @@ public enum Daemon {
             throw DaemonError(code: .migration, message: "\(error)")
         }
 
-        var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock)]
+        let systemd = SystemdNotifier()
+        var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock), SystemdWatchdogService(notifier: systemd)]
         var handler: any TransactionHandler = TransactionLog()
         var serializeWith: AsyncLock?
         if configuration.encryption.enabled {
@@ -89,7 +90,11 @@ public enum Daemon {
         }
         services.append(buildAppServiceApplication(
             configuration: configuration, client: client, handler: handler, serializeWith: serializeWith,
-            metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger))
+            metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger,
+            onServerRunning: {
+                systemd.notify("READY=1\nSTATUS=serving the appservice API")
+                logger.info("serving", metadata: ["address": "\(configuration.appservice.address):\(configuration.appservice.port)"])
+            }))
         let group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -105,9 +105,10 @@ logging:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, env: dict | None = None):
         self.log = open(self.tmp / "sealbridge.log", "ab")
-        self.process = subprocess.Popen([SEALBRIDGE, "run", "--config", self.config], stdout=self.log, stderr=self.log)
+        self.process = subprocess.Popen([SEALBRIDGE, "run", "--config", self.config], stdout=self.log, stderr=self.log,
+                                        env={**os.environ, **(env or {})})
         wait_for(lambda: self.healthy(), 30, "sealbridge /health")
 
     def healthy(self) -> bool:
