@@ -28,7 +28,10 @@ public struct CryptoEngine: Sendable {
     func step<T: Sendable>(_ body: () async throws -> (CryptoChanges, T)) async throws -> T {
         try await lock.withLock {
             let (changes, value) = try await body()
-            if !changes.isEmpty { try await store.save(changes) }
+            if !changes.isEmpty {
+                try await store.save(changes)
+                await machine.committed(changes)
+            }
             return value
         }
     }
@@ -63,6 +66,7 @@ public struct CryptoEngine: Sendable {
             let more = try await step { () -> (CryptoChanges, [KeysUpload]) in
                 var changes = try await machine.confirmUpload(next)
                 try await store.save(changes)
+                await machine.committed(changes)
                 changes = CryptoChanges()
                 let (topUp, uploads) = try await machine.replenish(counts: [next.userID: [next.deviceID: counts]])
                 changes.merge(topUp)
@@ -171,6 +175,7 @@ public struct CryptoEngine: Sendable {
             let response = try await transport.queryKeys(users, as: requester)
             let outcome = try await machine.receiveKeysQuery(response, users: users)
             try await store.save(outcome.changes)
+            await machine.committed(outcome.changes)
         } catch {
             logger.warning("could not query the devices of to-device senders", metadata: ["error": "\(error)"])
         }

@@ -49,9 +49,9 @@ public struct CryptoTransactionHandler: TransactionHandler {
         if failures > 0, let undecryptable { await undecryptable.record(failures) }
         let uploads = step.uploads, wedged = step.wedged, followUps = followUps
         let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
-        let activity = activity
-        guard !uploads.isEmpty || !wedged.isEmpty || !activities.isEmpty else { return logged }
+        let activity = activity, machine = engine.machine, changes = step.changes
         return logged.then(AfterCommit {
+            await machine.committed(changes)
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
             if !activities.isEmpty { activity?(activities) }

@@ -14,12 +14,17 @@ extension CryptoMachine {
     public func encrypt(
         roomID: RoomID, sender: UserID, type: String, content: JSONValue, queried: Set<UserID> = [], unreachable: Set<DeviceRef> = []
     ) async throws -> RoomEncryptionStep {
+        if let fast = try await encryptShared(roomID: roomID, sender: sender, type: type, content: content) { return .encrypted(fast) }
         let outdated = try await outdatedUsers(in: roomID).filter { !queried.contains($0) }
         if !outdated.isEmpty { return .queryDevices(outdated) }
         let scratch = Scratch()
         let plan = try await planShare(roomID: roomID, sender: sender, unreachable: unreachable, scratch: scratch)
         if !plan.claim.isEmpty { return .claimOneTimeKeys(plan.claim) }
         if let share = try await buildShare(plan, scratch: scratch) { return .shareRoomKey(share) }
+        if !plan.isNew, plan.unreachable.isEmpty {
+            fullyShared[OutboundSessionOwner(roomID: roomID, senderUserID: sender)] = (plan.record.sessionID, generation)
+        }
+        identities[sender] = (plan.local.deviceID, plan.account.identityKeys.curve25519)
 
         let payload: JSONValue = ["type": .string(type), "content": content, "room_id": .string(roomID.rawValue)]
         let index = plan.session.messageIndex
@@ -39,6 +44,38 @@ extension CryptoMachine {
             "sender_key": .string(plan.account.identityKeys.curve25519), "device_id": .string(plan.local.deviceID.rawValue),
         ]
         return .encrypted(EncryptedRoomEvent(changes: changes, content: encrypted, sessionID: record.sessionID, messageIndex: index))
+    }
+
+    /// Encrypts without re-reading the room when nothing that could add a recipient was committed
+    /// since every recipient was found to have the current session, and it is not due for rotation.
+    func encryptShared(roomID: RoomID, sender: UserID, type: String, content: JSONValue) async throws -> EncryptedRoomEvent? {
+        let owner = OutboundSessionOwner(roomID: roomID, senderUserID: sender)
+        guard let known = fullyShared[owner], known.generation == generation, let identity = identities[sender] else { return nil }
+        guard var record = try await store.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: sender),
+            record.sessionID == known.sessionID, record.senderDeviceID == identity.deviceID,
+            let settings = try await room(roomID, scratch: Scratch()),
+            let session = try? OutboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey),
+            !needsRotation(record, session, settings: settings, recipients: [])
+        else {
+            fullyShared[owner] = nil
+            return nil
+        }
+        let payload: JSONValue = ["type": .string(type), "content": content, "room_id": .string(roomID.rawValue)]
+        let index = session.messageIndex
+        let ciphertext: String
+        do {
+            ciphertext = try session.encrypt(payload.serialized())
+        } catch {
+            throw CryptoError(code: .olm, message: "Megolm encryption in \(roomID) failed: \(error.code)")
+        }
+        record.pickle = try Self.pickled(session, cipher.pickleKey)
+        var changes = CryptoChanges()
+        changes.outboundGroupSessions = [record]
+        let encrypted: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "ciphertext": .string(ciphertext), "session_id": .string(record.sessionID),
+            "sender_key": .string(identity.curve25519), "device_id": .string(identity.deviceID.rawValue),
+        ]
+        return EncryptedRoomEvent(changes: changes, content: encrypted, sessionID: record.sessionID, messageIndex: index)
     }
 
     /// Records that a batch reached the homeserver: its devices now have the key (or the notice).

@@ -18,6 +18,13 @@ public actor CryptoMachine {
     let settings: CryptoSettings
     let now: @Sendable () -> Date
     var inboundCache: InboundSessionCache
+    /// Bumped by every committed change to rooms, members, device lists or tracking.
+    var generation: UInt64 = 0
+    /// Outbound sessions found shared with every recipient, and at which ``generation``: until
+    /// something that could add a recipient is committed, a send need not re-read members and shares.
+    var fullyShared: [OutboundSessionOwner: (sessionID: String, generation: UInt64)] = [:]
+    /// Local devices' public identity (device id, curve25519): fixed for an account's life.
+    var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
 
     public init(
         store: any CryptoStore, cipher: StoreCipher, policy: OneTimeKeyPolicy = OneTimeKeyPolicy(),
@@ -29,6 +36,17 @@ public actor CryptoMachine {
         self.settings = settings
         self.now = now
         self.inboundCache = InboundSessionCache(capacity: settings.inboundSessionCacheSize)
+    }
+
+    /// Tells the machine that `changes` were committed, so it can drop what they make stale.
+    ///
+    /// Every commit of machine changes must be reported (the engine and the transaction handler do).
+    public func committed(_ changes: CryptoChanges) {
+        if !changes.rooms.isEmpty || !changes.memberships.isEmpty || !changes.deviceLists.isEmpty || !changes.trackedUsers.isEmpty
+            || !changes.untrackedUsers.isEmpty || !changes.discardedOutboundSessions.isEmpty
+        {
+            generation += 1
+        }
     }
 
     /// State loaded during one call, so each object is unpickled once and saved once.

@@ -67,13 +67,21 @@ extension PostgresCryptoStore {
             """).map { try RoomID(try $0.decode(String.self, "room_id")) }
     }
 
-    public func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
+    public func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
         guard let row = try await client.query("""
             SELECT sender_device_id, session_id, pickle, created_at FROM sealbridge_outbound_group_sessions
             WHERE room_id = \(roomID.rawValue) AND sender_user_id = \(senderUserID.rawValue)
             """).first
         else { return nil }
-        let sessionID = try row.decode(String.self, "session_id")
+        return StoredOutboundGroupSession(
+            roomID: roomID, senderUserID: senderUserID, senderDeviceID: try DeviceID(try row.decode(String.self, "sender_device_id")),
+            sessionID: try row.decode(String.self, "session_id"), pickle: try row.decode(String.self, "pickle"),
+            createdAt: try row.decode(Date.self, "created_at"))
+    }
+
+    public func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
+        guard var session = try await outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: senderUserID) else { return nil }
+        let sessionID = session.sessionID
         let shares = try await client.query("""
             SELECT user_id, device_id, curve25519, message_index, withheld_code FROM sealbridge_outbound_shares
             WHERE session_id = \(sessionID) ORDER BY user_id, device_id
@@ -84,10 +92,8 @@ extension PostgresCryptoStore {
                 messageIndex: try share.decode(Int64?.self, "message_index").map { UInt32($0) },
                 withheldCode: try share.decode(String?.self, "withheld_code"))
         }
-        return StoredOutboundGroupSession(
-            roomID: roomID, senderUserID: senderUserID, senderDeviceID: try DeviceID(try row.decode(String.self, "sender_device_id")),
-            sessionID: sessionID, pickle: try row.decode(String.self, "pickle"), createdAt: try row.decode(Date.self, "created_at"),
-            shares: shares)
+        session.shares = shares
+        return session
     }
 
     public func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]] {

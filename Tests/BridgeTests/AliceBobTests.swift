@@ -38,6 +38,27 @@ struct AliceBobTests {
         #expect(try await bob.sync().bodies == ["again"])
     }
 
+    @Test("a member's new device, announced by a device-list change, gets the key before the next message")
+    func newDeviceOfMember() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!newdevice", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        try await bob.sync()
+        _ = try await alice.send("one", in: room)
+        _ = try await alice.send("two", in: room)  // all shared: the quick path
+        #expect(try await bob.sync().bodies == ["one", "two"])
+        // Bob logs in on a second device (another machine for the same user).
+        let laptop = try await Party("bob-laptop", on: hs, users: ["@bob:localhost"])
+        try await laptop.sync()
+        let change = try await alice.sync()
+        #expect(change.changes.trackedUsers[bob.user] == true)
+        _ = try await alice.send("three", in: room)
+        #expect(try await laptop.sync().bodies.contains("three"))
+        #expect(try await bob.sync().bodies == ["three"])
+    }
+
     @Test("one machine with many puppets: each device gets the key, the session is stored once")
     func manyDevices() async throws {
         let hs = FakeHomeserver()

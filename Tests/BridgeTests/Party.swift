@@ -48,6 +48,9 @@ actor ForgetfulStore: CryptoStore {
     func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
         await inner.outboundGroupSession(roomID: roomID, senderUserID: senderUserID)
     }
+    func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
+        await inner.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: senderUserID)
+    }
     func withheldNotice(roomID: RoomID, sessionID: String) async throws -> WithheldNotice? {
         await inner.withheldNotice(roomID: roomID, sessionID: sessionID)
     }
@@ -109,6 +112,7 @@ final class Party: Sendable {
             await engine.queryUnknownSenders(of: transaction, logger: Logger(label: "test"))
             let step = try await engine.machine.process(transaction)
             try await store.save(step.changes)
+            await engine.machine.committed(step.changes)
             return step
         }
         for upload in step.uploads { try await engine.upload(upload) }

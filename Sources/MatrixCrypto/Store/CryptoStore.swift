@@ -38,6 +38,8 @@ public protocol CryptoStore: Sendable {
     // MARK: Sending
     /// The outbound session of a local sender in a room, with its committed share records.
     func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
+    /// The same without reading the share records (`shares` is empty): for a send that knows they are complete.
+    func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
     /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
     /// A withheld notice for an inbound session, if a sender sent one.

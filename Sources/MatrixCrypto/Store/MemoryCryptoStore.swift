@@ -80,6 +80,14 @@ public actor MemoryCryptoStore: CryptoStore {
         outbound[OutboundSessionOwner(roomID: roomID, senderUserID: senderUserID)]
     }
 
+    public func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) -> StoredOutboundGroupSession? {
+        outbound[OutboundSessionOwner(roomID: roomID, senderUserID: senderUserID)].map {
+            var session = $0
+            session.shares = []
+            return session
+        }
+    }
+
     public func withheldNotice(roomID: RoomID, sessionID: String) -> WithheldNotice? {
         withheld[roomID.rawValue + "|" + sessionID]
     }
