@@ -97,8 +97,11 @@ let package = Package(
         .executableTarget(
             name: "sealbridge-bench",
             dependencies: [
-                "Bridge", "AppService", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Store",
+                "Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "SealbridgeApp",
+                "SealbridgeConfig", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import MatrixCrypto
 import Postgres
+import SealbridgeApp
 import Store
 
 /// `sealbridge-bench`: how fast the crypto engine is, next to libolm's own speed on this machine.
@@ -15,7 +16,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Megolm events to decrypt.") var events = 10_000
     @Option(help: "Recipient devices for the fan-out.") var devices = 1_000
     @Option(help: "Messages after the first in the fan-out room.") var followUps = 100
+    @Option(help: "Puppets to provision (and restart with).") var puppets = 10_000
     @Option(help: "Write the figures as JSON to this path.") var json: String?
+    @Flag(help: "Only the memory-store crypto workloads and the HTTP ingest (a quick run).") var quick = false
 
     func run() async throws {
         var results: [BenchResult] = []
@@ -27,6 +30,24 @@ struct Bench: AsyncParsableCommand {
             results.append(try await DecryptWorkload(events: events, senders: 20).run(store: PostgresCryptoStore(client: client), client: client))
             try await Self.resetDatabase(client)
             results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: PostgresCryptoStore(client: client), storeName: "postgresql")
+            try await Self.resetDatabase(client)
+            results.append(try await IngestWorkload(events: events, sessions: 100).run(databaseURL: databaseURL, client: client))
+            if !quick {
+                try await Self.resetDatabase(client)
+                // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
+                let lean = try await ProvisionWorkload(puppets: min(puppets, 1_000)).run(client: client, policy: OneTimeKeyPolicy(target: 5), label: "lean")
+                await lean.2.stop()
+                results.append(lean.0)
+                let (provisioned, keys, homeserver) = try await ProvisionWorkload(puppets: puppets).run(
+                    client: client, policy: OneTimeKeyPolicy(), label: "puppet")
+                results.append(provisioned)
+                results.append(try await RestartWorkload().run(databaseURL: databaseURL, homeserverPort: homeserver.port, puppets: puppets))
+                for active in [100, 1_000, 10_000] where active <= puppets {
+                    results.append(try await IngestWorkload(events: events, sessions: 100, activePuppets: active, remoteKeys: keys, label: "scale\(active)")
+                        .run(databaseURL: databaseURL, client: client))
+                }
+                await homeserver.stop()
+            }
             await client.close()
         }
         print(Self.table(results))
@@ -40,7 +61,7 @@ struct Bench: AsyncParsableCommand {
     static func resetDatabase(_ client: PostgresClient) async throws {
         try await client.execute("DROP SCHEMA public CASCADE")
         try await client.execute("CREATE SCHEMA public")
-        try await Migrator.migrate(BenchMigrations.all, on: client)
+        try await Migrator.migrate(SealbridgeMigrations.all, on: client)
     }
 
     static func table(_ results: [BenchResult]) -> String {

@@ -16,6 +16,7 @@ final class BenchTransport: CryptoTransport {
     private let devices: Mutex<[UserID: [DeviceID: RemoteDevice]]>
     let toDeviceMessages = Atomic<Int>(0)
     let roomEvents = Atomic<Int>(0)
+    let uploads = Atomic<Int>(0)
 
     init(remoteDevices: [UserID: [DeviceID: RemoteDevice]] = [:]) {
         devices = Mutex(remoteDevices)
@@ -38,8 +39,16 @@ final class BenchTransport: CryptoTransport {
 
     func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
 
+    /// Stores uploaded device keys and one-time keys, like a homeserver, so local devices can be queried and claimed.
     func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {
-        ["signed_curve25519": body["one_time_keys"]?.objectValue?.count ?? 0]
+        uploads.add(1, ordering: .relaxed)
+        return devices.withLock { known in
+            var entry = known[userID]?[device] ?? RemoteDevice(keys: .null, oneTimeKeys: [])
+            if let keys = body["device_keys"] { entry = RemoteDevice(keys: keys, oneTimeKeys: entry.oneTimeKeys) }
+            for (id, key) in body["one_time_keys"]?.objectValue ?? [:] { entry.oneTimeKeys.append((id, key)) }
+            known[userID, default: [:]][device] = entry
+            return ["signed_curve25519": entry.oneTimeKeys.count]
+        }
     }
 
     func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue {
@@ -47,7 +56,7 @@ final class BenchTransport: CryptoTransport {
         var answer: [String: JSONValue] = [:]
         for user in users {
             var list: [String: JSONValue] = [:]
-            for (device, entry) in known[user] ?? [:] { list[device.rawValue] = entry.keys }
+            for (device, entry) in known[user] ?? [:] where entry.keys != .null { list[device.rawValue] = entry.keys }
             answer[user.rawValue] = .object(list)
         }
         return ["device_keys": .object(answer)]

@@ -1,0 +1,167 @@
+import AppService
+import AsyncHTTPClient
+import Bridge
+import Foundation
+import Logging
+import MatrixCrypto
+import MatrixModels
+import NIOCore
+import Olm
+import Postgres
+import SealbridgeApp
+import SealbridgeConfig
+import Store
+
+/// The full appservice path: HTTP `PUT /_matrix/app/v1/transactions/{txnId}` over loopback with 50
+/// Megolm events each from many senders and sessions, through auth, decode, decrypt, replay
+/// protection and commit, to the 200; one transaction at a time, as a homeserver sends them.
+struct IngestWorkload {
+    var events: Int
+    var sessions: Int
+    var perTransaction = 50
+    /// Puppets with a device in the database (the scaling curve varies it).
+    var puppets = 0
+    /// Provisioned puppets (`@puppet_N:bench`, keys in `keys`) that receive Olm room keys: each
+    /// transaction then carries two pre-key to-device messages to them, round robin.
+    var activePuppets = 0
+    var remoteKeys: BenchTransport?
+    var label = "ingest"
+
+    func run(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
+        let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
+        let configuration = try SealbridgeConfiguration.parse("""
+            homeserver: {url: "http://127.0.0.1:1", server_name: bench}
+            appservice: {port: \(port), as_token: "as-bench-\(String(repeating: "a", count: 32))", hs_token: "\(hsToken)"}
+            database: {uri: "\(databaseURL)"}
+            encryption: {pickle_key: "\(String(repeating: "k", count: 44))"}
+            logging: {level: warning}
+            """)
+        let store = PostgresCryptoStore(client: client)
+        let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
+        let machine = CryptoMachine(store: store, cipher: cipher)
+        let engine = CryptoEngine(machine: machine, store: store, transport: BenchTransport())
+        let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: CryptoFollowUps(engine: engine))
+        let room = try RoomID("!\(label)")
+        try await ProvisionWorkload.seedPuppets(puppets, machine: machine, store: store)
+
+        // Senders' sessions, shared with us earlier (stored inbound sessions).
+        var outbound: [(UserID, OutboundGroupSession)] = [], initialKeys: [String] = []
+        var keys = CryptoChanges()
+        for index in 0..<sessions {
+            let user = try UserID("@sender_\(index % 50):bench"), session = try OutboundGroupSession.create()
+            keys.inboundGroupSessions.append(StoredInboundGroupSession(
+                roomID: room, sessionID: session.sessionID, senderKey: "curve-\(index)", senderUserID: user, firstKnownIndex: 0,
+                pickle: try InboundGroupSession(sessionKey: session.sessionKey).pickle(key: cipher.pickleKey)))
+            outbound.append((user, session))
+            initialKeys.append(session.sessionKey)
+        }
+        try await store.save(keys)
+        var bodies: [[UInt8]] = [], ciphertexts: [(Int, String)] = []
+        var nextPuppet = 0
+        for offset in stride(from: 0, to: events, by: perTransaction) {
+            var batch: [JSONValue] = []
+            var toDevice: [JSONValue] = []
+            if activePuppets > 0, let remoteKeys {
+                for _ in 0..<2 {
+                    toDevice.append(try await Self.roomKeyMessage(to: nextPuppet % activePuppets, keys: remoteKeys))
+                    nextPuppet += 1
+                }
+            }
+            for n in offset..<min(events, offset + perTransaction) {
+                let (user, session) = outbound[n % sessions]
+                let payload: JSONValue = ["type": "m.room.message", "room_id": .string(room.rawValue),
+                                          "content": ["msgtype": "m.text", "body": .string("ingest benchmark message \(n)")]]
+                let ciphertext = try session.encrypt(payload.serialized())
+                ciphertexts.append((n % sessions, ciphertext))
+                batch.append(["type": "m.room.encrypted", "room_id": .string(room.rawValue), "sender": .string(user.rawValue),
+                              "event_id": .string("$ingest\(n)"), "origin_server_ts": .integer(Int64(n)), "user_id": .string(user.rawValue), "age": 5,
+                              "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "session_id": .string(session.sessionID),
+                                          "ciphertext": .string(ciphertext), "sender_key": .string("curve-\(n % sessions)"), "device_id": "D"]])
+            }
+            bodies.append(JSONValue.object(["events": .array(batch), "de.sorunome.msc2409.to_device": .array(toDevice)]).serialized())
+        }
+        let ceiling = try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
+
+        let server = try await Background.start { ready in
+            buildAppServiceApplication(
+                configuration: configuration, client: client, handler: handler, serializeWith: engine.lock, metricsRegistry: nil,
+                logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() }), onServerRunning: { await ready(port) })
+        }
+        defer { Task { await server.stop() } }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var latencies: [Double] = []
+        let cpu0 = Measure.cpuSeconds(), start = Measure.now()
+        for (index, body) in bodies.enumerated() {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/_matrix/app/v1/transactions/\(label)-\(index)")
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer \(hsToken)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let t0 = Measure.now()
+            let response = try await http.execute(request, timeout: .seconds(60))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            guard response.status == .ok else { throw BenchError("transaction \(index) answered \(response.status)") }
+            latencies.append((Measure.now() - t0) * 1000)
+        }
+        let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
+        try await http.shutdown()
+        let decrypted = try await client.query(
+            "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
+        ).first!.decode(Int.self, "n")
+        guard decrypted == events else { throw BenchError("decrypted \(decrypted) of \(events) events") }
+        if activePuppets > 0 {
+            let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = '!keys'").first!.decode(Int.self, "n")
+            guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
+        }
+        return BenchResult(
+            workload: activePuppets == 0 ? "ingest over HTTP" : "ingest over HTTP, \(activePuppets) active puppets", store: "postgresql", operations: events,
+            unit: "events", wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
+            p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
+            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling,
+            notes: "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction")
+    }
+
+    /// An Olm pre-key to-device message carrying a new room key (room `!keys`) to puppet `index`, from a
+    /// new remote device that proves itself with MSC4147 `sender_device_keys`.
+    static func roomKeyMessage(to index: Int, keys: BenchTransport) async throws -> JSONValue {
+        let puppet = try UserID("@puppet_\(index):bench"), device = try DeviceID("P\(index)")
+        let published = try await keys.queryKeys([puppet], as: puppet)["device_keys"]?[puppet.rawValue]?[device.rawValue]
+        guard let curve = published?["keys"]?["curve25519:P\(index)"]?.stringValue, let ed = published?["keys"]?["ed25519:P\(index)"]?.stringValue,
+            let otk = try await keys.claimKeys(CryptoMachine.keysClaimBody([DeviceRef(userID: puppet, deviceID: device)]), as: puppet, device: device)[
+                "one_time_keys"]?[puppet.rawValue]?[device.rawValue]?.objectValue?.first?.value["key"]?.stringValue
+        else { throw BenchError("no keys for puppet \(index)") }
+        let sender = try UserID("@remote_sender_\(index % 97):bench"), senderDevice = try DeviceID("RS\(UInt32.random(in: 0...UInt32.max))")
+        let account = try Account.create()
+        let session = try Session.outbound(account: account, theirIdentityKey: curve, theirOneTimeKey: otk)
+        let group = try OutboundGroupSession.create()
+        let payload: JSONValue = [
+            "type": "m.room_key", "sender": .string(sender.rawValue), "recipient": .string(puppet.rawValue),
+            "recipient_keys": ["ed25519": .string(ed)], "keys": ["ed25519": .string(account.identityKeys.ed25519)],
+            "sender_device_keys": try KeysUpload.signedDeviceKeys(of: account, userID: sender, deviceID: senderDevice),
+            "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!keys", "session_id": .string(group.sessionID),
+                        "session_key": .string(group.sessionKey)],
+        ]
+        let message = try session.encrypt(payload.serialized())
+        return [
+            "type": "m.room.encrypted", "sender": .string(sender.rawValue), "to_user_id": .string(puppet.rawValue), "to_device_id": .string(device.rawValue),
+            "content": ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(account.identityKeys.curve25519),
+                        "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
+        ]
+    }
+
+    /// libolm Megolm decryptions per second with both cores busy (two threads, each its own sessions).
+    static func twoCoreCeiling(_ sessionKeys: [String], _ ciphertexts: [(Int, String)]) async throws -> Double {
+        let halves = [ciphertexts.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), ciphertexts.enumerated().filter { $0.offset % 2 == 1 }.map(\.element)]
+        let start = Measure.now()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for half in halves {
+                group.addTask {
+                    let inbound = try sessionKeys.map { try InboundGroupSession(sessionKey: $0) }
+                    for (index, ciphertext) in half { _ = try inbound[index].decrypt(ciphertext) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        return Double(ciphertexts.count) / (Measure.now() - start)
+    }
+}
