@@ -63,7 +63,7 @@ struct IngestWorkload {
             var toDevice: [JSONValue] = []
             if activePuppets > 0, let remoteKeys {
                 for _ in 0..<2 {
-                    toDevice.append(try await Self.roomKeyMessage(to: nextPuppet % activePuppets, keys: remoteKeys))
+                    toDevice.append(try await Self.roomKeyMessage(to: nextPuppet % activePuppets, keys: remoteKeys, room: "!keys-\(label)"))
                     nextPuppet += 1
                 }
             }
@@ -110,7 +110,7 @@ struct IngestWorkload {
         ).first!.decode(Int.self, "n")
         guard decrypted == events else { throw BenchError("decrypted \(decrypted) of \(events) events") }
         if activePuppets > 0 {
-            let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = '!keys'").first!.decode(Int.self, "n")
+            let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
         }
         return BenchResult(
@@ -121,9 +121,9 @@ struct IngestWorkload {
             notes: "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction")
     }
 
-    /// An Olm pre-key to-device message carrying a new room key (room `!keys`) to puppet `index`, from a
+    /// An Olm pre-key to-device message carrying a new room key (in `room`) to puppet `index`, from a
     /// new remote device that proves itself with MSC4147 `sender_device_keys`.
-    static func roomKeyMessage(to index: Int, keys: BenchTransport) async throws -> JSONValue {
+    static func roomKeyMessage(to index: Int, keys: BenchTransport, room: String) async throws -> JSONValue {
         let puppet = try UserID("@puppet_\(index):bench"), device = try DeviceID("P\(index)")
         let published = try await keys.queryKeys([puppet], as: puppet)["device_keys"]?[puppet.rawValue]?[device.rawValue]
         guard let curve = published?["keys"]?["curve25519:P\(index)"]?.stringValue, let ed = published?["keys"]?["ed25519:P\(index)"]?.stringValue,
@@ -138,7 +138,7 @@ struct IngestWorkload {
             "type": "m.room_key", "sender": .string(sender.rawValue), "recipient": .string(puppet.rawValue),
             "recipient_keys": ["ed25519": .string(ed)], "keys": ["ed25519": .string(account.identityKeys.ed25519)],
             "sender_device_keys": try KeysUpload.signedDeviceKeys(of: account, userID: sender, deviceID: senderDevice),
-            "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!keys", "session_id": .string(group.sessionID),
+            "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(room), "session_id": .string(group.sessionID),
                         "session_key": .string(group.sessionKey)],
         ]
         let message = try session.encrypt(payload.serialized())
