@@ -73,9 +73,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(
+            name: "BridgeAPI",
+            dependencies: [
+                "AppService", "Bridge", "HomeserverClient", "MatrixModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "SealbridgeApp",
             dependencies: [
-                "AppService", "Bridge", "SealbridgeConfig", "Postgres", "MatrixModels", "MatrixCrypto", "Store", "HomeserverClient",
+                "AppService", "Bridge", "BridgeAPI", "SealbridgeConfig", "Postgres", "MatrixModels", "MatrixCrypto", "Store", "HomeserverClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -8,16 +8,20 @@ import Primitives
 /// about how much of a guess was right. Missing → 401 `M_MISSING_TOKEN`; wrong → 403 `M_FORBIDDEN`.
 public struct HomeserverAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let expected: [UInt8]
+    /// Whose token, for the error text ("homeserver", "bridge API").
+    let name: String
 
-    public init(hsToken: String) {
+    /// - Parameter name: Also guards the bridge API with its own token; the name goes into error texts.
+    public init(hsToken: String, name: String = "homeserver") {
         self.expected = Array(hsToken.utf8)
+        self.name = name
     }
 
     public func handle(
         _ request: Request, context: Context, next: (Request, Context) async throws -> Response
     ) async throws -> Response {
-        guard let presented = Self.token(in: request) else { throw MatrixHTTPError.missingToken() }
-        guard constantTimeEquals(Array(presented.utf8), expected) else { throw MatrixHTTPError.forbidden() }
+        guard let presented = Self.token(in: request) else { throw MatrixHTTPError.missingToken(name) }
+        guard constantTimeEquals(Array(presented.utf8), expected) else { throw MatrixHTTPError.forbidden(name) }
         return try await next(request, context)
     }
 

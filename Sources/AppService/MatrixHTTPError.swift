@@ -27,8 +27,8 @@ public struct MatrixHTTPError: HTTPResponseError, Sendable, Equatable {
 }
 
 extension MatrixHTTPError {
-    static func missingToken() -> Self { Self(.unauthorized, "M_MISSING_TOKEN", "Missing homeserver token") }
-    static func forbidden() -> Self { Self(.forbidden, "M_FORBIDDEN", "Invalid homeserver token") }
+    static func missingToken(_ name: String = "homeserver") -> Self { Self(.unauthorized, "M_MISSING_TOKEN", "Missing \(name) token") }
+    static func forbidden(_ name: String = "homeserver") -> Self { Self(.forbidden, "M_FORBIDDEN", "Invalid \(name) token") }
     static func tooLarge(limit: Int) -> Self {
         Self(.contentTooLarge, "M_TOO_LARGE", "Request body exceeds \(limit) bytes")
     }

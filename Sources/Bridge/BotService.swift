@@ -5,7 +5,7 @@ import MatrixCrypto
 import MatrixModels
 import ServiceLifecycle
 
-/// The bot: joins rooms it is invited to, learns their state and members from the homeserver (never
+/// The bot: joins rooms it or a puppet is invited to (``BridgeAPI`` joins on request), learns their state and members from the homeserver (never
 /// from assumption), and answers admins' commands in the management room, encrypted where the room is.
 ///
 /// Fed after each commit by the transaction handler; a `Service` so it drains in the `ServiceGroup`.
@@ -15,7 +15,8 @@ public final class BotService: Service, Sendable {
     let engine: CryptoEngine
     let homeserver: HomeserverClient
     let store: any CryptoStore
-    let bot: UserID
+    let actions: BridgeActions
+    var bot: UserID { actions.users.bot }
     let commands: ManagementCommands
     let managementRoom: RoomID?
     let autoJoin: Bool
@@ -24,13 +25,13 @@ public final class BotService: Service, Sendable {
     private let continuation: AsyncStream<RoomActivity>.Continuation
 
     public init(
-        engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, bot: UserID, commands: ManagementCommands,
+        engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, actions: BridgeActions, commands: ManagementCommands,
         managementRoom: RoomID?, autoJoin: Bool, logger: Logger = Logger(label: "sealbridge.bot")
     ) {
         self.engine = engine
         self.homeserver = homeserver
         self.store = store
-        self.bot = bot
+        self.actions = actions
         self.commands = commands
         self.managementRoom = managementRoom
         self.autoJoin = autoJoin
@@ -59,42 +60,15 @@ public final class BotService: Service, Sendable {
     func handle(_ activity: RoomActivity) async throws {
         switch activity {
         case .invited(let roomID, let userID, let inviter):
-            guard userID == bot, autoJoin else { return }
-            try await homeserver.joinRoom(roomID, as: bot)
-            logger.info("joined a room", metadata: ["room_id": "\(roomID)", "inviter": "\(inviter)"])
-            try await refreshRoom(roomID)
+            guard autoJoin, actions.users.isLocal(userID) else { return }
+            try await actions.join(roomID, as: userID)
+            logger.info("joined a room", metadata: ["room_id": "\(roomID)", "user": "\(userID)", "inviter": "\(inviter)"])
         case .message(let message):
             guard message.content["msgtype"]?.stringValue == "m.text", let body = message.content["body"]?.stringValue,
                 try await isManagementRoom(message.roomID, sender: message.sender)
             else { return }
             guard let reply = await commands.handle(body, from: message.sender) else { return }
             try await send(reply, in: message.roomID, txnID: "reply-" + message.eventID.rawValue)
-        }
-    }
-
-    /// Reads the room's encryption, history visibility and members from the homeserver into the
-    /// machine, then queries the members' devices so their keys are known before they write.
-    public func refreshRoom(_ roomID: RoomID) async throws {
-        var encryption: RoomEncryption?
-        var visibility = "shared"
-        for event in try await homeserver.roomState(roomID, as: bot) where event["state_key"]?.stringValue == "" {
-            switch event["type"]?.stringValue {
-            case "m.room.encryption":
-                if let algorithm = event["content"]?["algorithm"]?.stringValue {
-                    encryption = RoomEncryption(
-                        algorithm: algorithm, rotationPeriodMilliseconds: event["content"]?["rotation_period_ms"]?.integerValue,
-                        rotationPeriodMessages: event["content"]?["rotation_period_msgs"]?.integerValue)
-                }
-            case "m.room.history_visibility":
-                visibility = event["content"]?["history_visibility"]?.stringValue ?? visibility
-            default: break
-            }
-        }
-        encryption?.historyVisibility = visibility
-        let members = try await homeserver.roomMembers(roomID, as: bot)
-        try await engine.updateRoom(roomID, encryption: encryption, members: members)
-        if encryption != nil {
-            try await engine.refreshDevices(members.filter { $0.value == "join" || $0.value == "invite" }.map(\.key).sorted(), as: bot)
         }
     }
 

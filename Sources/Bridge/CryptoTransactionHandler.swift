@@ -20,6 +20,8 @@ public struct CryptoTransactionHandler: TransactionHandler {
     let activity: (@Sendable ([RoomActivity]) -> Void)?
     let isLocal: @Sendable (UserID) -> Bool
     let undecryptable: UndecryptableLog?
+    /// Where deliveries for the bridge logic are queued, and who counts as local; nil: no bridge API.
+    let outbox: (Outbox, LocalUsers)?
     let log = TransactionLog()
     let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
     let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
@@ -27,8 +29,10 @@ public struct CryptoTransactionHandler: TransactionHandler {
 
     public init(
         engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps, undecryptable: UndecryptableLog? = nil,
-        isLocal: @escaping @Sendable (UserID) -> Bool = { _ in false }, activity: (@Sendable ([RoomActivity]) -> Void)? = nil
+        isLocal: @escaping @Sendable (UserID) -> Bool = { _ in false }, outbox: (Outbox, LocalUsers)? = nil,
+        activity: (@Sendable ([RoomActivity]) -> Void)? = nil
     ) {
+        self.outbox = outbox
         self.engine = engine
         self.store = store
         self.followUps = followUps
@@ -45,16 +49,20 @@ public struct CryptoTransactionHandler: TransactionHandler {
         let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
         report(step, logger: logger)
+        if let (outbox, users) = outbox {
+            try await outbox.append(Delivery.collect(transaction, step: step, users: users), on: connection)
+        }
         let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
         if failures > 0, let undecryptable { await undecryptable.record(failures) }
         let uploads = step.uploads, wedged = step.wedged, followUps = followUps
         let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
-        let activity = activity, machine = engine.machine, changes = step.changes
+        let activity = activity, machine = engine.machine, changes = step.changes, outbox = outbox?.0
         return logged.then(AfterCommit {
             await machine.committed(changes)
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
             if !activities.isEmpty { activity?(activities) }
+            await outbox?.signal.notify()
         })
     }
 

@@ -30,3 +30,28 @@ extension HomeserverClient {
         return (try? await probe.request(.GET, "/_matrix/client/versions")) != nil
     }
 }
+
+extension HomeserverClient {
+    /// `POST /rooms/{roomId}/leave` as `userID`.
+    public func leaveRoom(_ roomID: RoomID, as userID: UserID) async throws {
+        _ = try await request(.POST, "/_matrix/client/v3/rooms/\(Self.encode(roomID.rawValue))/leave", as: Identity(userID: userID), body: [:])
+    }
+
+    /// `POST /createRoom` as `userID` with the given body (invite, name, initial_state, …).
+    ///
+    /// - Returns: The new room's id.
+    public func createRoom(_ body: JSONValue, as userID: UserID) async throws -> RoomID {
+        let response = try await request(.POST, "/_matrix/client/v3/createRoom", as: Identity(userID: userID), body: body)
+        guard let text = response["room_id"]?.stringValue, let roomID = try? RoomID(text) else {
+            throw HomeserverError(status: 200, errcode: nil, message: "response has no room_id", request: "POST /createRoom")
+        }
+        return roomID
+    }
+
+    /// `PUT /profile/{userId}/displayname` as that user.
+    public func setDisplayName(_ name: String, for userID: UserID) async throws {
+        _ = try await request(
+            .PUT, "/_matrix/client/v3/profile/\(Self.encode(userID.rawValue))/displayname", as: Identity(userID: userID),
+            body: ["displayname": .string(name)])
+    }
+}

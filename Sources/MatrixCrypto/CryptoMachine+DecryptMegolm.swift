@@ -15,7 +15,9 @@ extension CryptoMachine {
             let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) })
         else { return .skip }
         func outcome(_ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ senderKey: String? = nil) -> RoomEventDisposition {
-            .outcome(RoomEventOutcome(eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: senderKey))
+            .outcome(RoomEventOutcome(
+                eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: senderKey,
+                originServerTimestamp: event["origin_server_ts"]?.integerValue, claimedDeviceID: event["content"]?["device_id"]?.stringValue))
         }
         let envelope: MegolmDecryption.Envelope
         do {

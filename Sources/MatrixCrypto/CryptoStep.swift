@@ -47,6 +47,10 @@ public struct RoomEventOutcome: Sendable {
     public var result: Result<MegolmDecryption.Decrypted, DecryptionFailure>
     /// The curve25519 key of the device that shared the session (when decrypted).
     public var senderKey: String?
+    /// The event's `type` once decrypted is in `result`; these come from the envelope, for delivery.
+    public var originServerTimestamp: Int64?
+    /// The `device_id` the envelope claims (deprecated, unauthenticated; `senderKey` is the proof).
+    public var claimedDeviceID: String?
 }
 
 /// An encrypted room event waiting for its key.

@@ -1,5 +1,6 @@
 import AppService
 import Bridge
+import BridgeAPI
 import Hummingbird
 import Logging
 import MatrixModels
@@ -11,10 +12,11 @@ import SealbridgeConfig
 ///
 /// - Parameters:
 ///   - serializeWith: The crypto engine's lock, held by each transaction through its commit.
+///   - bridgeAPI: The bridge API's routes (`/_sealbridge/v1`), served on the same listener.
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
 public func buildAppServiceApplication(
     configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler = TransactionLog(),
-    serializeWith: AsyncLock? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
+    serializeWith: AsyncLock? = nil, bridgeAPI: BridgeAPIEndpoints? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     var processor: any TransactionProcessing = PostgresTransactionProcessor(client: client, handler: handler)
@@ -29,6 +31,7 @@ public func buildAppServiceApplication(
         health: { await client.ping() },
         metrics: metrics
     ).register(on: router)
+    bridgeAPI?.register(on: router)
     return Application(
         router: router,
         configuration: .init(address: .hostname(configuration.appservice.address, port: configuration.appservice.port), serverName: "Sealbridge"),

@@ -1,6 +1,7 @@
 import AppService
 import Foundation
 import Bridge
+import BridgeAPI
 import HomeserverClient
 import Logging
 import MatrixCrypto
@@ -19,9 +20,8 @@ struct CryptoAssembly {
     let botDevice: BotDeviceService
     let keyCheck: OneTimeKeyCheckService
     let bot: BotService
-
-    /// The bot's device id: fixed, so a restart finds the same device (and its account) again.
-    static let botDeviceID = "SEALBRIDGE"
+    /// The bridge API's routes; nil when `bridge_api.token` is not set.
+    let bridgeAPI: BridgeAPIEndpoints?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
@@ -64,17 +64,26 @@ struct CryptoAssembly {
                     }
                 },
             ])
+        let users = LocalUsers(bot: botUser, puppetNamespaceRegex: configuration.puppetNamespaceRegex)
+        let actions = BridgeActions(
+            engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
+        let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
+        if let token = configuration.bridgeAPI.token, let outbox {
+            bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox)
+        } else {
+            bridgeAPI = nil
+        }
         bot = BotService(
-            engine: engine, homeserver: homeserver, store: store, bot: botUser, commands: commands,
+            engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands,
             managementRoom: configuration.management.room.flatMap { try? RoomID($0) },
             autoJoin: configuration.management.autoAcceptInvites, logger: Logger(label: "sealbridge.bot"))
         let botService = bot
         handler = CryptoTransactionHandler(
-            engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { $0 == botUser },
-            activity: { botService.enqueue($0) })
+            engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { users.isLocal($0) },
+            outbox: outbox.map { ($0, users) }, activity: { botService.enqueue($0) })
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
-            engine: engine, userID: try UserID(configuration.botUserID), deviceID: try DeviceID(Self.botDeviceID),
+            engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
             displayName: configuration.appservice.botDisplayName, logger: logger)
     }
 }

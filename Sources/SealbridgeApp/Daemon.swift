@@ -1,5 +1,6 @@
 import AppService
 import Bridge
+import BridgeAPI
 import Logging
 import Metrics
 import Postgres
@@ -71,6 +72,7 @@ public enum Daemon {
         var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock), SystemdWatchdogService(notifier: systemd)]
         var handler: any TransactionHandler = TransactionLog()
         var serializeWith: AsyncLock?
+        var bridgeAPI: BridgeAPIEndpoints?
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
@@ -82,6 +84,7 @@ public enum Daemon {
             }
             handler = crypto.handler
             serializeWith = crypto.engine.lock
+            bridgeAPI = crypto.bridgeAPI
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot]
         }
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
@@ -89,7 +92,7 @@ public enum Daemon {
             services.append(buildMetricsApplication(host: host, port: port, registry: registry, logger: logger))
         }
         services.append(buildAppServiceApplication(
-            configuration: configuration, client: client, handler: handler, serializeWith: serializeWith,
+            configuration: configuration, client: client, handler: handler, serializeWith: serializeWith, bridgeAPI: bridgeAPI,
             metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger,
             onServerRunning: {
                 systemd.notify("READY=1\nSTATUS=serving the appservice API")

@@ -37,13 +37,14 @@ extension SealbridgeConfiguration {
         let base = environment["CREDENTIALS_DIRECTORY"].map { URL(fileURLWithPath: $0) } ?? directory
         let reader = ConfigReader(environment: environment, fileBase: base)
         let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
-        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "logging", "metrics"])
+        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "bridge_api", "logging", "metrics"])
         let configuration = SealbridgeConfiguration(
             homeserver: readHomeserver(top.section("homeserver")),
             appservice: readAppService(top.section("appservice"), requireTokens: requireTokens),
             database: readDatabase(top.section("database")),
             encryption: readEncryption(top.section("encryption")),
             management: readManagement(top.section("management")),
+            bridgeAPI: readBridgeAPI(top.section("bridge_api")),
             logging: readLogging(top.section("logging")),
             metrics: readMetrics(top.section("metrics")))
         configuration.crossCheck(reader)
@@ -147,6 +148,17 @@ extension SealbridgeConfiguration {
         return Management(admins: admins, room: room, autoAcceptInvites: s.bool("auto_accept_invites", default: true))
     }
 
+    static func readBridgeAPI(_ s: ConfigReader.Section) -> BridgeAPI {
+        s.rejectUnknown(["token", "token_file"])
+        let token = s.secret("token", required: false, environmentName: "SEALBRIDGE_BRIDGE_API_TOKEN")
+        if token == placeholder {
+            s.reader.problem(s.key("token"), "still the example placeholder CHANGE_ME")
+        } else if let token, token.count < 32 {
+            s.reader.problem(s.key("token"), "too short: use at least 32 random characters")
+        }
+        return BridgeAPI(token: token)
+    }
+
     static func readLogging(_ s: ConfigReader.Section) -> Logging {
         s.rejectUnknown(["level", "format"])
         let level = s.string("level", default: "info")!
@@ -169,6 +181,12 @@ extension SealbridgeConfiguration {
     func crossCheck(_ reader: ConfigReader) {
         if metrics.listen == "\(appservice.address):\(appservice.port)" {
             reader.problem("metrics.listen", "is the appservice listener; leave it empty to serve /metrics there")
+        }
+        if bridgeAPI.token != nil, bridgeAPI.token == appservice.asToken || bridgeAPI.token == appservice.hsToken {
+            reader.problem("bridge_api.token", "must differ from the appservice tokens")
+        }
+        if bridgeAPI.token != nil, !encryption.enabled {
+            reader.problem("bridge_api.token", "the bridge API needs encryption.enabled (its outbox is sealed with the pickle key)")
         }
         for admin in management.admins where admin == botUserID {
             reader.problem("management.admins", "must not list the bot itself")

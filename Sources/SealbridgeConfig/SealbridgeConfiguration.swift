@@ -56,6 +56,11 @@ public struct SealbridgeConfiguration: Sendable {
         public var autoAcceptInvites: Bool
     }
 
+    public struct BridgeAPI: Sendable {
+        /// The bearer token the bridge logic presents on `/_sealbridge/v1`; nil turns the API off.
+        public var token: String?
+    }
+
     public enum LogFormat: String, Sendable, CaseIterable {
         case text, json
     }
@@ -77,6 +82,7 @@ public struct SealbridgeConfiguration: Sendable {
     public var database: Database
     public var encryption: Encryption
     public var management: Management
+    public var bridgeAPI: BridgeAPI
     public var logging: Logging
     public var metrics: Metrics
 }
@@ -96,7 +102,7 @@ extension SealbridgeConfiguration {
         """
         homeserver \(homeserver.url) (\(homeserver.serverName)), appservice "\(appservice.id)" on \(appservice.address):\(appservice.port), \
         bot \(botUserID), puppets \(appservice.puppetLocalpartTemplate), database pool \(database.poolSize), \
-        encryption \(encryption.enabled ? "on" : "off"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
+        encryption \(encryption.enabled ? "on" : "off"), bridge API \(bridgeAPI.token == nil ? "off" : "on"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
         """
     }
 }

@@ -67,6 +67,7 @@ class Stack:
         psql(base, f"CREATE DATABASE {self.database}")
         self.database_url = base.rsplit("/", 1)[0] + "/" + self.database
         self.port = free_port()
+        self.bridge_token = secrets.token_urlsafe(32)
         self.config = tmp / "config.yaml"
         self.config.write_text(f"""
 homeserver:
@@ -83,6 +84,8 @@ encryption:
   pickle_key: "{secrets.token_urlsafe(48)}"
 management:
   admins: ["@admin:localhost"]
+bridge_api:
+  token: "{self.bridge_token}"
 logging:
   format: json
 """)

@@ -1,0 +1,104 @@
+import HomeserverClient
+import Logging
+import MatrixCrypto
+import MatrixModels
+import Postgres
+
+/// What the bridge logic asks of Sealbridge through the bridge API: act as the bot or a puppet in
+/// rooms, encrypting where the room is encrypted.
+public struct BridgeActions: Sendable {
+    let engine: CryptoEngine
+    let homeserver: HomeserverClient
+    let store: any CryptoStore
+    let client: PostgresClient
+    public let users: LocalUsers
+    let rooms: RoomSync
+    let logger: Logger
+
+    /// Every local user's device has this id: one device per user, found again after a restart.
+    public static let deviceID = try! DeviceID("SEALBRIDGE")
+
+    public init(
+        engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, client: PostgresClient, users: LocalUsers,
+        logger: Logger = Logger(label: "sealbridge.bridge")
+    ) {
+        self.engine = engine
+        self.homeserver = homeserver
+        self.store = store
+        self.client = client
+        self.users = users
+        self.rooms = RoomSync(engine: engine, homeserver: homeserver)
+        self.logger = logger
+    }
+
+    /// Refuses users Sealbridge does not own.
+    public func requireLocal(_ user: UserID) throws(BridgeError) {
+        guard users.isLocal(user) else { throw BridgeError(.notLocalUser, "\(user) is neither the bot nor in the puppet namespace") }
+    }
+
+    /// Registers the puppet (idempotent), sets its display name when given, and gives it a device
+    /// with published keys.
+    @discardableResult
+    public func ensurePuppet(_ user: UserID, displayName: String?) async throws -> DeviceID {
+        guard users.isPuppet(user) else { throw BridgeError(.notLocalUser, "\(user) is not in the puppet namespace") }
+        try await homeserver.registerUser(localpart: user.localpart)
+        if let displayName { try await homeserver.setDisplayName(displayName, for: user) }
+        return try await engine.ensureDevice(user, deviceID: Self.deviceID, displayName: "Sealbridge")
+    }
+
+    /// Sends an event as `sender`, encrypted if the room is. Idempotent on (`sender`, `txnID`): a
+    /// repeated call returns the first event id without sending again.
+    public func send(roomID: RoomID, type: String, txnID: String, content: JSONValue, as sender: UserID) async throws -> EventID {
+        try requireLocal(sender)
+        if let row = try await client.query("""
+            SELECT event_id FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
+            """).first
+        {
+            return try EventID(try row.decode(String.self, "event_id"))
+        }
+        let eventID: EventID
+        if try await store.room(roomID) != nil {
+            try await engine.ensureDevice(sender, deviceID: Self.deviceID, displayName: "Sealbridge")
+            eventID = try await engine.send(roomID: roomID, sender: sender, type: type, content: content, txnID: "sb-" + txnID)
+        } else {
+            eventID = try await homeserver.sendRoomEvent(
+                roomID, eventType: type, txnID: "sb-" + txnID, content: content, as: HomeserverClient.Identity(userID: sender))
+        }
+        try await client.execute("""
+            INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id) VALUES (\(sender.rawValue), \(txnID), \(eventID.rawValue))
+            ON CONFLICT DO NOTHING
+            """)
+        return eventID
+    }
+
+    /// Joins as `user` and reads the room into the machine; a puppet meeting an encrypted room gets
+    /// its device now (lazily, so puppets that never see encryption cost nothing).
+    public func join(_ roomID: RoomID, as user: UserID) async throws {
+        try requireLocal(user)
+        if users.isPuppet(user) { try await homeserver.registerUser(localpart: user.localpart) }
+        try await homeserver.joinRoom(roomID, as: user)
+        if try await rooms.refresh(roomID, as: user), users.isPuppet(user) {
+            try await engine.ensureDevice(user, deviceID: Self.deviceID, displayName: "Sealbridge")
+        }
+    }
+
+    public func leave(_ roomID: RoomID, as user: UserID) async throws {
+        try requireLocal(user)
+        try await homeserver.leaveRoom(roomID, as: user)
+    }
+
+    /// Creates a room as `creator` (encrypted unless `encrypted` is false), inviting `invite`.
+    public func createRoom(as creator: UserID, name: String?, invite: [UserID], encrypted: Bool, isDirect: Bool) async throws -> RoomID {
+        try requireLocal(creator)
+        if users.isPuppet(creator) { try await ensurePuppet(creator, displayName: nil) }
+        var body: [String: JSONValue] = ["preset": "private_chat", "invite": .array(invite.map { .string($0.rawValue) })]
+        if let name { body["name"] = .string(name) }
+        if isDirect { body["is_direct"] = true }
+        if encrypted {
+            body["initial_state"] = [["type": "m.room.encryption", "state_key": "", "content": ["algorithm": .string(EncryptionAlgorithm.megolm)]]]
+        }
+        let roomID = try await homeserver.createRoom(.object(body), as: creator)
+        try await rooms.refresh(roomID, as: creator)
+        return roomID
+    }
+}

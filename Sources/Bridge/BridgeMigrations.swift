@@ -1,0 +1,23 @@
+import Postgres
+
+/// The bridge API's tables: the delivery outbox and the record of sends, for idempotency.
+public enum BridgeMigrations {
+    public static let all: [Migration] = [
+        Migration(version: 20, name: "delivery outbox and bridge API sends", sql: """
+            CREATE TABLE sealbridge_outbox (
+                id bigserial PRIMARY KEY,
+                room_id text NOT NULL,
+                event_id text NOT NULL UNIQUE,
+                sealed bytea NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now()
+            );
+            CREATE TABLE sealbridge_bridge_sends (
+                sender text NOT NULL,
+                txn_id text NOT NULL,
+                event_id text NOT NULL,
+                sent_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (sender, txn_id)
+            );
+            """),
+    ]
+}

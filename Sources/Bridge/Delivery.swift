@@ -1,0 +1,81 @@
+import MatrixCrypto
+import MatrixModels
+
+/// One room event as the bridge logic receives it: plaintext, sender, room, and what is known of
+/// its encryption. Its JSON is documented in docs/bridge-api.md.
+public struct Delivery: Sendable {
+    public var roomID: RoomID
+    public var eventID: EventID
+    public var json: JSONValue
+
+    /// What a committed transaction delivers: plain events, and encrypted ones once decrypted (now,
+    /// or released from parking because their key arrived) or failed for good. Events still waiting
+    /// for their key are delivered when it comes. Events sent by the bot or puppets are left out:
+    /// the bridge logic sent them itself.
+    static func collect(_ transaction: AppserviceTransaction, step: CryptoStep, users: LocalUsers) -> [Delivery] {
+        var deliveries: [Delivery] = []
+        for event in transaction.events {
+            guard let type = event["type"]?.stringValue, type != "m.room.encrypted",
+                let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) }), !users.isLocal(sender),
+                let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
+                let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) })
+            else { continue }
+            var json: [String: JSONValue] = [
+                "event_id": .string(eventID.rawValue), "room_id": .string(roomID.rawValue), "sender": .string(sender.rawValue),
+                "type": .string(type), "content": event["content"] ?? [:], "encryption": ["encrypted": false],
+            ]
+            if let stateKey = event["state_key"] { json["state_key"] = stateKey }
+            if let ts = event["origin_server_ts"] { json["origin_server_ts"] = ts }
+            deliveries.append(Delivery(roomID: roomID, eventID: eventID, json: .object(json)))
+        }
+        for outcome in step.roomEvents where !users.isLocal(outcome.sender) {
+            var json: [String: JSONValue] = [
+                "event_id": .string(outcome.eventID.rawValue), "room_id": .string(outcome.roomID.rawValue),
+                "sender": .string(outcome.sender.rawValue),
+            ]
+            if let ts = outcome.originServerTimestamp { json["origin_server_ts"] = .integer(ts) }
+            var encryption: [String: JSONValue] = ["encrypted": true]
+            if let device = outcome.claimedDeviceID { encryption["sender_device"] = .string(device) }
+            switch outcome.result {
+            case .success(let decrypted):
+                json["type"] = .string(decrypted.type)
+                json["content"] = decrypted.content
+                encryption["decrypted"] = true
+                encryption["session_id"] = .string(decrypted.sessionID)
+                if let key = outcome.senderKey { encryption["sender_key"] = .string(key) }
+                // The key came over Olm from a device whose self-signed keys belong to the sender;
+                // nobody cross-signed it (Sealbridge does not verify cross-signing yet).
+                encryption["trust"] = "device_keys_signed"
+            case .failure(let failure):
+                json["type"] = "m.room.encrypted"
+                json["content"] = [:]
+                encryption["decrypted"] = false
+                encryption["error"] = ["code": .string(failure.code), "message": .string(failure.description)]
+            }
+            json["encryption"] = .object(encryption)
+            deliveries.append(Delivery(roomID: outcome.roomID, eventID: outcome.eventID, json: .object(json)))
+        }
+        return deliveries
+    }
+}
+
+extension DecryptionFailure {
+    /// A stable name for the bridge API (`encryption.error.code`).
+    public var code: String {
+        switch self {
+        case .unsupportedAlgorithm: "unsupported_algorithm"
+        case .malformed: "malformed"
+        case .notForThisDevice: "not_for_this_device"
+        case .wedgedSession: "wedged_session"
+        case .olm: "olm"
+        case .payloadMismatch: "payload_mismatch"
+        case .unverifiedSender: "unverified_sender"
+        case .unknownSession: "unknown_session"
+        case .unknownMessageIndex: "unknown_message_index"
+        case .replay: "replay"
+        case .roomMismatch: "room_mismatch"
+        case .withheld: "withheld"
+        case .forwardedKeyRefused: "forwarded_key_refused"
+        }
+    }
+}

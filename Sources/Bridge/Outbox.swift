@@ -1,0 +1,78 @@
+import MatrixCrypto
+import MatrixModels
+import Postgres
+
+/// The durable queue of deliveries to the bridge logic, in PostgreSQL.
+///
+/// Rows are written inside the appservice transaction's database transaction, so an event is queued
+/// exactly when its transaction commits: never lost on a crash, never queued twice on a retry
+/// (`event_id` is unique). Consumers read in id order (commit order, as transactions are serialized,
+/// hence in order per room) and acknowledge a cursor; rows stay until acknowledged, so delivery is
+/// at-least-once. Each row holds plaintext and is sealed (AES-256-GCM, key derived from `pickle_key`,
+/// bound to its event id), so a database dump alone reveals no message.
+public struct Outbox: Sendable {
+    public struct Entry: Sendable {
+        public var id: Int64
+        public var event: JSONValue
+    }
+
+    let client: PostgresClient
+    let cipher: StoreCipher
+    public let signal: OutboxSignal
+
+    public init(client: PostgresClient, cipher: StoreCipher, signal: OutboxSignal = OutboxSignal()) {
+        self.client = client
+        self.cipher = cipher
+        self.signal = signal
+    }
+
+    /// Queues `deliveries` on the caller's connection (inside its transaction), in one round trip.
+    public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
+        guard !deliveries.isEmpty else { return }
+        var queries: [PostgresQuery] = []
+        for delivery in deliveries {
+            let sealed = try cipher.seal(Array(delivery.json.serializedString().utf8), context: Self.context(delivery.eventID.rawValue))
+            queries.append("""
+                INSERT INTO sealbridge_outbox (room_id, event_id, sealed) VALUES (\(delivery.roomID.rawValue), \(delivery.eventID.rawValue), \(sealed))
+                ON CONFLICT (event_id) DO NOTHING
+                """)
+        }
+        try await connection.pipeline(queries)
+    }
+
+    /// Up to `limit` deliveries after `cursor`, oldest first.
+    public func entries(after cursor: Int64, limit: Int) async throws -> [Entry] {
+        try await client.query("""
+            SELECT id, event_id, sealed FROM sealbridge_outbox WHERE id > \(cursor) ORDER BY id LIMIT \(limit)
+            """).map { row in
+            let plain = try cipher.open(try row.decode([UInt8].self, "sealed"), context: Self.context(try row.decode(String.self, "event_id")))
+            return Entry(id: try row.decode(Int64.self, "id"), event: try JSONValue.parse(plain))
+        }
+    }
+
+    /// Like ``entries(after:limit:)``, but waits up to `timeout` for the first one to be committed.
+    public func next(after cursor: Int64, limit: Int, timeout: Duration) async throws -> [Entry] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let seen = await signal.current
+            let found = try await entries(after: cursor, limit: limit)
+            let remaining = deadline - clock.now
+            if !found.isEmpty || remaining <= .zero { return found }
+            await signal.wait(since: seen, timeout: remaining)
+        }
+    }
+
+    /// Forgets every delivery up to and including `cursor`: the consumer has them.
+    @discardableResult
+    public func acknowledge(through cursor: Int64) async throws -> Int {
+        try await client.execute("DELETE FROM sealbridge_outbox WHERE id <= \(cursor)")
+    }
+
+    /// Deliveries waiting, for `status`.
+    public func pendingCount() async throws -> Int64 {
+        try await client.query("SELECT count(*) AS n FROM sealbridge_outbox").first?.decode(Int64.self, "n") ?? 0
+    }
+
+    static func context(_ eventID: String) -> String { "outbox \(eventID)" }
+}

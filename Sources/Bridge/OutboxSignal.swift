@@ -1,0 +1,38 @@
+/// Wakes long-polling consumers when deliveries were committed.
+///
+/// A generation counter closes the gap between "no rows yet" and "start waiting": a waiter passes
+/// the generation it read before its query and returns at once if a commit happened since.
+public actor OutboxSignal {
+    private var generation: UInt64 = 0
+    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
+
+    public init() {}
+
+    public var current: UInt64 { generation }
+
+    public func notify() {
+        generation &+= 1
+        let woken = waiters
+        waiters = [:]
+        for continuation in woken.values { continuation.resume() }
+    }
+
+    /// Returns after the next ``notify()`` (or at once if one came after `seen`), or after `timeout`.
+    public func wait(since seen: UInt64, timeout: Duration) async {
+        guard generation == seen else { return }
+        let id = nextWaiter
+        nextWaiter &+= 1
+        await withCheckedContinuation { continuation in
+            waiters[id] = continuation
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                await self?.expire(id)
+            }
+        }
+    }
+
+    private func expire(_ id: UInt64) {
+        waiters.removeValue(forKey: id)?.resume()
+    }
+}
