@@ -127,6 +127,10 @@ final class ConfigReader {
     }
 
     func section(_ node: Node, path: String) -> Section {
+        // `bridge_api:` with only comments under it is YAML null: an empty section, all defaults.
+        if let scalar = node.scalar, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+            return Section(reader: self, path: path, values: [:])
+        }
         guard let mapping = node.mapping else {
             problem(path.isEmpty ? "(top level)" : path, "must be a mapping of keys to values")
             return Section(reader: self, path: path, values: [:])

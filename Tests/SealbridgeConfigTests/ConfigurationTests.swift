@@ -192,3 +192,38 @@ struct RegistrationTests {
         #expect(problems { _ = try SealbridgeConfiguration.parse(yaml) }.contains { $0.hasPrefix("appservice.as_token: missing") })
     }
 }
+
+@Suite("Configuration: bridge API")
+struct BridgeAPIConfigurationTests {
+    @Test("off by default; a token turns it on, from the environment too")
+    func token() throws {
+        #expect(try SealbridgeConfiguration.parse(validYAML()).bridgeAPI.token == nil)
+        let token = String(repeating: "b", count: 40)
+        #expect(try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: \"\(token)\"")).bridgeAPI.token == token)
+        let fromEnvironment = try SealbridgeConfiguration.parse(validYAML(), environment: ["SEALBRIDGE_BRIDGE_API_TOKEN": token])
+        #expect(fromEnvironment.bridgeAPI.token == token)
+    }
+
+    @Test("short, placeholder or reused tokens are refused, and the API needs encryption")
+    func refusals() {
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: short")) }
+            == ["bridge_api.token: too short: use at least 32 random characters"])
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: CHANGE_ME")) }
+            == ["bridge_api.token: still the example placeholder CHANGE_ME"])
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: \"\(hsToken)\"")) }
+            == ["bridge_api.token: must differ from the appservice tokens"])
+        let withoutEncryption = validYAML("bridge_api:\n  token: \"\(String(repeating: "b", count: 40))\"")
+            .replacingOccurrences(of: "encryption:\n  pickle_key: \"\(pickleKey)\"", with: "encryption:\n  enabled: false")
+        #expect(problems { _ = try SealbridgeConfiguration.parse(withoutEncryption) }
+            == ["bridge_api.token: the bridge API needs encryption.enabled (its outbox is sealed with the pickle key)"])
+    }
+}
+
+@Suite("Configuration: sections")
+struct SectionTests {
+    @Test("a section with only comments under it takes its defaults; a scalar is still refused")
+    func emptySection() {
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  # token: x")) }.isEmpty)
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api: 3")) } == ["bridge_api: must be a mapping of keys to values"])
+    }
+}

@@ -1,0 +1,58 @@
+@testable import Bridge
+@testable import MatrixCrypto
+import MatrixModels
+import Testing
+
+@Suite("Deliveries to the bridge logic")
+struct DeliveryTests {
+    let users = LocalUsers(bot: try! UserID("@bot:hs"), puppetNamespaceRegex: "@sb_.+:hs")
+
+    @Test("the bot and the puppet namespace are local; look-alikes are not")
+    func localUsers() throws {
+        let bot = try UserID("@bot:hs"), puppet = try UserID("@sb_alice:hs")
+        let otherServer = try UserID("@sb_alice:hs.evil"), prefixed = try UserID("@xsb_alice:hs"), remote = try UserID("@alice:hs")
+        #expect(users.isLocal(bot) && !users.isPuppet(bot))
+        #expect(users.isPuppet(puppet) && users.isLocal(puppet))
+        #expect(!users.isLocal(otherServer) && !users.isLocal(prefixed) && !users.isLocal(remote))
+    }
+
+    @Test("plain events and decrypted ones are delivered with their facts; local senders and parked events are not")
+    func collect() throws {
+        let transaction = try AppserviceTransaction.decode(Array("""
+            {"events": [
+              {"type": "m.room.message", "event_id": "$plain", "room_id": "!r:hs", "sender": "@alice:hs", "origin_server_ts": 5,
+               "content": {"msgtype": "m.text", "body": "hi"}},
+              {"type": "m.room.member", "event_id": "$member", "room_id": "!r:hs", "sender": "@alice:hs", "state_key": "@alice:hs",
+               "content": {"membership": "join"}},
+              {"type": "m.room.message", "event_id": "$own", "room_id": "!r:hs", "sender": "@sb_puppet:hs", "content": {"body": "mine"}},
+              {"type": "m.room.encrypted", "event_id": "$enc", "room_id": "!r:hs", "sender": "@alice:hs", "content": {}}
+            ]}
+            """.utf8))
+        var step = CryptoStep()
+        step.roomEvents = [
+            RoomEventOutcome(
+                eventID: try EventID("$enc"), roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"),
+                result: .success(MegolmDecryption.Decrypted(type: "m.room.message", content: ["body": "secret"], sessionID: "S", messageIndex: 0)),
+                senderKey: "CURVE", originServerTimestamp: 7, claimedDeviceID: "ALICEDEV"),
+            RoomEventOutcome(
+                eventID: try EventID("$replayed"), roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"),
+                result: .failure(.replay(sessionID: "S", messageIndex: 0, firstEventID: "$enc")), senderKey: nil),
+            RoomEventOutcome(
+                eventID: try EventID("$puppet-enc"), roomID: try RoomID("!r:hs"), sender: try UserID("@sb_puppet:hs"),
+                result: .success(MegolmDecryption.Decrypted(type: "m.room.message", content: ["body": "own"], sessionID: "T", messageIndex: 0)),
+                senderKey: "P"),
+        ]
+        let deliveries = Delivery.collect(transaction, step: step, users: users)
+        #expect(deliveries.map(\.eventID.rawValue) == ["$plain", "$member", "$enc", "$replayed"])
+        let plain = deliveries[0].json, member = deliveries[1].json, decrypted = deliveries[2].json, failed = deliveries[3].json
+        #expect(plain["content"]?["body"] == "hi" && plain["encryption"]?["encrypted"] == false && plain["origin_server_ts"] == 5)
+        #expect(member["state_key"] == "@alice:hs")
+        #expect(decrypted["type"] == "m.room.message" && decrypted["content"]?["body"] == "secret" && decrypted["origin_server_ts"] == 7)
+        #expect(decrypted["encryption"] == [
+            "encrypted": true, "decrypted": true, "session_id": "S", "sender_key": "CURVE", "sender_device": "ALICEDEV",
+            "trust": "device_keys_signed",
+        ])
+        #expect(failed["type"] == "m.room.encrypted" && failed["content"] == [:])
+        #expect(failed["encryption"]?["decrypted"] == false && failed["encryption"]?["error"]?["code"] == "replay")
+    }
+}
