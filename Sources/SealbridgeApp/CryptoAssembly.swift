@@ -54,6 +54,7 @@ struct CryptoAssembly {
                 ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms") { _, _ in
                     CommandReply.table(title: "Sealbridge status", rows: await status.rows())
                 },
+                PuppetDirectory(client: client, homeserver: homeserver, bot: botUser).command,
                 ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { [engine] arguments, _ in
                     guard let text = arguments.first, let room = try? RoomID(text) else { return CommandReply(body: "usage: rotate !room:server") }
                     do {

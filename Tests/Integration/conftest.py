@@ -134,7 +134,7 @@ logging:
         return self.register_full(localpart)["access_token"]
 
     def register_full(self, localpart: str) -> dict:
-        """Creates a user with the shared registration secret; returns user_id, device_id, access_token."""
+        """Creates a user with the shared registration secret; returns user_id, device_id, access_token, password."""
         import hashlib
         import hmac
         _, nonce = request("GET", self.homeserver + "/_synapse/admin/v1/register")
@@ -144,7 +144,7 @@ logging:
         status, body = request("POST", self.homeserver + "/_synapse/admin/v1/register",
                                body={"nonce": nonce["nonce"], "username": localpart, "password": password, "mac": mac, "admin": False})
         assert status == 200, body
-        return body
+        return {**body, "password": password}
 
     def close(self):
         if self.process and self.process.poll() is None:

@@ -201,3 +201,90 @@ def test_puppets_receive_decrypted_messages_and_answer_encrypted_across_a_restar
             await client.close()
 
     asyncio.run(conversation())
+
+
+async def e2ee_client(stack, login: dict, store: str) -> AsyncClient:
+    client = AsyncClient(stack.homeserver, login["user_id"], device_id=login["device_id"], store_path=store,
+                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
+    client.restore_login(login["user_id"], login["device_id"], login["access_token"])
+    await client.sync(timeout=0)
+    if client.should_upload_keys:
+        await client.keys_upload()
+    return client
+
+
+def second_login(stack, user: dict) -> dict:
+    status, body = request("POST", f"{stack.homeserver}/_matrix/client/v3/login", body={
+        "type": "m.login.password", "identifier": {"type": "m.id.user", "user": user["user_id"]}, "password": user["password"]})
+    assert status == 200, body
+    return body
+
+
+def test_new_devices_get_the_key_and_leavers_do_not(stack, tmp_path):
+    puppet = PUPPETS[0]
+    assert api(stack, "PUT", f"/puppets/{quote(puppet)}", body={})[0] == 200
+    erin, frank = stack.register_full("erin"), stack.register_full("frank")
+
+    def send(room_id, txn, body):
+        status, sent = api(stack, "PUT", f"/rooms/{quote(room_id)}/send/m.room.message/{txn}?as={quote(puppet)}",
+                           body={"msgtype": "m.text", "body": body})
+        assert status == 200, sent
+        return sent["event_id"]
+
+    def session_of(room_id, event_id):
+        status, event = request("GET", f"{stack.homeserver}/_matrix/client/v3/rooms/{quote(room_id)}/event/{quote(event_id)}",
+                                token=erin["access_token"])
+        assert status == 200 and event["type"] == "m.room.encrypted", event
+        return event["content"]["session_id"]
+
+    def text_from(room_id, body):
+        def find(response):
+            for event in timeline(response, room_id):
+                if isinstance(event, RoomMessageText) and event.sender == puppet and event.body == body:
+                    return event
+            return None
+        return find
+
+    async def conversation():
+        (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "f").mkdir()
+        phone = await e2ee_client(stack, erin, str(tmp_path / "a"))
+        other = await e2ee_client(stack, frank, str(tmp_path / "f"))
+        laptop = None
+        try:
+            created = await phone.room_create(
+                invite=[puppet, frank["user_id"]],
+                initial_state=[{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+            room_id = created.room_id
+            await other.join(room_id)
+            await sync_until(phone, lambda _: room_id in phone.rooms and {puppet, frank["user_id"]} <= set(phone.rooms[room_id].users),
+                             45, "the puppet and frank to join")
+            first = send(room_id, "c-1", "first")
+            await sync_until(phone, text_from(room_id, "first"), 45, "erin's phone to decrypt the first message")
+            await sync_until(other, text_from(room_id, "first"), 45, "frank to decrypt the first message")
+
+            # (c) erin logs in on a second device; the next message reaches it (device list change → re-share).
+            laptop = await e2ee_client(stack, second_login(stack, erin), str(tmp_path / "b"))
+            await asyncio.sleep(2)  # the device-list change travels to Sealbridge in a transaction
+            second = send(room_id, "c-2", "second")
+            event = await sync_until(laptop, text_from(room_id, "second"), 45, "erin's new device to decrypt the next message")
+            assert event.decrypted
+            assert session_of(room_id, second) == session_of(room_id, first), "no member left: the session is kept"
+
+            # (d) frank leaves; the next message uses a new session whose key frank never receives.
+            await other.room_leave(room_id)
+            await sync_until(phone, lambda _: frank["user_id"] not in phone.rooms[room_id].users, 45, "frank to leave")
+            await asyncio.sleep(1)
+            third = send(room_id, "d-1", "third")
+            await sync_until(phone, text_from(room_id, "third"), 45, "erin to decrypt the message after frank left")
+            new_session = session_of(room_id, third)
+            assert new_session != session_of(room_id, second), "a member left but the session was not rotated"
+            await other.sync(timeout=1000)
+            frank_sessions = {session.id for session in other.olm.inbound_group_store}
+            assert session_of(room_id, first) in frank_sessions
+            assert new_session not in frank_sessions, "the leaver received the new room key"
+        finally:
+            for client in (phone, other, laptop):
+                if client:
+                    await client.close()
+
+    asyncio.run(conversation())
