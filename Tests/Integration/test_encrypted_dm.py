@@ -2,10 +2,13 @@
 the bot joins, learns the room from the homeserver, decrypts the command and answers encrypted."""
 import asyncio
 import time
+import urllib.parse
 
+from conftest import request
 from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessageNotice
 
 BOT = "@sealbridge:localhost"
+PUPPET = "@sealbridge_dm:localhost"
 
 
 async def sync_until(client: AsyncClient, predicate, timeout: float, what: str):
@@ -57,13 +60,28 @@ def test_admin_status_in_an_encrypted_dm(stack, tmp_path):
                 return None
 
             event = await sync_until(client, reply, 45, "the bot's encrypted reply")
-            return event, undecrypted
+
+            # puppets: the list and one puppet in detail, with its one-time keys as the homeserver counts them.
+            status, body = request("PUT", f"{stack.url}/_sealbridge/v1/puppets/{urllib.parse.quote(PUPPET)}",
+                                   token=stack.bridge_token, body={"displayname": "DM puppet"})
+            assert status == 200, body
+            replies = {}
+            for command in ["puppets", f"puppets {PUPPET}"]:
+                await client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": command},
+                                       ignore_unverified_devices=True)
+                # Each sync returns only what is new, so the next notice is this command's reply.
+                replies[command] = await sync_until(client, reply, 45, f"the reply to {command}")
+            return event, undecrypted, replies
         finally:
             await client.close()
 
-    event, undecrypted = asyncio.run(conversation())
+    event, undecrypted, replies = asyncio.run(conversation())
     assert not undecrypted, "the bot's reply arrived undecryptable"
     assert event.decrypted, "the reply was not end-to-end encrypted"
     assert "Sealbridge status" in event.body
     assert "homeserver: reachable" in event.body and "database: reachable" in event.body
     assert "<table>" in event.formatted_body
+    listing, detail = replies["puppets"], replies[f"puppets {PUPPET}"]
+    assert "Puppets with a device: 1 (page 1 of 1)" in listing.body and PUPPET in listing.body
+    assert f"Puppet {PUPPET}" in detail.body and "device: SEALBRIDGE" in detail.body
+    assert "one-time keys on the homeserver: 50" in detail.body, detail.body
