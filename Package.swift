@@ -67,7 +67,8 @@ let package = Package(
         .target(
             name: "Bridge",
             dependencies: [
-                "AppService", "MatrixCrypto", "MatrixModels", "Store", "HomeserverClient", "Postgres",
+                "AppService", "MatrixCrypto", "MatrixModels", "Store", "HomeserverClient", "Postgres", "Primitives",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

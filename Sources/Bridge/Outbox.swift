@@ -55,6 +55,7 @@ public struct Outbox: Sendable {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while true {
+            try Task.checkCancellation()
             let seen = await signal.current
             let found = try await entries(after: cursor, limit: limit)
             let remaining = deadline - clock.now

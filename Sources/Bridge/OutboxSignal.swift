@@ -18,17 +18,27 @@ public actor OutboxSignal {
         for continuation in woken.values { continuation.resume() }
     }
 
-    /// Returns after the next ``notify()`` (or at once if one came after `seen`), or after `timeout`.
+    /// Returns after the next ``notify()`` (or at once if one came after `seen`), after `timeout`,
+    /// or when the waiting task is cancelled (so a shutdown does not wait out a long-poll).
     public func wait(since seen: UInt64, timeout: Duration) async {
         guard generation == seen else { return }
         let id = nextWaiter
         nextWaiter &+= 1
-        await withCheckedContinuation { continuation in
-            waiters[id] = continuation
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                await self?.expire(id)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // Cancelled before we got here: the handler below found no waiter to wake.
+                if Task.isCancelled {
+                    continuation.resume()
+                    return
+                }
+                waiters[id] = continuation
+                Task { [weak self] in
+                    try? await Task.sleep(for: timeout)
+                    await self?.expire(id)
+                }
             }
+        } onCancel: {
+            Task { await self.expire(id) }
         }
     }
 

@@ -14,13 +14,16 @@ public struct BridgeAPIEndpoints: Sendable {
     public var token: String
     public var actions: BridgeActions
     public var outbox: Outbox
+    /// False when a webhook consumes the outbox: two consumers would acknowledge each other's deliveries.
+    public var longPoll: Bool
     /// Largest request body accepted, in bytes.
     public var maxBodySize = 1024 * 1024
 
-    public init(token: String, actions: BridgeActions, outbox: Outbox) {
+    public init(token: String, actions: BridgeActions, outbox: Outbox, longPoll: Bool = true) {
         self.token = token
         self.actions = actions
         self.outbox = outbox
+        self.longPoll = longPoll
     }
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
@@ -76,6 +79,9 @@ public struct BridgeAPIEndpoints: Sendable {
     /// `GET /events?since=N&timeout=ms&limit=n`: deliveries after `since`, waiting up to `timeout` for
     /// the first. Passing `since` acknowledges every delivery up to it; unacknowledged ones come again.
     func events(_ request: Request, _ context: some RequestContext) async throws -> Response {
+        guard longPoll else {
+            throw MatrixHTTPError(.conflict, "M_UNKNOWN", "deliveries go to the configured webhook (bridge_api.webhook.url)")
+        }
         let query = request.uri.queryParameters
         guard let since = Int64(query["since"].map(String.init) ?? "0"), since >= 0 else { throw Self.bad("since must be a batch token from next_batch") }
         guard let timeout = Int(query["timeout"].map(String.init) ?? "0"), (0...120_000).contains(timeout) else {

@@ -22,6 +22,8 @@ struct CryptoAssembly {
     let bot: BotService
     /// The bridge API's routes; nil when `bridge_api.token` is not set.
     let bridgeAPI: BridgeAPIEndpoints?
+    /// Pushes deliveries to `bridge_api.webhook.url`; nil when none is set (long-poll instead).
+    let webhook: WebhookDeliveryService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
@@ -70,9 +72,14 @@ struct CryptoAssembly {
             engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
         let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         if let token = configuration.bridgeAPI.token, let outbox {
-            bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox)
+            bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
         } else {
             bridgeAPI = nil
+        }
+        if let outbox, let url = configuration.bridgeAPI.webhookURL, let secret = configuration.bridgeAPI.webhookSecret {
+            webhook = WebhookDeliveryService(outbox: outbox, url: url, secret: secret, logger: Logger(label: "sealbridge.webhook"))
+        } else {
+            webhook = nil
         }
         bot = BotService(
             engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands,

@@ -85,6 +85,7 @@ public enum Daemon {
             handler = crypto.handler
             serializeWith = crypto.engine.lock
             bridgeAPI = crypto.bridgeAPI
+            if let webhook = crypto.webhook { services.append(webhook) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot]
         }
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil

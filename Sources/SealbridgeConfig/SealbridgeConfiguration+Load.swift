@@ -149,14 +149,22 @@ extension SealbridgeConfiguration {
     }
 
     static func readBridgeAPI(_ s: ConfigReader.Section) -> BridgeAPI {
-        s.rejectUnknown(["token", "token_file"])
+        s.rejectUnknown(["token", "token_file", "webhook"])
         let token = s.secret("token", required: false, environmentName: "SEALBRIDGE_BRIDGE_API_TOKEN")
-        if token == placeholder {
-            s.reader.problem(s.key("token"), "still the example placeholder CHANGE_ME")
-        } else if let token, token.count < 32 {
-            s.reader.problem(s.key("token"), "too short: use at least 32 random characters")
+        let webhook = s.section("webhook")
+        webhook.rejectUnknown(["url", "secret", "secret_file"])
+        let url = webhook.string("url")
+        if let url { Validation.httpURL(url, webhook.key("url"), s.reader) }
+        let secret = webhook.secret("secret", required: url != nil, environmentName: "SEALBRIDGE_BRIDGE_API_WEBHOOK_SECRET")
+        for (key, value) in [(s.key("token"), token), (webhook.key("secret"), secret)] {
+            if value == placeholder {
+                s.reader.problem(key, "still the example placeholder CHANGE_ME")
+            } else if let value, value.count < 32 {
+                s.reader.problem(key, "too short: use at least 32 random characters")
+            }
         }
-        return BridgeAPI(token: token)
+        if url != nil, token == nil { s.reader.problem(webhook.key("url"), "needs bridge_api.token (the bridge API must be on)") }
+        return BridgeAPI(token: token, webhookURL: url, webhookSecret: url == nil ? nil : secret)
     }
 
     static func readLogging(_ s: ConfigReader.Section) -> Logging {

@@ -59,6 +59,10 @@ public struct SealbridgeConfiguration: Sendable {
     public struct BridgeAPI: Sendable {
         /// The bearer token the bridge logic presents on `/_sealbridge/v1`; nil turns the API off.
         public var token: String?
+        /// Where deliveries are POSTed instead of waiting for the long-poll; nil: long-poll only.
+        public var webhookURL: String?
+        /// Key of the `X-Sealbridge-Signature` HMAC-SHA256 over each webhook body.
+        public var webhookSecret: String?
     }
 
     public enum LogFormat: String, Sendable, CaseIterable {

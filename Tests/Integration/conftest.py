@@ -57,7 +57,8 @@ def wait_for(predicate, timeout: float, what: str):
 class Stack:
     """Handles on the running parts."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, bridge_api_extra: str = ""):
+        """`bridge_api_extra`: YAML lines added under `bridge_api:` (indented two spaces)."""
         self.tmp = tmp
         base = os.environ.get("SEALBRIDGE_TEST_DATABASE_URL")
         if not base:
@@ -86,6 +87,7 @@ management:
   admins: ["@admin:localhost"]
 bridge_api:
   token: "{self.bridge_token}"
+{bridge_api_extra}
 logging:
   format: json
 """)

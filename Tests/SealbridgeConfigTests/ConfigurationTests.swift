@@ -227,3 +227,21 @@ struct SectionTests {
         #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api: 3")) } == ["bridge_api: must be a mapping of keys to values"])
     }
 }
+
+@Suite("Configuration: webhook")
+struct WebhookConfigurationTests {
+    let token = String(repeating: "b", count: 40)
+
+    @Test("a webhook needs a URL, a strong secret and the bridge API")
+    func webhook() throws {
+        let secret = String(repeating: "s", count: 40)
+        let config = try SealbridgeConfiguration.parse(validYAML(
+            "bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: http://127.0.0.1:9000/hook\n    secret: \"\(secret)\""))
+        #expect(config.bridgeAPI.webhookURL == "http://127.0.0.1:9000/hook" && config.bridgeAPI.webhookSecret == secret)
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: http://h/x")) }
+            == ["bridge_api.webhook.secret: missing (set secret, secret_file or $SEALBRIDGE_BRIDGE_API_WEBHOOK_SECRET)"])
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  webhook:\n    url: ftp://h/x\n    secret: short")) }
+            == ["bridge_api.webhook.url: not an http(s) URL: \"ftp://h/x\"", "bridge_api.webhook.secret: too short: use at least 32 random characters",
+                "bridge_api.webhook.url: needs bridge_api.token (the bridge API must be on)"])
+    }
+}
