@@ -80,7 +80,7 @@ public final class BotService: Service, Sendable {
     }
 
     func send(_ reply: CommandReply, in roomID: RoomID, txnID: String) async throws {
-        if try await store.room(roomID) != nil {
+        if try await actions.isEncrypted(roomID, as: bot) {
             _ = try await engine.send(roomID: roomID, sender: bot, type: "m.room.message", content: reply.content, txnID: txnID)
         } else {
             _ = try await homeserver.sendRoomEvent(

@@ -13,6 +13,7 @@ public struct BridgeActions: Sendable {
     let client: PostgresClient
     public let users: LocalUsers
     let rooms: RoomSync
+    let plainRooms = RoomSet()
     let logger: Logger
 
     /// Every local user's device has this id: one device per user, found again after a restart.
@@ -57,7 +58,7 @@ public struct BridgeActions: Sendable {
             return try EventID(try row.decode(String.self, "event_id"))
         }
         let eventID: EventID
-        if try await store.room(roomID) != nil {
+        if try await isEncrypted(roomID, as: sender) {
             try await engine.ensureDevice(sender, deviceID: Self.deviceID, displayName: "Sealbridge")
             eventID = try await engine.send(roomID: roomID, sender: sender, type: type, content: content, txnID: "sb-" + txnID)
         } else {
@@ -69,6 +70,19 @@ public struct BridgeActions: Sendable {
             ON CONFLICT DO NOTHING
             """)
         return eventID
+    }
+
+    /// Whether `roomID` is encrypted, failing closed: a room the machine does not know yet (a puppet
+    /// that joined a moment ago, before its room state was read) is read from the homeserver first,
+    /// so nothing meant for an encrypted room ever leaves in plaintext. Rooms found unencrypted are
+    /// remembered; if one turns encryption on later, its `m.room.encryption` event reaches the machine
+    /// in a transaction and the store answers first.
+    public func isEncrypted(_ roomID: RoomID, as user: UserID) async throws -> Bool {
+        if try await store.room(roomID) != nil { return true }
+        if await plainRooms.contains(roomID) { return false }
+        if try await rooms.refresh(roomID, as: user) { return true }
+        await plainRooms.insert(roomID)
+        return false
     }
 
     /// Joins as `user` and reads the room into the machine; a puppet meeting an encrypted room gets
@@ -101,4 +115,11 @@ public struct BridgeActions: Sendable {
         try await rooms.refresh(roomID, as: creator)
         return roomID
     }
+}
+
+/// Rooms seen without encryption, so sends there do not re-read the room state each time.
+actor RoomSet {
+    private var rooms: Set<RoomID> = []
+    func contains(_ room: RoomID) -> Bool { rooms.contains(room) }
+    func insert(_ room: RoomID) { rooms.insert(room) }
 }
