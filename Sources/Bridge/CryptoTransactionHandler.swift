@@ -22,6 +22,8 @@ public struct CryptoTransactionHandler: TransactionHandler {
     let undecryptable: UndecryptableLog?
     /// Where deliveries for the bridge logic are queued, and who counts as local; nil: no bridge API.
     let outbox: (Outbox, LocalUsers)?
+    /// Keeps the reported one-time key counts for `status`; nil: not kept.
+    let keyGauge: OneTimeKeyGauge?
     let log = TransactionLog()
     let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
     let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
@@ -30,8 +32,9 @@ public struct CryptoTransactionHandler: TransactionHandler {
     public init(
         engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps, undecryptable: UndecryptableLog? = nil,
         isLocal: @escaping @Sendable (UserID) -> Bool = { _ in false }, outbox: (Outbox, LocalUsers)? = nil,
-        activity: (@Sendable ([RoomActivity]) -> Void)? = nil
+        keyGauge: OneTimeKeyGauge? = nil, activity: (@Sendable ([RoomActivity]) -> Void)? = nil
     ) {
+        self.keyGauge = keyGauge
         self.outbox = outbox
         self.engine = engine
         self.store = store
@@ -56,13 +59,15 @@ public struct CryptoTransactionHandler: TransactionHandler {
         if failures > 0, let undecryptable { await undecryptable.record(failures) }
         let uploads = step.uploads, wedged = step.wedged, followUps = followUps
         let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
-        let activity = activity, machine = engine.machine, changes = step.changes, outbox = outbox?.0
+        let activity = activity, machine = engine.machine, changes = step.changes, outbox = outbox?.0, keyGauge = keyGauge
+        let counts = transaction.oneTimeKeyCounts
         return logged.then(AfterCommit {
             await machine.committed(changes)
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
             if !activities.isEmpty { activity?(activities) }
             await outbox?.signal.notify()
+            if !counts.isEmpty { await keyGauge?.record(counts) }
         })
     }
 

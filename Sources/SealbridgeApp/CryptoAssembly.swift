@@ -49,7 +49,9 @@ struct CryptoAssembly {
         followUps = CryptoFollowUps(engine: engine)
         let botUser = try UserID(configuration.botUserID)
         let undecryptable = UndecryptableLog()
-        let status = DaemonStatus(client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, bot: botUser)
+        let keyGauge = OneTimeKeyGauge()
+        let status = DaemonStatus(
+            client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge, bot: botUser)
         let commands = ManagementCommands(
             admins: Set(configuration.management.admins.compactMap { try? UserID($0) }),
             commands: [
@@ -88,7 +90,7 @@ struct CryptoAssembly {
         let botService = bot
         handler = CryptoTransactionHandler(
             engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { users.isLocal($0) },
-            outbox: outbox.map { ($0, users) }, activity: { botService.enqueue($0) })
+            outbox: outbox.map { ($0, users) }, keyGauge: keyGauge, activity: { botService.enqueue($0) })
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,

@@ -10,6 +10,9 @@ struct DaemonStatus: Sendable {
     let homeserver: HomeserverClient
     let startedAt: Date
     let undecryptable: UndecryptableLog
+    let keyGauge: OneTimeKeyGauge
+    /// A device under this many one-time keys on the server counts as low (a quarter of the 50 kept).
+    static let lowKeyThreshold = 13
     let bot: UserID
 
     func rows() async -> [(String, String)] {
@@ -39,6 +42,7 @@ struct DaemonStatus: Sendable {
             rows.append(("database", "UNREACHABLE"))
         }
         rows.append(("undecryptable events, last hour", "\(await undecryptable.count(since: now.addingTimeInterval(-3600)))"))
+        rows.append(("devices low on one-time keys (< \(Self.lowKeyThreshold), last reported)", "\(await keyGauge.low(below: Self.lowKeyThreshold))"))
         return rows
     }
 

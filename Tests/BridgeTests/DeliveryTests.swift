@@ -56,3 +56,19 @@ struct DeliveryTests {
         #expect(failed["encryption"]?["decrypted"] == false && failed["encryption"]?["error"]?["code"] == "replay")
     }
 }
+
+@Suite("One-time key gauge")
+struct OneTimeKeyGaugeTests {
+    @Test("the last reported count per device counts; an empty map means zero keys")
+    func low() async throws {
+        let gauge = OneTimeKeyGauge()
+        let bot = try UserID("@bot:hs"), puppet = try UserID("@sb_a:hs")
+        let device = try DeviceID("SEALBRIDGE")
+        await gauge.record([bot: [device: ["signed_curve25519": 49]], puppet: [device: ["signed_curve25519": 3]]])
+        #expect(await gauge.low(below: 13) == 1)
+        await gauge.record([puppet: [device: ["signed_curve25519": 50]]])
+        #expect(await gauge.low(below: 13) == 0)
+        await gauge.record([bot: [device: [:]]])
+        #expect(await gauge.low(below: 13) == 1)
+    }
+}

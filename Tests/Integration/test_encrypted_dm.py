@@ -81,6 +81,7 @@ def test_admin_status_in_an_encrypted_dm(stack, tmp_path):
     assert "Sealbridge status" in event.body
     assert "homeserver: reachable" in event.body and "database: reachable" in event.body
     assert "<table>" in event.formatted_body
+    assert "devices low on one-time keys (< 13, last reported): 0" in event.body
     listing, detail = replies["puppets"], replies[f"puppets {PUPPET}"]
     assert "Puppets with a device: 1 (page 1 of 1)" in listing.body and PUPPET in listing.body
     assert f"Puppet {PUPPET}" in detail.body and "device: SEALBRIDGE" in detail.body

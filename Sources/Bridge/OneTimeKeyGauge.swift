@@ -1,0 +1,25 @@
+import MatrixCrypto
+import MatrixModels
+
+/// The last one-time key count the homeserver reported for each local device (MSC3202), for the
+/// `status` command: how many devices are running low. Counts ride on some transactions only, and
+/// a top-up follows every low count, so this is a recent picture, kept in memory.
+public actor OneTimeKeyGauge {
+    private var counts: [DeviceRef: Int] = [:]
+
+    public init() {}
+
+    /// Records the counts of a committed transaction; an empty map means zero keys.
+    public func record(_ reported: [UserID: [DeviceID: [String: Int]]]) {
+        for (user, devices) in reported {
+            for (device, byAlgorithm) in devices {
+                counts[DeviceRef(userID: user, deviceID: device)] = byAlgorithm[EncryptionAlgorithm.signedCurve25519] ?? 0
+            }
+        }
+    }
+
+    /// Devices whose last reported count is below `threshold`.
+    public func low(below threshold: Int) -> Int {
+        counts.values.filter { $0 < threshold }.count
+    }
+}
