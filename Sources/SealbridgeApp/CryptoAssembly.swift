@@ -24,6 +24,8 @@ struct CryptoAssembly {
     let bridgeAPI: BridgeAPIEndpoints?
     /// Pushes deliveries to `bridge_api.webhook.url`; nil when none is set (long-poll instead).
     let webhook: WebhookDeliveryService?
+    /// Prunes the bridge API's send records; nil when the bridge API is off.
+    let housekeeping: BridgeHousekeepingService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
@@ -50,8 +52,10 @@ struct CryptoAssembly {
         let botUser = try UserID(configuration.botUserID)
         let undecryptable = UndecryptableLog()
         let keyGauge = OneTimeKeyGauge()
+        let pendingOutbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         let status = DaemonStatus(
-            client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge, bot: botUser)
+            client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
+            outbox: pendingOutbox, bot: botUser)
         let commands = ManagementCommands(
             admins: Set(configuration.management.admins.compactMap { try? UserID($0) }),
             commands: [
@@ -75,8 +79,10 @@ struct CryptoAssembly {
         let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         if let token = configuration.bridgeAPI.token, let outbox {
             bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
+            housekeeping = BridgeHousekeepingService(client: client, logger: Logger(label: "sealbridge.bridge"))
         } else {
             bridgeAPI = nil
+            housekeeping = nil
         }
         if let outbox, let url = configuration.bridgeAPI.webhookURL, let secret = configuration.bridgeAPI.webhookSecret {
             webhook = WebhookDeliveryService(outbox: outbox, url: url, secret: secret, logger: Logger(label: "sealbridge.webhook"))

@@ -86,6 +86,7 @@ public enum Daemon {
             serializeWith = crypto.engine.lock
             bridgeAPI = crypto.bridgeAPI
             if let webhook = crypto.webhook { services.append(webhook) }
+            if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot]
         }
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil

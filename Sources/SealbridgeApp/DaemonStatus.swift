@@ -11,6 +11,8 @@ struct DaemonStatus: Sendable {
     let startedAt: Date
     let undecryptable: UndecryptableLog
     let keyGauge: OneTimeKeyGauge
+    /// The bridge API's outbox, to show deliveries nobody consumed yet; nil when the API is off.
+    let outbox: Outbox?
     /// A device under this many one-time keys on the server counts as low (a quarter of the 50 kept).
     static let lowKeyThreshold = 13
     let bot: UserID
@@ -42,6 +44,9 @@ struct DaemonStatus: Sendable {
             rows.append(("database", "UNREACHABLE"))
         }
         rows.append(("undecryptable events, last hour", "\(await undecryptable.count(since: now.addingTimeInterval(-3600)))"))
+        if let outbox {
+            rows.append(("bridge API deliveries waiting", (try? await outbox.pendingCount()).map { "\($0)" } ?? "unknown"))
+        }
         rows.append(("devices low on one-time keys (< \(Self.lowKeyThreshold), last reported)", "\(await keyGauge.low(below: Self.lowKeyThreshold))"))
         return rows
     }

@@ -1,0 +1,89 @@
+@testable import Bridge
+import Logging
+import MatrixCrypto
+import MatrixModels
+import Postgres
+import TestSupport
+import Testing
+
+@Suite("Outbox and send records on PostgreSQL")
+struct OutboxTests {
+    static func delivery(_ event: String, body: String) throws -> Delivery {
+        Delivery(
+            roomID: try RoomID("!r:hs"), eventID: try EventID(event),
+            json: ["event_id": .string(event), "room_id": "!r:hs", "content": ["body": .string(body)]])
+    }
+
+    @Test("queued in the caller's transaction, sealed at rest, read in order, once per event, until acknowledged")
+    func queue() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
+        let outbox = Outbox(client: client, cipher: cipher)
+
+        // A rolled-back transaction queues nothing.
+        struct Abort: Error {}
+        await #expect(throws: Abort.self) {
+            try await client.withTransaction { connection in
+                try await outbox.append([try Self.delivery("$lost", body: "never")], on: connection)
+                throw Abort()
+            }
+        }
+        try await client.withTransaction { connection in
+            try await outbox.append([try Self.delivery("$a", body: "secret one"), try Self.delivery("$b", body: "secret two")], on: connection)
+        }
+        // A homeserver retry of the same events does not queue them again.
+        try await client.withTransaction { connection in
+            try await outbox.append([try Self.delivery("$b", body: "secret two"), try Self.delivery("$c", body: "three")], on: connection)
+        }
+        let all = try await outbox.entries(after: 0, limit: 10)
+        #expect(all.map { $0.event["event_id"]?.stringValue } == ["$a", "$b", "$c"])
+        #expect(all[0].event["content"]?["body"] == "secret one")
+        let leaked = try await client.query("""
+            SELECT count(*) AS n FROM sealbridge_outbox WHERE position('secret' in encode(sealed, 'escape')) > 0
+            """).first!.decode(Int.self, "n")
+        #expect(leaked == 0)
+
+        // Another pickle key cannot read the rows.
+        let stranger = Outbox(client: client, cipher: try StoreCipher(secret: String(repeating: "q", count: 40)))
+        await #expect(throws: CryptoError.self) { _ = try await stranger.entries(after: 0, limit: 10) }
+
+        // Acknowledging through the first entry leaves the rest; a long-poll with nothing new times out empty.
+        try await outbox.acknowledge(through: all[0].id)
+        #expect(try await outbox.entries(after: 0, limit: 10).map(\.id) == [all[1].id, all[2].id])
+        #expect(try await outbox.next(after: all[2].id, limit: 10, timeout: .milliseconds(100)).isEmpty)
+        await TestDatabase.drop(client, name)
+    }
+
+    @Test("a long-poll wakes when a delivery is committed")
+    func wakes() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let outbox = Outbox(client: client, cipher: try StoreCipher(secret: String(repeating: "p", count: 40)))
+        let clock = ContinuousClock(), started = clock.now
+        async let polled = outbox.next(after: 0, limit: 10, timeout: .seconds(20))
+        try await Task.sleep(for: .milliseconds(200))
+        try await client.withTransaction { connection in
+            try await outbox.append([try Self.delivery("$late", body: "x")], on: connection)
+        }
+        await outbox.signal.notify()
+        let got = try await polled
+        #expect(got.map { $0.event["event_id"]?.stringValue } == ["$late"])
+        #expect(clock.now - started < .seconds(10), "the long-poll waited for its timeout instead of waking")
+        await TestDatabase.drop(client, name)
+    }
+
+    @Test("send records older than a day are forgotten, newer ones kept")
+    func housekeeping() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        try await client.execute("""
+            INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id, sent_at)
+            VALUES ('@bot:hs', 'old', '$1', now() - interval '25 hours'), ('@bot:hs', 'new', '$2', now())
+            """)
+        let service = BridgeHousekeepingService(client: client, logger: Logger(label: "test"))
+        #expect(try await service.forgetOldSends() == 1)
+        #expect(try await client.query("SELECT txn_id FROM sealbridge_bridge_sends").map { try $0.decode(String.self, "txn_id") } == ["new"])
+        await TestDatabase.drop(client, name)
+    }
+}
