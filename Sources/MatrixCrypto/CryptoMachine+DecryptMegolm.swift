@@ -38,7 +38,9 @@ extension CryptoMachine {
             try await loadReplayEntries([ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)], scratch: scratch)
         }
         do {
-            let decrypted = try MegolmDecryption.decrypt(envelope, eventID: eventID, roomID: roomID, session: session, ledger: &scratch.ledger)
+            let decrypted = try MegolmDecryption.decrypt(
+                envelope, eventID: eventID, roomID: roomID, session: session, ledger: &scratch.ledger,
+                predecrypted: scratch.predecrypted.removeValue(forKey: eventID.rawValue))
             return outcome(.success(decrypted), record.senderKey)
         } catch {
             if case .unknownMessageIndex = error {

@@ -31,6 +31,7 @@ extension CryptoMachine {
             }
         }
         try await loadReplayEntries(replayKeys, scratch: scratch)
+        try await decryptInParallel(transaction.events, scratch: scratch)
         var seen = Set<String>()
         for event in (waiting + parked).map(\.event) + transaction.events {
             if event["state_key"] != nil {

@@ -25,6 +25,8 @@ public actor CryptoMachine {
     var fullyShared: [OutboundSessionOwner: (sessionID: String, generation: UInt64)] = [:]
     /// Local devices' public identity (device id, curve25519): fixed for an account's life.
     var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
+    /// Batches of Megolm ciphertexts decrypted off the actor so far (for tests and metrics).
+    public internal(set) var parallelBatches = 0
 
     public init(
         store: any CryptoStore, cipher: StoreCipher, policy: OneTimeKeyPolicy = OneTimeKeyPolicy(),
@@ -65,6 +67,8 @@ public actor CryptoMachine {
         var withheld: [String: WithheldNotice] = [:]
         /// Olm sessions by "local user|remote curve25519 key", most recently used first.
         var olmSessions: [String: [(record: StoredOlmSession, session: Session)]] = [:]
+        /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.
+        var predecrypted: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
     }
 
     /// Records that `session` (new or advanced) is now the most recently used with its remote key,

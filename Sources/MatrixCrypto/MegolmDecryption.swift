@@ -51,14 +51,18 @@ public enum MegolmDecryption {
 
     /// Decrypts `envelope` from event `eventID` in `roomID`.
     ///
-    /// - Parameter ledger: Replay protection: the (session, index) → event id seen so far; the new entry
-    ///   is recorded on success and must be persisted with the rest of the transaction.
+    /// - Parameters:
+    ///   - ledger: Replay protection: the (session, index) → event id seen so far; the new entry
+    ///     is recorded on success and must be persisted with the rest of the transaction.
+    ///   - predecrypted: libolm's answer for this ciphertext when it was decrypted ahead (in parallel);
+    ///     every check below still applies to it.
     public static func decrypt(
-        _ envelope: Envelope, eventID: EventID, roomID: RoomID, session: InboundGroupSession, ledger: inout ReplayLedger
+        _ envelope: Envelope, eventID: EventID, roomID: RoomID, session: InboundGroupSession, ledger: inout ReplayLedger,
+        predecrypted: Result<InboundGroupSession.Decrypted, OlmError>? = nil
     ) throws(DecryptionFailure) -> Decrypted {
         let decrypted: InboundGroupSession.Decrypted
         do {
-            decrypted = try session.decrypt(envelope.ciphertext)
+            if let predecrypted { decrypted = try predecrypted.get() } else { decrypted = try session.decrypt(envelope.ciphertext) }
         } catch where error.code == .unknownMessageIndex {
             throw .unknownMessageIndex(sessionID: envelope.sessionID, firstKnownIndex: session.firstKnownIndex)
         } catch {

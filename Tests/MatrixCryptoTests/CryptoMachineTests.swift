@@ -166,6 +166,46 @@ struct CryptoMachineTests {
         #expect(try await harness.store.parkedEvents(sessionIDs: [bob.sender.group.sessionID]).count == 1)
     }
 
+    @Test("a transaction with many events from several sessions is decrypted in parallel, with the same checks and order")
+    func parallelDecryption() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient(), bob = RemoteClient(oneTimeKeyIndex: 1)
+        _ = try await harness.step(try alice.roomKeyTransaction(to: upload))
+        _ = try await harness.step(try bob.roomKeyTransaction(to: upload))
+        var events: [JSONValue] = []
+        for n in 0..<6 {
+            events.append(try alice.roomEvent("a\(n)", id: "$a\(n)"))
+            events.append(try bob.roomEvent("b\(n)", id: "$b\(n)"))
+        }
+        let sender = JSONValue.string(alice.sender.userID.rawValue)
+        // A replay of alice's first message under another id, a payload for another room, and a
+        // session nobody shared with us.
+        events.append(["type": "m.room.encrypted", "event_id": "$replay", "room_id": "!room", "sender": sender, "content": events[0]["content"]!])
+        events.append([
+            "type": "m.room.encrypted", "event_id": "$elsewhere", "room_id": "!room", "sender": sender,
+            "content": try alice.sender.megolmEvent("x", room: "!other"),
+        ])
+        let stranger = RemoteClient(oneTimeKeyIndex: 2)
+        events.append(try stranger.roomEvent("unknown", id: "$unknown"))
+        let batchesBefore = await harness.machine.parallelBatches
+        let step = try await harness.step(AppserviceTransaction(events: events))
+        if ProcessInfo.processInfo.activeProcessorCount >= 2 {
+            #expect(await harness.machine.parallelBatches > batchesBefore, "the parallel path did not run")
+        }
+        let bodies = step.roomEvents.compactMap { try? $0.result.get().content["body"]?.stringValue }
+        #expect(bodies == (0..<6).flatMap { ["a\($0)", "b\($0)"] })
+        let failures = Dictionary(uniqueKeysWithValues: step.roomEvents.compactMap { outcome -> (String, DecryptionFailure)? in
+            guard case .failure(let failure) = outcome.result else { return nil }
+            return (outcome.eventID.rawValue, failure)
+        })
+        #expect(failures["$replay"] == .replay(sessionID: alice.sender.group.sessionID, messageIndex: 0, firstEventID: "$a0"))
+        #expect(failures["$elsewhere"] == .roomMismatch(expected: "!room", found: "!other"))
+        #expect(failures.count == 2)
+        #expect(step.parked.map(\.eventID) == ["$unknown"])
+        #expect(step.changes.replayEntries.count == 12)
+    }
+
     @Test("another user's event cannot use someone's session")
     func impersonation() async throws {
         let harness = try MachineHarness()
