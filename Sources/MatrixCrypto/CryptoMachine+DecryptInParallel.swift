@@ -10,36 +10,34 @@ extension CryptoMachine {
     ///
     /// libolm's decrypt (signature check included) is most of a transaction's work and each session's
     /// messages are independent of every other session's. Events are grouped by session and the groups
-    /// split into one batch per core; each batch task unpickles **its own** copies of its sessions, so
-    /// no Olm object is shared across tasks and the actor's cached objects are never touched off the
-    /// actor. Only libolm's answer comes back; every check that follows (payload, room, replay ledger,
+    /// split into one batch per core; each session object is lent to exactly one task for the duration
+    /// (``LentSession``). Only libolm's answer comes back; every check that follows (payload, room, replay ledger,
     /// parking) still runs on the actor, in event order, in ``decryptRoomEvent(_:scratch:)``.
     /// Transactions too small to gain are left to the serial path.
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
-        var groups: [String: (pickle: String, items: [(eventID: String, ciphertext: String)])] = [:]
+        var groups: [String: LentSession] = [:]
         var total = 0
         for event in events where event["type"]?.stringValue == "m.room.encrypted" {
             guard let eventID = event["event_id"]?.stringValue, let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
                 let envelope = try? MegolmDecryption.Envelope(content: event["content"] ?? .null),
-                let (record, _) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch)
+                let (_, session) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch)
             else { continue }
-            groups[Self.groupKey(roomID, envelope.sessionID), default: (record.pickle, [])].items.append((eventID, envelope.ciphertext))
+            groups[Self.groupKey(roomID, envelope.sessionID), default: LentSession(session: session)].items.append((eventID, envelope.ciphertext))
             total += 1
         }
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        guard total >= Self.parallelDecryptThreshold, groups.count >= 2, cores >= 2 else { return }
+        guard settings.parallelDecryption, total >= Self.parallelDecryptThreshold, groups.count >= 2, cores >= 2 else { return }
         // Largest groups first, each to the lightest batch: batches of about equal work.
-        var batches = Array(repeating: [(pickle: String, items: [(eventID: String, ciphertext: String)])](), count: min(cores, groups.count))
+        var batches = Array(repeating: [LentSession](), count: min(cores, groups.count))
         var load = Array(repeating: 0, count: batches.count)
         for group in groups.values.sorted(by: { $0.items.count > $1.items.count }) {
             let lightest = load.indices.min { load[$0] < load[$1] }!
             batches[lightest].append(group)
             load[lightest] += group.items.count
         }
-        let key = cipher.pickleKey
         let results = await withTaskGroup(of: [String: Result<InboundGroupSession.Decrypted, OlmError>].self) { tasks in
             for batch in batches {
-                tasks.addTask { Self.olmDecrypt(batch, key: key) }
+                tasks.addTask { Self.olmDecrypt(batch) }
             }
             var merged: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
             for await part in tasks { merged.merge(part) { first, _ in first } }
@@ -49,17 +47,13 @@ extension CryptoMachine {
         parallelBatches += batches.count
     }
 
-    /// Runs off the actor: unpickles each session of `batch` and decrypts its ciphertexts.
-    /// A session that does not unpickle is skipped; the serial path then reports the error.
-    nonisolated static func olmDecrypt(
-        _ batch: [(pickle: String, items: [(eventID: String, ciphertext: String)])], key: PickleKey
-    ) -> [String: Result<InboundGroupSession.Decrypted, OlmError>] {
+    /// Runs off the actor: decrypts each lent session's ciphertexts.
+    nonisolated static func olmDecrypt(_ batch: [LentSession]) -> [String: Result<InboundGroupSession.Decrypted, OlmError>] {
         var results: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
         for group in batch {
-            guard let session = try? InboundGroupSession.unpickle(group.pickle, key: key) else { continue }
             for item in group.items {
                 do {
-                    results[item.eventID] = .success(try session.decrypt(item.ciphertext))
+                    results[item.eventID] = .success(try group.session.decrypt(item.ciphertext))
                 } catch {
                     results[item.eventID] = .failure(error)
                 }
@@ -67,4 +61,14 @@ extension CryptoMachine {
         }
         return results
     }
+}
+
+/// An inbound Megolm session lent to one decrypting task while the machine awaits it.
+///
+/// Safe to send because the loan is exclusive: each session is in exactly one batch, and the machine
+/// does nothing else meanwhile (it is suspended in ``CryptoMachine/decryptInParallel(_:scratch:)``, and
+/// every other machine call waits for the engine's lock, which the transaction holds).
+struct LentSession: @unchecked Sendable {
+    let session: InboundGroupSession
+    var items: [(eventID: String, ciphertext: String)] = []
 }

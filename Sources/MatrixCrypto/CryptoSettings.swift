@@ -14,6 +14,9 @@ public struct CryptoSettings: Sendable, Equatable {
     public var toDeviceBatchSize: Int
     /// How long a replaced fallback key still decrypts pre-key messages.
     public var fallbackKeyGracePeriod: TimeInterval = 3600
+    /// Decrypt a transaction's Megolm events on every core (see ``CryptoMachine/decryptInParallel``);
+    /// false keeps decryption on the machine's actor alone.
+    public var parallelDecryption = true
 
     public init(
         defaultRotationPeriod: TimeInterval = 7 * 86_400, defaultRotationMessages: Int64 = 100, inboundSessionCacheSize: Int = 1024,

@@ -19,8 +19,13 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Puppets to provision (and restart with).") var puppets = 10_000
     @Option(help: "Write the figures as JSON to this path.") var json: String?
     @Flag(help: "Only the memory-store crypto workloads and the HTTP ingest (a quick run).") var quick = false
+    @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
+
+    /// The machine settings of the decrypt and ingest workloads (set once from the flags, before any runs).
+    nonisolated(unsafe) static var cryptoSettings = CryptoSettings()
 
     func run() async throws {
+        Self.cryptoSettings.parallelDecryption = !serialDecrypt
         var results: [BenchResult] = []
         results.append(try await DecryptWorkload(events: events, senders: 20).run(store: MemoryCryptoStore(), client: nil))
         results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: MemoryCryptoStore(), storeName: "memory")

@@ -17,7 +17,7 @@ struct DecryptWorkload {
 
     func run(store: any CryptoStore, client: PostgresClient?) async throws -> BenchResult {
         let cipher = try StoreCipher(secret: String(repeating: "b", count: 44))
-        let machine = CryptoMachine(store: store, cipher: cipher)
+        let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let bot = try UserID("@bench_bot:bench"), room = try RoomID("!bench")
         let (account, _) = try await machine.createDevice(userID: bot, deviceID: try DeviceID("BENCH"))
         try await store.save(account)

@@ -38,7 +38,7 @@ struct IngestWorkload {
             """)
         let store = PostgresCryptoStore(client: client)
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
-        let machine = CryptoMachine(store: store, cipher: cipher)
+        let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let engine = CryptoEngine(machine: machine, store: store, transport: BenchTransport())
         let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: CryptoFollowUps(engine: engine))
         let room = try RoomID("!\(label)")
