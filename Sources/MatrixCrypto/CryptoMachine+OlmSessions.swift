@@ -32,29 +32,35 @@ extension CryptoMachine {
         }
         let devices = try await store.devices(userIDs: Array(Set(requested.map(\.userID))))
         let keys = response["one_time_keys"]
+        var claims: [ClaimedKey] = []
         for ref in requested {
             guard let device = devices[ref.userID]?.first(where: { $0.deviceID == ref.deviceID }),
                 let (_, key) = keys?[ref.userID.rawValue]?[ref.deviceID.rawValue]?.objectValue?
-                    .first(where: { $0.key.hasPrefix(EncryptionAlgorithm.signedCurve25519 + ":") }),
-                let publicKey = key["key"]?.stringValue,
-                (try? SignedJSON.verify(key, userID: ref.userID, keyID: "ed25519:\(ref.deviceID.rawValue)", publicKey: device.ed25519)) != nil,
-                let session = try? Session.outbound(account: account, theirIdentityKey: device.curve25519, theirOneTimeKey: publicKey)
+                    .first(where: { $0.key.hasPrefix(EncryptionAlgorithm.signedCurve25519 + ":") })
             else {
                 outcome.failed.insert(ref)
                 continue
             }
-            outcome.changes.olmSessions.append(try touchOlmSession(session, local: record, remoteKey: device.curve25519, scratch: scratch))
+            claims.append(ClaimedKey(ref: ref, curve25519: device.curve25519, ed25519: device.ed25519, key: key))
+        }
+        for created in try await createOutboundSessions(claims, account: account) {
+            guard let (sessionID, pickle) = created.session else {
+                outcome.failed.insert(created.ref)
+                continue
+            }
+            outcome.changes.olmSessions.append(StoredOlmSession(
+                localUserID: record.userID, localDeviceID: record.deviceID, senderKey: created.curve25519, sessionID: sessionID,
+                pickle: pickle, lastUsed: now()))
         }
         return outcome
     }
 
     /// Olm-encrypts `type`/`content` from a local device to one remote device, as the spec's payload
     /// requires (sender, recipient and both Ed25519 keys), with MSC4147 `sender_device_keys`.
-    func olmEncrypt(
-        type: String, content: JSONValue, from local: StoredAccount, account: Account, ownDeviceKeys: JSONValue,
+    nonisolated static func olmEncrypt(
+        type: String, content: JSONValue, from local: StoredAccount, identity: IdentityKeys, ownDeviceKeys: JSONValue,
         to device: VerifiedDeviceKeys, session: Session
     ) throws -> JSONValue {
-        let identity = account.identityKeys
         let payload: JSONValue = [
             "type": .string(type), "content": content,
             "sender": .string(local.userID.rawValue), "sender_device": .string(local.deviceID.rawValue),

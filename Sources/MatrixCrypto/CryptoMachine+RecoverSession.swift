@@ -26,8 +26,9 @@ extension CryptoMachine {
         guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
             let session = try? Session.unpickle(newest.pickle, key: cipher.pickleKey)
         else { throw CryptoError(code: .unknownDevice, message: "no Olm session with \(target)") }
-        let content = try olmEncrypt(
-            type: type, content: content, from: local, account: account, ownDeviceKeys: try ownDeviceKeys(local, account), to: device, session: session)
+        let content = try Self.olmEncrypt(
+            type: type, content: content, from: local, identity: account.identityKeys, ownDeviceKeys: try ownDeviceKeys(local, account),
+            to: device, session: session)
         var changes = CryptoChanges()
         changes.olmSessions = [try touchOlmSession(session, local: local, remoteKey: device.curve25519, scratch: scratch)]
         return (changes, ToDeviceRequest(eventType: "m.room.encrypted", messages: [target.userID: [target.deviceID: content]]))

@@ -123,6 +123,12 @@ extension CryptoMachine {
         let ownKeys = try ownDeviceKeys(plan.local, plan.account)
         var keyed: [(UserID, DeviceID, JSONValue)] = [], keyedShares: [DeviceRef: OutboundShare] = [:]
         var withheld: [(UserID, DeviceID, JSONValue)] = [], withheldShares: [DeviceRef: OutboundShare] = [:]
+        let recipients = plan.missing.compactMap { device -> LentOlmSession? in
+            guard withheldCode(for: device, unreachable: plan.unreachable) == nil, let session = plan.sessions[device.curve25519] else { return nil }
+            return LentOlmSession(device: device, session: session)
+        }
+        let encrypted = try await encryptRoomKeys(
+            recipients, roomKey: roomKey, local: plan.local, identity: identity, ownDeviceKeys: ownKeys)
         for device in plan.missing {
             let ref = DeviceRef(userID: device.userID, deviceID: device.deviceID)
             if let code = withheldCode(for: device, unreachable: plan.unreachable) {
@@ -136,10 +142,9 @@ extension CryptoMachine {
                     deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: nil, withheldCode: code)
                 continue
             }
-            guard let session = plan.sessions[device.curve25519] else { continue }
-            keyed.append((device.userID, device.deviceID, try olmEncrypt(
-                type: "m.room_key", content: roomKey, from: plan.local, account: plan.account, ownDeviceKeys: ownKeys, to: device, session: session)))
-            changes.olmSessions.append(try touchOlmSession(session, local: plan.local, remoteKey: device.curve25519, scratch: scratch))
+            guard let session = plan.sessions[device.curve25519], let (envelope, pickle) = encrypted[ref] else { continue }
+            keyed.append((device.userID, device.deviceID, envelope))
+            changes.olmSessions.append(recordOlmSession(session, pickle: pickle, local: plan.local, remoteKey: device.curve25519, scratch: scratch))
             keyedShares[ref] = OutboundShare(
                 roomID: roomID, senderUserID: plan.local.userID, sessionID: plan.record.sessionID, userID: device.userID,
                 deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: index, withheldCode: nil)

@@ -25,7 +25,7 @@ public actor CryptoMachine {
     var fullyShared: [OutboundSessionOwner: (sessionID: String, generation: UInt64)] = [:]
     /// Local devices' public identity (device id, curve25519): fixed for an account's life.
     var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
-    /// Batches of Megolm ciphertexts decrypted off the actor so far (for tests and metrics).
+    /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
     public internal(set) var parallelBatches = 0
 
     public init(
@@ -74,9 +74,14 @@ public actor CryptoMachine {
     /// Records that `session` (new or advanced) is now the most recently used with its remote key,
     /// and returns its record to persist.
     func touchOlmSession(_ session: Session, local: StoredAccount, remoteKey: String, scratch: Scratch) throws -> StoredOlmSession {
+        recordOlmSession(session, pickle: try pickle { try session.pickle(key: cipher.pickleKey) }, local: local, remoteKey: remoteKey, scratch: scratch)
+    }
+
+    /// ``touchOlmSession(_:local:remoteKey:scratch:)`` with the pickle already made (off the actor).
+    func recordOlmSession(_ session: Session, pickle: String, local: StoredAccount, remoteKey: String, scratch: Scratch) -> StoredOlmSession {
         let record = StoredOlmSession(
             localUserID: local.userID, localDeviceID: local.deviceID, senderKey: remoteKey, sessionID: session.sessionID,
-            pickle: try pickle { try session.pickle(key: cipher.pickleKey) }, lastUsed: now())
+            pickle: pickle, lastUsed: now())
         let key = local.userID.rawValue + "|" + remoteKey
         var list = scratch.olmSessions[key] ?? []
         list.removeAll { $0.record.sessionID == record.sessionID }
