@@ -79,12 +79,9 @@ public final class BotService: Service, Sendable {
         return present == [bot, sender]
     }
 
+    /// Sends through ``BridgeActions/send(roomID:type:txnID:content:as:)``: encrypted where the room is
+    /// (failing closed), and a repeated reply to the same event is not sent twice.
     func send(_ reply: CommandReply, in roomID: RoomID, txnID: String) async throws {
-        if try await actions.isEncrypted(roomID, as: bot) {
-            _ = try await engine.send(roomID: roomID, sender: bot, type: "m.room.message", content: reply.content, txnID: txnID)
-        } else {
-            _ = try await homeserver.sendRoomEvent(
-                roomID, eventType: "m.room.message", txnID: txnID, content: reply.content, as: HomeserverClient.Identity(userID: bot))
-        }
+        _ = try await actions.send(roomID: roomID, type: "m.room.message", txnID: txnID, content: reply.content, as: bot)
     }
 }

@@ -14,6 +14,13 @@ public struct Outbox: Sendable {
     public struct Entry: Sendable {
         public var id: Int64
         public var event: JSONValue
+
+        /// The event as consumers receive it: with its `delivery_id` (docs/bridge-api.md).
+        public var delivery: JSONValue {
+            guard case .object(var fields) = event else { return event }
+            fields["delivery_id"] = .string(String(id))
+            return .object(fields)
+        }
     }
 
     let client: PostgresClient
@@ -26,18 +33,28 @@ public struct Outbox: Sendable {
         self.signal = signal
     }
 
-    /// Queues `deliveries` on the caller's connection (inside its transaction), in one round trip.
+    /// Queues `deliveries` on the caller's connection (inside its transaction): one multi-row INSERT,
+    /// in delivery order (ids follow the VALUES order), so a transaction's 50 events cost one statement.
     public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
-        guard !deliveries.isEmpty else { return }
-        var queries: [PostgresQuery] = []
+        // PostgreSQL takes at most 65,535 parameters per statement: 3 per row.
+        for start in stride(from: 0, to: deliveries.count, by: 10_000) {
+            try await insert(deliveries[start..<min(start + 10_000, deliveries.count)], on: connection)
+        }
+    }
+
+    private func insert(_ deliveries: ArraySlice<Delivery>, on connection: PostgresConnection) async throws {
+        var rows: [String] = [], binds: [PostgresBind] = []
+        rows.reserveCapacity(deliveries.count)
+        binds.reserveCapacity(deliveries.count * 3)
         for delivery in deliveries {
             let sealed = try cipher.seal(Array(delivery.json.serializedString().utf8), context: Self.context(delivery.eventID.rawValue))
-            queries.append("""
-                INSERT INTO sealbridge_outbox (room_id, event_id, sealed) VALUES (\(delivery.roomID.rawValue), \(delivery.eventID.rawValue), \(sealed))
-                ON CONFLICT (event_id) DO NOTHING
-                """)
+            binds += [delivery.roomID.rawValue.postgresBind, delivery.eventID.rawValue.postgresBind, sealed.postgresBind]
+            rows.append("($\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
         }
-        try await connection.pipeline(queries)
+        try await connection.execute(PostgresQuery(unsafeSQL: """
+            INSERT INTO sealbridge_outbox (room_id, event_id, sealed) VALUES \(rows.joined(separator: ", "))
+            ON CONFLICT (event_id) DO NOTHING
+            """, binds: binds))
     }
 
     /// Up to `limit` deliveries after `cursor`, oldest first.
@@ -68,6 +85,17 @@ public struct Outbox: Sendable {
     @discardableResult
     public func acknowledge(through cursor: Int64) async throws -> Int {
         try await client.execute("DELETE FROM sealbridge_outbox WHERE id <= \(cursor)")
+    }
+
+    /// One long-poll: acknowledges what the consumer says it has — but never past what this process
+    /// handed out, so a wrong or stale `since` cannot delete deliveries nobody received (after a
+    /// restart they simply come again) — then waits for what follows.
+    public func poll(since: Int64, limit: Int, timeout: Duration) async throws -> (entries: [Entry], acknowledged: Int64) {
+        let acknowledged = min(since, await signal.handedOut)
+        if acknowledged > 0 { try await acknowledge(through: acknowledged) }
+        let entries = try await next(after: acknowledged, limit: limit, timeout: timeout)
+        if let last = entries.last { await signal.handOut(through: last.id) }
+        return (entries, acknowledged)
     }
 
     /// Deliveries waiting, for `status`.

@@ -11,6 +11,11 @@ public actor OutboxSignal {
 
     public var current: UInt64 { generation }
 
+    /// The highest delivery id a long-poll returned since this process started.
+    public private(set) var handedOut: Int64 = 0
+
+    func handOut(through id: Int64) { handedOut = max(handedOut, id) }
+
     public func notify() {
         generation &+= 1
         let woken = waiters

@@ -54,12 +54,7 @@ public struct WebhookDeliveryService: Service {
 
     /// One signed `POST {"events": [...]}`; throws unless the answer is 2xx.
     func post(_ batch: [Outbox.Entry]) async throws {
-        let events: [JSONValue] = batch.map { entry in
-            guard case .object(var fields) = entry.event else { return entry.event }
-            fields["delivery_id"] = .string(String(entry.id))
-            return .object(fields)
-        }
-        let body = JSONValue.object(["events": .array(events)]).serialized()
+        let body = JSONValue.object(["events": .array(batch.map(\.delivery))]).serialized()
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")

@@ -4,6 +4,7 @@ import Foundation
 import HomeserverClient
 import Hummingbird
 import Logging
+import MatrixCrypto
 import MatrixModels
 import NIOCore
 
@@ -88,14 +89,8 @@ public struct BridgeAPIEndpoints: Sendable {
             throw Self.bad("timeout must be 0–120000 ms")
         }
         guard let limit = Int(query["limit"].map(String.init) ?? "100"), (1...1000).contains(limit) else { throw Self.bad("limit must be 1–1000") }
-        if since > 0 { try await outbox.acknowledge(through: since) }
-        let entries = try await outbox.next(after: since, limit: limit, timeout: .milliseconds(timeout))
-        let events: [JSONValue] = entries.map { entry in
-            guard case .object(var fields) = entry.event else { return entry.event }
-            fields["delivery_id"] = .string(String(entry.id))
-            return .object(fields)
-        }
-        return Self.json(["events": .array(events), "next_batch": .string(String(entries.last?.id ?? since))])
+        let (entries, acknowledged) = try await outbox.poll(since: since, limit: limit, timeout: .milliseconds(timeout))
+        return Self.json(["events": .array(entries.map(\.delivery)), "next_batch": .string(String(entries.last?.id ?? acknowledged))])
     }
 
     // MARK: Helpers
@@ -147,6 +142,9 @@ public struct BridgeAPIEndpoints: Sendable {
             throw error
         } catch let error as BridgeError {
             throw MatrixHTTPError(error.code == .notLocalUser ? .forbidden : .badRequest, error.code.rawValue, error.message)
+        } catch let error as CryptoError {
+            // E.g. a room without m.room.encryption state the machine could read, or no device for the sender.
+            throw MatrixHTTPError(.internalServerError, "M_UNKNOWN", "encryption: \(error.message)")
         } catch let error as HomeserverError {
             guard error.status >= 400 else { throw MatrixHTTPError(.badGateway, "M_UNKNOWN", "homeserver: \(error.message)") }
             throw MatrixHTTPError(.init(code: error.status), error.errcode ?? "M_UNKNOWN", "homeserver: \(error.message)")

@@ -38,7 +38,7 @@ extension CryptoMachine {
     func createOutboundSessions(_ claims: [ClaimedKey], account: Account) async throws -> [CreatedSession] {
         let key = cipher.pickleKey
         let lent = LentAccount(account: account)
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = Self.cores
         let results: [CreatedSession]
         if claims.count < Self.parallelSessionThreshold || cores < 2 {
             results = Self.createSessions(claims[...], account: lent, key: key)
@@ -93,7 +93,7 @@ extension CryptoMachine {
         _ recipients: [LentOlmSession], roomKey: JSONValue, local: StoredAccount, identity: IdentityKeys, ownDeviceKeys: JSONValue
     ) async throws -> [DeviceRef: (envelope: JSONValue, pickle: String)] {
         let key = cipher.pickleKey
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = Self.cores
         let work: @Sendable (ArraySlice<LentOlmSession>) throws -> [DeviceRef: (envelope: JSONValue, pickle: String)] = { slice in
             var out: [DeviceRef: (envelope: JSONValue, pickle: String)] = [:]
             for lent in slice {

@@ -5,6 +5,8 @@ import Olm
 extension CryptoMachine {
     /// Events with fewer Megolm ciphertexts than this are decrypted one by one on the actor.
     static let parallelDecryptThreshold = 8
+    /// Cores to spread work over; read once (on Linux, Foundation reads the cgroup limits for it).
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// The libolm part of Megolm decryption for many events at once, spread over the cores.
     ///
@@ -25,7 +27,7 @@ extension CryptoMachine {
             groups[Self.groupKey(roomID, envelope.sessionID), default: LentSession(session: session)].items.append((eventID, envelope.ciphertext))
             total += 1
         }
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = Self.cores
         guard settings.parallelDecryption, total >= Self.parallelDecryptThreshold, groups.count >= 2, cores >= 2 else { return }
         // Largest groups first, each to the lightest batch: batches of about equal work.
         var batches = Array(repeating: [LentSession](), count: min(cores, groups.count))

@@ -52,10 +52,11 @@ struct CryptoAssembly {
         let botUser = try UserID(configuration.botUserID)
         let undecryptable = UndecryptableLog()
         let keyGauge = OneTimeKeyGauge()
-        let pendingOutbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
+        // The bridge API's outbox: written by the transaction handler, read by the consumers and `status`.
+        let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
-            outbox: pendingOutbox, bot: botUser)
+            outbox: outbox, bot: botUser)
         let commands = ManagementCommands(
             admins: Set(configuration.management.admins.compactMap { try? UserID($0) }),
             commands: [
@@ -76,7 +77,6 @@ struct CryptoAssembly {
         let users = LocalUsers(bot: botUser, puppetNamespaceRegex: configuration.puppetNamespaceRegex)
         let actions = BridgeActions(
             engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
-        let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         if let token = configuration.bridgeAPI.token, let outbox {
             bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
             housekeeping = BridgeHousekeepingService(client: client, logger: Logger(label: "sealbridge.bridge"))

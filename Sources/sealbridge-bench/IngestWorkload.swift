@@ -40,7 +40,12 @@ struct IngestWorkload {
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
         let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let engine = CryptoEngine(machine: machine, store: store, transport: BenchTransport())
-        let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: CryptoFollowUps(engine: engine))
+        // With the bridge API's outbox, as the daemon runs when bridge_api.token is set: every decrypted
+        // event is sealed and queued in the transaction.
+        let users = LocalUsers(bot: try UserID("@bot:bench"), puppetNamespaceRegex: "@puppet_.+:bench")
+        let handler = CryptoTransactionHandler(
+            engine: engine, store: store, followUps: CryptoFollowUps(engine: engine), isLocal: { users.isLocal($0) },
+            outbox: (Outbox(client: client, cipher: cipher), users))
         let room = try RoomID("!\(label)")
         try await ProvisionWorkload.seedPuppets(puppets, machine: machine, store: store)
 
@@ -109,6 +114,8 @@ struct IngestWorkload {
             "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
         ).first!.decode(Int.self, "n")
         guard decrypted == events else { throw BenchError("decrypted \(decrypted) of \(events) events") }
+        let queued = try await client.query("SELECT count(*) AS n FROM sealbridge_outbox WHERE room_id = \(room.rawValue)").first!.decode(Int.self, "n")
+        guard queued == events else { throw BenchError("queued \(queued) of \(events) events for the bridge logic") }
         if activePuppets > 0 {
             let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
@@ -118,7 +125,7 @@ struct IngestWorkload {
             unit: "events", wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
             peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling,
-            notes: "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction")
+            notes: "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction")
     }
 
     /// An Olm pre-key to-device message carrying a new room key (in `room`) to puppet `index`, from a

@@ -34,7 +34,9 @@ struct OutboxTests {
         }
         // A homeserver retry of the same events does not queue them again.
         try await client.withTransaction { connection in
-            try await outbox.append([try Self.delivery("$b", body: "secret two"), try Self.delivery("$c", body: "three")], on: connection)
+            try await outbox.append(
+                [try Self.delivery("$b", body: "secret two"), try Self.delivery("$c", body: "three"), try Self.delivery("$c", body: "three")],
+                on: connection)
         }
         let all = try await outbox.entries(after: 0, limit: 10)
         #expect(all.map { $0.event["event_id"]?.stringValue } == ["$a", "$b", "$c"])
@@ -52,6 +54,25 @@ struct OutboxTests {
         try await outbox.acknowledge(through: all[0].id)
         #expect(try await outbox.entries(after: 0, limit: 10).map(\.id) == [all[1].id, all[2].id])
         #expect(try await outbox.next(after: all[2].id, limit: 10, timeout: .milliseconds(100)).isEmpty)
+        await TestDatabase.drop(client, name)
+    }
+
+    @Test("a long-poll acknowledges only what it handed out: a wrong since deletes nothing unseen")
+    func pollAcknowledges() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let outbox = Outbox(client: client, cipher: try StoreCipher(secret: String(repeating: "p", count: 40)))
+        try await client.withTransaction { connection in
+            try await outbox.append([try Self.delivery("$1", body: "a"), try Self.delivery("$2", body: "b")], on: connection)
+        }
+        // A consumer with a made-up cursor (or one from before a restart) gets everything, loses nothing.
+        let first = try await outbox.poll(since: 1_000_000, limit: 1, timeout: .zero)
+        #expect(first.entries.map { $0.event["event_id"]?.stringValue } == ["$1"] && first.acknowledged == 0)
+        #expect(first.entries[0].delivery["delivery_id"] == .string(String(first.entries[0].id)))
+        // Passing the cursor it was given acknowledges exactly that.
+        let second = try await outbox.poll(since: first.entries[0].id, limit: 10, timeout: .zero)
+        #expect(second.entries.map { $0.event["event_id"]?.stringValue } == ["$2"] && second.acknowledged == first.entries[0].id)
+        #expect(try await outbox.entries(after: 0, limit: 10).map { $0.event["event_id"]?.stringValue } == ["$2"])
         await TestDatabase.drop(client, name)
     }
 

@@ -160,3 +160,42 @@ def stack(tmp_path_factory):
     running = Stack(tmp_path_factory.mktemp("stack"))
     yield running
     running.close()
+
+
+# Helpers for the tests that drive a real end-to-end encrypted client (matrix-nio).
+
+async def e2ee_client(stack, login: dict, store: str):
+    """A logged-in matrix-nio client with encryption on and its keys uploaded."""
+    from nio import AsyncClient, AsyncClientConfig
+    client = AsyncClient(stack.homeserver, login["user_id"], device_id=login["device_id"], store_path=store,
+                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
+    client.restore_login(login["user_id"], login["device_id"], login["access_token"])
+    await client.sync(timeout=0)
+    if client.should_upload_keys:
+        await client.keys_upload()
+    return client
+
+
+async def sync_until(client, predicate, timeout: float, what: str):
+    """Syncs (keeping keys uploaded and device lists queried) until `predicate(response)` is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = await client.sync(timeout=500, full_state=False)
+        if client.should_upload_keys:
+            await client.keys_upload()
+        if client.should_query_keys:
+            await client.keys_query()
+        value = predicate(response)
+        if value:
+            return value
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def joined(room) -> set[str]:
+    """Members who joined (nio's `users` also lists the invited)."""
+    return set(room.users) - set(room.invited_users)
+
+
+def timeline(response, room_id):
+    room = response.rooms.join.get(room_id) if hasattr(response, "rooms") else None
+    return room.timeline.events if room else []

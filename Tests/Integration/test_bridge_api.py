@@ -7,10 +7,10 @@ import json
 import time
 import urllib.parse
 
-from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessageText
+from nio import MegolmEvent, RoomMessageText
 from nio.crypto.sessions import OutboundGroupSession
 
-from conftest import psql, request
+from conftest import e2ee_client, joined, psql, request, sync_until, timeline
 
 PUPPETS = [f"@sealbridge_p{n}:localhost" for n in range(3)]
 
@@ -46,30 +46,6 @@ class Consumer:
         raise AssertionError(f"timed out waiting for {bodies - {e['content'].get('body') for e in seen}}; saw {seen}")
 
 
-async def sync_until(client: AsyncClient, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = await client.sync(timeout=500, full_state=False)
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            await client.keys_query()
-        value = predicate(response)
-        if value:
-            return value
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def joined(room) -> set[str]:
-    """Members who joined (nio's `users` also lists the invited)."""
-    return set(room.users) - set(room.invited_users)
-
-
-def timeline(response, room_id):
-    room = response.rooms.join.get(room_id) if hasattr(response, "rooms") else None
-    return room.timeline.events if room else []
-
-
 def test_bridge_api_refuses_wrong_tokens_and_foreign_users(stack):
     status, body = api(stack, "GET", "/events", token="not-the-token-" + "x" * 30)
     assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
@@ -94,13 +70,8 @@ def test_puppets_receive_decrypted_messages_and_answer_encrypted_across_a_restar
     consumer = Consumer(stack)
 
     async def conversation():
-        client = AsyncClient(stack.homeserver, user["user_id"], device_id=user["device_id"], store_path=str(tmp_path),
-                             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
-        client.restore_login(user["user_id"], user["device_id"], user["access_token"])
+        client = await e2ee_client(stack, user, str(tmp_path))
         try:
-            await client.sync(timeout=0)
-            if client.should_upload_keys:
-                await client.keys_upload()
             created = await client.room_create(
                 invite=PUPPETS, name="bridged",
                 initial_state=[{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
@@ -206,16 +177,6 @@ def test_puppets_receive_decrypted_messages_and_answer_encrypted_across_a_restar
             await client.close()
 
     asyncio.run(conversation())
-
-
-async def e2ee_client(stack, login: dict, store: str) -> AsyncClient:
-    client = AsyncClient(stack.homeserver, login["user_id"], device_id=login["device_id"], store_path=store,
-                         config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
-    client.restore_login(login["user_id"], login["device_id"], login["access_token"])
-    await client.sync(timeout=0)
-    if client.should_upload_keys:
-        await client.keys_upload()
-    return client
 
 
 def second_login(stack, user: dict) -> dict:

@@ -1,47 +1,26 @@
 """An admin talks to the bot in an encrypted direct chat from a real E2EE client (matrix-nio):
 the bot joins, learns the room from the homeserver, decrypts the command and answers encrypted."""
 import asyncio
-import time
 import urllib.parse
 
-from conftest import request
-from nio import AsyncClient, AsyncClientConfig, MegolmEvent, RoomMessageNotice
+from conftest import e2ee_client, joined, request, sync_until
+from nio import MegolmEvent, RoomMessageNotice
 
 BOT = "@sealbridge:localhost"
 PUPPET = "@sealbridge_dm:localhost"
-
-
-async def sync_until(client: AsyncClient, predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        response = await client.sync(timeout=500, full_state=False)
-        if client.should_upload_keys:
-            await client.keys_upload()
-        if client.should_query_keys:
-            if client.should_query_keys:
-                await client.keys_query()
-        value = predicate(response)
-        if value:
-            return value
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_admin_status_in_an_encrypted_dm(stack, tmp_path):
     admin = stack.register_full("admin")
 
     async def conversation():
-        client = AsyncClient(stack.homeserver, admin["user_id"], device_id=admin["device_id"], store_path=str(tmp_path),
-                             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
-        client.restore_login(admin["user_id"], admin["device_id"], admin["access_token"])
+        client = await e2ee_client(stack, admin, str(tmp_path))
         try:
-            await client.sync(timeout=0)
-            if client.should_upload_keys:
-                await client.keys_upload()
             created = await client.room_create(
                 invite=[BOT], is_direct=True,
                 initial_state=[{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
             room_id = created.room_id
-            await sync_until(client, lambda _: room_id in client.rooms and BOT in set(client.rooms[room_id].users) - set(client.rooms[room_id].invited_users),
+            await sync_until(client, lambda _: room_id in client.rooms and BOT in joined(client.rooms[room_id]),
                              30, "the bot to join the encrypted DM")
             if client.should_query_keys:
                 await client.keys_query()
