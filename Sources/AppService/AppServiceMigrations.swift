@@ -22,5 +22,18 @@ public enum AppServiceMigrations {
                 fallback_devices integer NOT NULL
             )
             """),
+            Migration(version: 3, name: "body digests of committed transactions; quarantine", sql: """
+            ALTER TABLE sealbridge_appservice_transactions ADD COLUMN body_sha256 bytea;
+            CREATE TABLE sealbridge_quarantine (
+                id bigserial PRIMARY KEY,
+                txn_id text NOT NULL,
+                sealed bytea NOT NULL,
+                error text NOT NULL,
+                attempts integer NOT NULL,
+                quarantined_at timestamptz NOT NULL DEFAULT now(),
+                retried_at timestamptz,
+                resolved_at timestamptz
+            );
+            """),
     ]
 }

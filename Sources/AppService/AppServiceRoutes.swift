@@ -16,11 +16,13 @@ public struct AppServiceEndpoints: Sendable {
     public var health: @Sendable () async -> Bool
     /// Prometheus text for `/metrics`; nil disables the endpoint.
     public var metrics: (@Sendable () -> [UInt8])?
+    /// Told when each transaction starts and ends (the watchdog's view of the pipeline).
+    public var heartbeat: PipelineHeartbeat?
 
     public init(
         hsToken: String, maxBodySize: Int = 16 * 1024 * 1024, processor: any TransactionProcessing,
         queries: any AppServiceQueries = NoOnDemandProvisioning(),
-        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil
+        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil
     ) {
         self.hsToken = hsToken
         self.maxBodySize = maxBodySize
@@ -28,6 +30,7 @@ public struct AppServiceEndpoints: Sendable {
         self.queries = queries
         self.health = health
         self.metrics = metrics
+        self.heartbeat = heartbeat
     }
 }
 
@@ -63,21 +66,24 @@ extension AppServiceEndpoints {
         let txnID = try context.parameters.require("txnId")
         var logger = context.logger
         logger[metadataKey: "txn_id"] = "\(txnID)"
-        let body = try await collectBody(request)
+        let body = Array(try await collectBody(request).readableBytesView)
         let decoded: AppserviceTransaction
         do {
-            decoded = try AppserviceTransaction.decode(body.readableBytesView)
+            decoded = try AppserviceTransaction.decode(body)
         } catch {
             logger.warning("refused transaction body", metadata: ["reason": "\(error.message)"])
             throw error.kind == .notJSON ? MatrixHTTPError.notJSON(error.message) : MatrixHTTPError.badJSON(error.message)
         }
         logger[metadataKey: "events"] = "\(decoded.events.count)"
         logger[metadataKey: "to_device"] = "\(decoded.toDevice.count)"
+        let token = await heartbeat?.begin()
+        defer { if let token, let heartbeat { Task { await heartbeat.end(token) } } }
         do {
-            let outcome = try await processor.process(txnID: txnID, decoded, logger: logger)
+            let outcome = try await processor.process(txnID: txnID, body: body, decoded, logger: logger)
             logger.debug("transaction answered", metadata: ["outcome": "\(outcome)"])
         } catch {
-            logger.error("transaction failed; homeserver will retry", metadata: ["error": "\(error)"])
+            // The last resort: the homeserver retries with the events only, so this loses its to-device part.
+            logger.error("transaction failed; the homeserver will retry it without its to-device messages", metadata: ["error": "\(error)"])
             throw MatrixHTTPError.unknown("Transaction could not be committed; retry later")
         }
         return Self.emptyObject()

@@ -21,12 +21,11 @@ public final class BotService: Service, Sendable {
     let managementRoom: RoomID?
     let autoJoin: Bool
     let logger: Logger
-    private let stream: AsyncStream<RoomActivity>
-    private let continuation: AsyncStream<RoomActivity>.Continuation
+    let inbox: BotInbox
 
     public init(
         engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, actions: BridgeActions, commands: ManagementCommands,
-        managementRoom: RoomID?, autoJoin: Bool, logger: Logger = Logger(label: "sealbridge.bot")
+        managementRoom: RoomID?, autoJoin: Bool, inbox: BotInbox = BotInbox(), logger: Logger = Logger(label: "sealbridge.bot")
     ) {
         self.engine = engine
         self.homeserver = homeserver
@@ -36,16 +35,16 @@ public final class BotService: Service, Sendable {
         self.managementRoom = managementRoom
         self.autoJoin = autoJoin
         self.logger = logger
-        (stream, continuation) = AsyncStream.makeStream(of: RoomActivity.self)
+        self.inbox = inbox
     }
 
     public func enqueue(_ activities: [RoomActivity]) {
-        for activity in activities { continuation.yield(activity) }
+        inbox.enqueue(activities)
     }
 
     public func run() async throws {
         await withGracefulShutdownHandler {
-            for await activity in stream {
+            for await activity in inbox.stream {
                 do {
                     try await handle(activity)
                 } catch {
@@ -53,7 +52,7 @@ public final class BotService: Service, Sendable {
                 }
             }
         } onGracefulShutdown: {
-            self.continuation.finish()
+            self.inbox.finish()
         }
     }
 
@@ -84,4 +83,21 @@ public final class BotService: Service, Sendable {
     func send(_ reply: CommandReply, in roomID: RoomID, txnID: String) async throws {
         _ = try await actions.send(roomID: roomID, type: "m.room.message", txnID: txnID, content: reply.content, as: bot)
     }
+}
+
+/// What the bot is handed after commits (invites, messages), queued until it gets to them; made
+/// before the bot so that the pipeline that feeds it need not know it.
+public final class BotInbox: Sendable {
+    let stream: AsyncStream<RoomActivity>
+    private let continuation: AsyncStream<RoomActivity>.Continuation
+
+    public init() {
+        (stream, continuation) = AsyncStream.makeStream(of: RoomActivity.self)
+    }
+
+    public func enqueue(_ activities: [RoomActivity]) {
+        for activity in activities { continuation.yield(activity) }
+    }
+
+    func finish() { continuation.finish() }
 }

@@ -19,5 +19,12 @@ public enum BridgeMigrations {
                 PRIMARY KEY (sender, txn_id)
             );
             """),
+            Migration(version: 21, name: "late deliveries; bridge API sends claimed before sending", sql: """
+            ALTER TABLE sealbridge_outbox ADD COLUMN late boolean NOT NULL DEFAULT false;
+            ALTER TABLE sealbridge_outbox DROP CONSTRAINT sealbridge_outbox_event_id_key;
+            ALTER TABLE sealbridge_outbox ADD CONSTRAINT sealbridge_outbox_event_late_key UNIQUE (event_id, late);
+            ALTER TABLE sealbridge_bridge_sends ALTER COLUMN event_id DROP NOT NULL;
+            ALTER TABLE sealbridge_bridge_sends ADD COLUMN claimed_at timestamptz NOT NULL DEFAULT now();
+            """),
     ]
 }

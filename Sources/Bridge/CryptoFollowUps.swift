@@ -1,26 +1,37 @@
 import Logging
 import MatrixCrypto
+import MatrixModels
 import ServiceLifecycle
 
-/// Work the crypto pipeline does after a transaction committed: key uploads and wedged-session
-/// recoveries. A `Service`, so it drains in the daemon's `ServiceGroup` and stops with it.
+/// Work the crypto pipeline does after a transaction committed: key uploads, wedged-session
+/// recoveries, and the device lists of to-device senders whose payloads wait for them. A `Service`,
+/// so it drains in the daemon's `ServiceGroup` and stops with it.
 ///
 /// Failed work is retried with backoff (1 s doubling, five attempts); what still fails is logged and
-/// comes back on its own: unpublished keys are offered again by the next top-up, and a wedged
-/// session is reported again by the peer's next message.
+/// comes back on its own: unpublished keys are offered again by the next top-up, a wedged session is
+/// reported again by the peer's next message, and waiting payloads are swept again by
+/// ``UndecryptableService``.
 public final class CryptoFollowUps: Service, Sendable {
     public enum Work: Sendable {
         case upload(KeysUpload)
         case recover(WedgedSession)
+        /// Query these senders' devices (as a local user) and act on their waiting payloads.
+        case resolveSenders(Set<UserID>, requester: UserID)
     }
 
     let engine: CryptoEngine
+    /// Told of steps committed here that deliver events (bot activity, counters); nil: nobody.
+    let onCommitted: (@Sendable (CryptoStep) async -> Void)?
     let logger: Logger
     private let stream: AsyncStream<Work>
     private let continuation: AsyncStream<Work>.Continuation
 
-    public init(engine: CryptoEngine, logger: Logger = Logger(label: "sealbridge.crypto.followups")) {
+    public init(
+        engine: CryptoEngine, onCommitted: (@Sendable (CryptoStep) async -> Void)? = nil,
+        logger: Logger = Logger(label: "sealbridge.crypto.followups")
+    ) {
         self.engine = engine
+        self.onCommitted = onCommitted
         self.logger = logger
         (stream, continuation) = AsyncStream.makeStream(of: Work.self)
     }
@@ -47,6 +58,9 @@ public final class CryptoFollowUps: Service, Sendable {
                 switch work {
                 case .upload(let upload): try await engine.upload(upload)
                 case .recover(let session): try await engine.recover(session)
+                case .resolveSenders(let senders, let requester):
+                    let step = try await engine.resolvePendingSenders(senders, as: requester)
+                    await onCommitted?(step)
                 }
                 return
             } catch {
@@ -61,6 +75,7 @@ public final class CryptoFollowUps: Service, Sendable {
         switch work {
         case .upload(let upload): "keys upload for \(upload.userID)"
         case .recover(let session): "wedged session recovery \(session.localUserID) ↔ \(session.remoteUserID)"
+        case .resolveSenders(let senders, _): "device lists of \(senders.count) to-device sender(s)"
         }
     }
 }

@@ -8,7 +8,8 @@ import Store
 
 /// Runs the crypto machine on each appservice transaction, inside its database transaction: the
 /// Olm and Megolm state it changed, parked events and replay entries commit with the txn id or not
-/// at all. Key uploads and wedged-session recoveries go to ``CryptoFollowUps`` after the commit.
+/// at all. Nothing here waits on the network: key uploads, wedged-session recoveries and the device
+/// lists of unknown to-device senders go to ``CryptoFollowUps`` after the commit.
 ///
 /// Must run under ``CryptoEngine/lock`` (``SerializedTransactionProcessor``), so no send works
 /// from a ratchet this transaction is about to replace.
@@ -25,9 +26,7 @@ public struct CryptoTransactionHandler: TransactionHandler {
     /// Keeps the reported one-time key counts for `status`; nil: not kept.
     let keyGauge: OneTimeKeyGauge?
     let log = TransactionLog()
-    let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
-    let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
-    let toDeviceFailures = Counter(label: "sealbridge_crypto_to_device_failures_total")
+    let report = CryptoStepReport()
 
     public init(
         engine: CryptoEngine, store: PostgresCryptoStore, followUps: CryptoFollowUps, undecryptable: UndecryptableLog? = nil,
@@ -48,10 +47,9 @@ public struct CryptoTransactionHandler: TransactionHandler {
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
     ) async throws -> AfterCommit {
         let logged = try await log.handle(transaction, txnID: txnID, connection: connection, logger: logger)
-        await engine.queryUnknownSenders(of: transaction, logger: logger)
         let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
-        report(step, logger: logger)
+        report.record(step, logger: logger)
         if let (outbox, users) = outbox {
             try await outbox.append(Delivery.collect(transaction, step: step, users: users), on: connection)
         }
@@ -59,41 +57,64 @@ public struct CryptoTransactionHandler: TransactionHandler {
         if failures > 0, let undecryptable { await undecryptable.record(failures) }
         let uploads = step.uploads, wedged = step.wedged, followUps = followUps
         let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
-        let activity = activity, machine = engine.machine, changes = step.changes, outbox = outbox?.0, keyGauge = keyGauge
+        let activity = activity, outbox = outbox?.0, keyGauge = keyGauge
         let counts = transaction.oneTimeKeyCounts
+        // A local recipient of the waiting payloads asks for their senders' devices.
+        let pending = step.changes.pendingToDevice
         return logged.then(AfterCommit {
-            await machine.committed(changes)
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
+            if let requester = pending.first?.recipient.userID {
+                followUps.enqueue(.resolveSenders(Set(pending.map(\.sender)), requester: requester))
+            }
             if !activities.isEmpty { activity?(activities) }
             await outbox?.signal.notify()
             if !counts.isEmpty { await keyGauge?.record(counts) }
         })
     }
+}
 
-    /// Counts and logs outcomes; never the plaintext or any key.
-    func report(_ step: CryptoStep, logger: Logger) {
-        var failures = 0
+/// Counts and logs what a crypto step did; never the plaintext or any key.
+public struct CryptoStepReport: Sendable {
+    let decrypted = Counter(label: "sealbridge_crypto_room_events_decrypted_total")
+    let parked = Counter(label: "sealbridge_crypto_room_events_parked_total")
+    let toDeviceFailures = Counter(label: "sealbridge_crypto_to_device_failures_total")
+    let toDevicePending = Counter(label: "sealbridge_crypto_to_device_pending_total")
+    let conflicts = Counter(label: "sealbridge_crypto_room_key_conflicts_total")
+
+    public init() {}
+
+    public func record(_ step: CryptoStep, logger: Logger) {
         for outcome in step.roomEvents {
             switch outcome.result {
             case .success: decrypted.increment()
             case .failure(let failure):
-                failures += 1
                 logger.warning("room event not decrypted", metadata: [
-                    "event_id": "\(outcome.eventID)", "room_id": "\(outcome.roomID)", "reason": "\(failure)",
+                    "event_id": "\(outcome.eventID)", "room_id": "\(outcome.roomID)", "reason": "\(failure.reason)",
                 ])
             }
         }
         parked.increment(by: step.parked.count)
         for outcome in step.toDevice {
+            if outcome.pending { toDevicePending.increment() }
             guard let failure = outcome.failure else { continue }
             toDeviceFailures.increment()
             logger.warning("to-device message not decrypted", metadata: [
                 "sender": "\(outcome.sender)", "recipient": "\(outcome.recipient)", "reason": "\(failure)",
             ])
         }
+        for conflict in step.keyConflicts {
+            conflicts.increment()
+            logger.warning("a room key claims a session another sender already shared; the stored claim is kept", metadata: [
+                "room_id": "\(conflict.roomID)", "session_id": "\(conflict.sessionID)", "first_sender": "\(conflict.existingSender)",
+                "new_sender": "\(conflict.newSender)", "refused": "\(conflict.refused)",
+            ])
+        }
         if !step.parked.isEmpty {
             logger.info("room events waiting for their keys", metadata: ["parked": "\(step.parked.count)"])
+        }
+        if !step.unknownSenders.isEmpty {
+            logger.info("to-device messages waiting for their senders' device lists", metadata: ["senders": "\(step.unknownSenders.count)"])
         }
     }
 }
@@ -108,7 +129,7 @@ public struct SerializedTransactionProcessor: TransactionProcessing {
         self.lock = lock
     }
 
-    public func process(txnID: String, _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
-        try await lock.withLock { try await inner.process(txnID: txnID, transaction, logger: logger) }
+    public func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        try await lock.withLock { try await inner.process(txnID: txnID, body: body, transaction, logger: logger) }
     }
 }

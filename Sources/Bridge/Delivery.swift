@@ -7,14 +7,22 @@ public struct Delivery: Sendable {
     public var roomID: RoomID
     public var eventID: EventID
     public var json: JSONValue
+    /// A second delivery of an event first delivered as undecryptable: kept apart in the outbox.
+    public var late: Bool
 
     /// What a committed transaction delivers: plain events, and encrypted ones once decrypted (now,
-    /// or released from parking because their key arrived) or failed for good. Events still waiting
-    /// for their key are delivered when it comes. Events sent by the bot or puppets are left out:
-    /// the bridge logic sent them itself.
+    /// or released from parking because their key arrived), failed for good, or surfaced as still
+    /// undecryptable after a wait (``CryptoMachine/surfaceParkedEvents(parkedBefore:limit:)``). An event
+    /// surfaced as undecryptable and decrypted later is delivered again with `"late": true`. Events
+    /// sent by the bot or puppets are left out: the bridge logic sent them itself.
     static func collect(_ transaction: AppserviceTransaction, step: CryptoStep, users: LocalUsers) -> [Delivery] {
+        collect(events: transaction.events, step: step, users: users)
+    }
+
+    /// ``collect(_:step:users:)`` for plain `events` and the outcomes of any step.
+    static func collect(events: [JSONValue], step: CryptoStep, users: LocalUsers) -> [Delivery] {
         var deliveries: [Delivery] = []
-        for event in transaction.events {
+        for event in events {
             guard let type = event["type"]?.stringValue, type != "m.room.encrypted",
                 let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) }), !users.isLocal(sender),
                 let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
@@ -26,7 +34,7 @@ public struct Delivery: Sendable {
             ]
             if let stateKey = event["state_key"] { json["state_key"] = stateKey }
             if let ts = event["origin_server_ts"] { json["origin_server_ts"] = ts }
-            deliveries.append(Delivery(roomID: roomID, eventID: eventID, json: .object(json)))
+            deliveries.append(Delivery(roomID: roomID, eventID: eventID, json: .object(json), late: false))
         }
         for outcome in step.roomEvents where !users.isLocal(outcome.sender) {
             var json: [String: JSONValue] = [
@@ -34,6 +42,7 @@ public struct Delivery: Sendable {
                 "sender": .string(outcome.sender.rawValue),
             ]
             if let ts = outcome.originServerTimestamp { json["origin_server_ts"] = .integer(ts) }
+            if outcome.late { json["late"] = true }
             var encryption: [String: JSONValue] = ["encrypted": true]
             if let device = outcome.claimedDeviceID { encryption["sender_device"] = .string(device) }
             switch outcome.result {
@@ -50,10 +59,10 @@ public struct Delivery: Sendable {
                 json["type"] = "m.room.encrypted"
                 json["content"] = [:]
                 encryption["decrypted"] = false
-                encryption["error"] = ["code": .string(failure.code), "message": .string(failure.description)]
+                encryption["error"] = ["code": .string(failure.code), "reason": .string(failure.reason), "message": .string(failure.description)]
             }
             json["encryption"] = .object(encryption)
-            deliveries.append(Delivery(roomID: outcome.roomID, eventID: outcome.eventID, json: .object(json)))
+            deliveries.append(Delivery(roomID: outcome.roomID, eventID: outcome.eventID, json: .object(json), late: outcome.late))
         }
         return deliveries
     }
@@ -76,6 +85,20 @@ extension DecryptionFailure {
         case .roomMismatch: "room_mismatch"
         case .withheld: "withheld"
         case .forwardedKeyRefused: "forwarded_key_refused"
+        case .unreadableSession: "unreadable_session"
+        }
+    }
+}
+
+extension DecryptionFailure {
+    /// Why an event is (still) undecryptable, in the words of the bridge API (`encryption.error.reason`):
+    /// `unknown_session`, `later_index`, `withheld:<code>`, or the failure's ``code``.
+    public var reason: String {
+        switch self {
+        case .unknownSession: "unknown_session"
+        case .unknownMessageIndex: "later_index"
+        case .withheld(let code, _): "withheld:\(code)"
+        default: code
         }
     }
 }

@@ -6,7 +6,8 @@ import Postgres
 ///
 /// Rows are written inside the appservice transaction's database transaction, so an event is queued
 /// exactly when its transaction commits: never lost on a crash, never queued twice on a retry
-/// (`event_id` is unique). Consumers read in id order (commit order, as transactions are serialized,
+/// (`(event_id, late)` is unique: an event surfaced as undecryptable is delivered once more, `late`,
+/// when its key comes). Consumers read in id order (commit order, as transactions are serialized,
 /// hence in order per room) and acknowledge a cursor; rows stay until acknowledged, so delivery is
 /// at-least-once. Each row holds plaintext and is sealed (AES-256-GCM, key derived from `pickle_key`,
 /// bound to its event id), so a database dump alone reveals no message.
@@ -36,7 +37,7 @@ public struct Outbox: Sendable {
     /// Queues `deliveries` on the caller's connection (inside its transaction): one multi-row INSERT,
     /// in delivery order (ids follow the VALUES order), so a transaction's 50 events cost one statement.
     public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
-        // PostgreSQL takes at most 65,535 parameters per statement: 3 per row.
+        // PostgreSQL takes at most 65,535 parameters per statement: 4 per row.
         for start in stride(from: 0, to: deliveries.count, by: 10_000) {
             try await insert(deliveries[start..<min(start + 10_000, deliveries.count)], on: connection)
         }
@@ -45,15 +46,15 @@ public struct Outbox: Sendable {
     private func insert(_ deliveries: ArraySlice<Delivery>, on connection: PostgresConnection) async throws {
         var rows: [String] = [], binds: [PostgresBind] = []
         rows.reserveCapacity(deliveries.count)
-        binds.reserveCapacity(deliveries.count * 3)
+        binds.reserveCapacity(deliveries.count * 4)
         for delivery in deliveries {
-            let sealed = try cipher.seal(Array(delivery.json.serializedString().utf8), context: Self.context(delivery.eventID.rawValue))
-            binds += [delivery.roomID.rawValue.postgresBind, delivery.eventID.rawValue.postgresBind, sealed.postgresBind]
-            rows.append("($\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
+            let sealed = try cipher.seal(delivery.json.serialized(), context: Self.context(delivery.eventID.rawValue))
+            binds += [delivery.roomID.rawValue.postgresBind, delivery.eventID.rawValue.postgresBind, delivery.late.postgresBind, sealed.postgresBind]
+            rows.append("($\(binds.count - 3), $\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
         }
         try await connection.execute(PostgresQuery(unsafeSQL: """
-            INSERT INTO sealbridge_outbox (room_id, event_id, sealed) VALUES \(rows.joined(separator: ", "))
-            ON CONFLICT (event_id) DO NOTHING
+            INSERT INTO sealbridge_outbox (room_id, event_id, late, sealed) VALUES \(rows.joined(separator: ", "))
+            ON CONFLICT (event_id, late) DO NOTHING
             """, binds: binds))
     }
 

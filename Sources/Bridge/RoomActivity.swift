@@ -24,8 +24,13 @@ extension RoomActivity {
     static func collect(
         _ transaction: AppserviceTransaction, step: CryptoStep, isLocal: (UserID) -> Bool
     ) -> [RoomActivity] {
+        collect(events: transaction.events, step: step, isLocal: isLocal)
+    }
+
+    /// ``collect(_:step:isLocal:)`` for plain `events` and any step's decrypted messages.
+    public static func collect(events: [JSONValue], step: CryptoStep, isLocal: (UserID) -> Bool) -> [RoomActivity] {
         var activity: [RoomActivity] = []
-        for event in transaction.events {
+        for event in events {
             guard let type = event["type"]?.stringValue, let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) }),
                 let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) })
             else { continue }

@@ -17,14 +17,18 @@ extension CryptoMachine {
     /// parking) still runs on the actor, in event order, in ``decryptRoomEvent(_:scratch:)``.
     /// Transactions too small to gain are left to the serial path.
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
-        var groups: [String: LentSession] = [:]
+        var groups: [InboundSessionKey: LentSession] = [:]
         var total = 0
         for event in events where event["type"]?.stringValue == "m.room.encrypted" {
             guard let eventID = event["event_id"]?.stringValue, let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
+                let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) }),
                 let envelope = try? MegolmDecryption.Envelope(content: event["content"] ?? .null),
-                let (_, session) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch)
+                let claim = Self.claim(
+                    for: sender, envelopeSenderKey: envelope.senderKey,
+                    among: try await claims(GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID), scratch: scratch)),
+                let session = groupSession(claim, scratch: scratch)
             else { continue }
-            groups[Self.groupKey(roomID, envelope.sessionID), default: LentSession(session: session)].items.append((eventID, envelope.ciphertext))
+            groups[InboundSessionKey(claim), default: LentSession(session: session)].items.append((eventID, envelope.ciphertext))
             total += 1
         }
         let cores = Self.cores

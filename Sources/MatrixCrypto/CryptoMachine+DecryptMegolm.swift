@@ -8,16 +8,22 @@ extension CryptoMachine {
         case skip
     }
 
-    /// Decrypts one `m.room.encrypted` room event, or parks it when its session is not known yet.
+    /// Decrypts one `m.room.encrypted` room event, or parks it when its sender's key is not known yet.
+    ///
+    /// The event is decrypted only with a claim whose owner is the event's sender (see
+    /// ``claim(for:envelopeSenderKey:among:)``); a session id known only from other senders parks the
+    /// event, so the genuine owner's key can still arrive. A claim whose pickle does not open fails
+    /// this event alone.
     func decryptRoomEvent(_ event: JSONValue, scratch: Scratch) async throws -> RoomEventDisposition {
         guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
             let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
             let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) })
         else { return .skip }
-        func outcome(_ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ senderKey: String? = nil) -> RoomEventDisposition {
+        func outcome(_ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ claim: StoredInboundGroupSession? = nil) -> RoomEventDisposition {
             .outcome(RoomEventOutcome(
-                eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: senderKey,
-                originServerTimestamp: event["origin_server_ts"]?.integerValue, claimedDeviceID: event["content"]?["device_id"]?.stringValue))
+                eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: claim?.senderKey,
+                originServerTimestamp: event["origin_server_ts"]?.integerValue,
+                claimedDeviceID: event["content"]?["device_id"]?.stringValue.flatMap { try? DeviceID($0) }?.rawValue))
         }
         let envelope: MegolmDecryption.Envelope
         do {
@@ -25,14 +31,17 @@ extension CryptoMachine {
         } catch {
             return outcome(.failure(error))
         }
-        guard let (record, session) = try await loadGroupSession(roomID, envelope.sessionID, scratch: scratch) else {
+        func park(_ otherwise: DecryptionFailure) async throws -> RoomEventDisposition {
+            let reason = try await parkReason(roomID, envelope, sender: sender, otherwise: otherwise, scratch: scratch)
             return .park(ParkedEvent(
-                event: event, sessionID: envelope.sessionID, roomID: roomID,
-                reason: try await parkReason(roomID, envelope.sessionID, otherwise: .unknownSession(sessionID: envelope.sessionID), scratch: scratch)))
+                event: event, sessionID: envelope.sessionID, roomID: roomID, sender: sender, senderKey: envelope.senderKey, reason: reason))
         }
-        // A session belongs to the user who shared it: another user's event cannot use it.
-        guard record.senderUserID == sender else {
-            return outcome(.failure(.payloadMismatch("event sender \(sender) is not the session's owner \(record.senderUserID)")))
+        let claims = try await claims(GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID), scratch: scratch)
+        guard let claim = Self.claim(for: sender, envelopeSenderKey: envelope.senderKey, among: claims) else {
+            return try await park(.unknownSession(sessionID: envelope.sessionID))
+        }
+        guard let session = groupSession(claim, scratch: scratch) else {
+            return outcome(.failure(.unreadableSession(sessionID: envelope.sessionID)))
         }
         if let index = MegolmDecryption.messageIndex(of: envelope.ciphertext) {
             try await loadReplayEntries([ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)], scratch: scratch)
@@ -41,39 +50,21 @@ extension CryptoMachine {
             let decrypted = try MegolmDecryption.decrypt(
                 envelope, eventID: eventID, roomID: roomID, session: session, ledger: &scratch.ledger,
                 predecrypted: scratch.predecrypted.removeValue(forKey: eventID.rawValue))
-            return outcome(.success(decrypted), record.senderKey)
+            return outcome(.success(decrypted), claim)
         } catch {
-            if case .unknownMessageIndex = error {
-                return .park(ParkedEvent(
-                    event: event, sessionID: envelope.sessionID, roomID: roomID, reason: try await parkReason(roomID, envelope.sessionID, otherwise: error, scratch: scratch)))
-            }
+            if case .unknownMessageIndex = error { return try await park(error) }
             return outcome(.failure(error))
         }
     }
 
-    func loadGroupSession(_ roomID: RoomID, _ sessionID: String, scratch: Scratch) async throws
-        -> (StoredInboundGroupSession, InboundGroupSession)?
-    {
-        let key = Self.groupKey(roomID, sessionID)
-        if let loaded = scratch.groupSessions[key] { return loaded }
-        if let cached = inboundCache.get(key) {
-            scratch.groupSessions[key] = cached
-            return cached
-        }
-        guard let record = try await store.inboundGroupSession(roomID: roomID, sessionID: sessionID) else { return nil }
-        guard let session = try? InboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey) else {
-            throw CryptoError(code: .storeCorrupted, message: "inbound session \(sessionID) does not unpickle")
-        }
-        scratch.groupSessions[key] = (record, session)
-        inboundCache.put(key, record, session)
-        return (record, session)
-    }
-
-    /// Why an event stays parked: the sender's withheld notice if one came, else `otherwise`.
-    func parkReason(_ roomID: RoomID, _ sessionID: String, otherwise: DecryptionFailure, scratch: Scratch) async throws -> DecryptionFailure {
-        var notice = scratch.withheld[Self.groupKey(roomID, sessionID)]
-        if notice == nil { notice = try await store.withheldNotice(roomID: roomID, sessionID: sessionID) }
-        guard let notice else { return otherwise }
+    /// Why an event stays parked: a withheld notice of the event's own sender (and sender key) if one
+    /// came, else `otherwise`. A third party's notice changes nothing.
+    func parkReason(
+        _ roomID: RoomID, _ envelope: MegolmDecryption.Envelope, sender: UserID, otherwise: DecryptionFailure, scratch: Scratch
+    ) async throws -> DecryptionFailure {
+        let ref = GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID)
+        let notices = (scratch.withheld[ref] ?? []) + (try await store.withheldNotices(roomID: roomID, sessionID: envelope.sessionID))
+        guard let notice = notices.first(where: { $0.applies(to: sender, senderKey: envelope.senderKey) }) else { return otherwise }
         return .withheld(code: notice.code, reason: notice.reason)
     }
 

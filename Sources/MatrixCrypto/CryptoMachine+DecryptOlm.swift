@@ -1,18 +1,22 @@
 import Foundation
 import MatrixModels
 import Olm
+import Primitives
 
 extension CryptoMachine {
     /// Handles one to-device message for a local device: decrypts Olm and acts on its payload, or
     /// records a plaintext `m.room_key.withheld`.
-    func receiveToDevice(
-        _ event: ToDeviceEvent, scratch: Scratch, changes: inout CryptoChanges, wedged: inout [WedgedSession]
-    ) async throws -> ToDeviceOutcome {
+    ///
+    /// An Olm message that decrypts is genuine Olm even when its payload is refused: the session it
+    /// advanced or created (spending a one-time key) is kept either way, so the sender's next message
+    /// on it still decrypts. A payload whose sender device is not known yet waits, sealed, for the
+    /// device list (fetched after the commit, never inside it).
+    func receiveToDevice(_ event: ToDeviceEvent, scratch: Scratch, step: inout CryptoStep) async throws -> ToDeviceOutcome {
         var outcome = ToDeviceOutcome(sender: event.sender, recipient: event.toUserID, type: event.type, failure: nil)
-        if event.type == "m.room_key.withheld" {
-            if let notice = Self.withheldNotice(event.content) {
-                changes.withheldNotices.append(notice)
-                scratch.withheld[Self.groupKey(notice.roomID, notice.sessionID)] = notice
+        if event.type == "m.room_key.withheld" || event.type == "org.matrix.room_key.withheld" {
+            if let notice = Self.withheldNotice(event.content, sender: event.sender) {
+                step.changes.withheldNotices.append(notice)
+                scratch.withheld[GroupSessionRef(roomID: notice.roomID, sessionID: notice.sessionID), default: []].append(notice)
             }
             return outcome
         }
@@ -22,59 +26,74 @@ extension CryptoMachine {
             outcome.failure = .notForThisDevice
             return outcome
         }
+        let decrypted: OlmDecryption.Decrypted
         do throws(DecryptionFailure) {
             let senderKey = event.content["sender_key"]?.stringValue ?? ""
+            guard KeyFormat.isKey(senderKey) else { throw .malformed("sender_key is not a curve25519 key") }
             let stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
-            let decrypted = try OlmDecryption.decrypt(content: event.content, sender: event.sender, account: account, sessions: stored.map(\.1))
-            let senderDevice = try await senderDevice(of: decrypted, sender: event.sender)
-            if senderDevice?.dehydrated == true { throw DecryptionFailure.unverifiedSender("to-device from a dehydrated device") }
-            try OlmDecryption.validate(
-                decrypted.payload, sender: event.sender, recipient: record.userID,
-                recipientEd25519: account.identityKeys.ed25519, senderEd25519: senderDevice?.ed25519)
-            // The session advanced (or was created): persist it with the rest of the step.
-            guard let touched = try? touchOlmSession(decrypted.session, local: record, remoteKey: decrypted.senderKey, scratch: scratch) else {
-                throw DecryptionFailure.malformed("the Olm session does not pickle")
-            }
-            changes.olmSessions.append(touched)
-            let type = decrypted.payload["type"]?.stringValue ?? ""
-            outcome.type = type
-            switch type {
-            case "m.room_key":
-                guard let content = decrypted.payload["content"] else { throw DecryptionFailure.malformed("m.room_key without content") }
-                try acceptRoomKey(content, senderKey: decrypted.senderKey, sender: event.sender, scratch: scratch, changes: &changes)
-            case "m.forwarded_room_key":
-                // Sealbridge sends no key requests, and its users have no other devices that could
-                // forward one: a forwarded key is always unsolicited.
-                throw DecryptionFailure.forwardedKeyRefused("from \(event.sender); Sealbridge requested no key")
-            default:
-                break  // m.dummy and others: the session advanced, nothing else to do.
-            }
+            decrypted = try OlmDecryption.decrypt(content: event.content, sender: event.sender, account: account, sessions: stored.map(\.1))
         } catch {
             outcome.failure = error
             if case .wedgedSession(let sender, let remoteKey) = error,
-                let recovery = try await wedgedRecovery(record, remoteUser: sender, remoteKey: remoteKey, wedged: wedged)
+                let recovery = try await wedgedRecovery(record, remoteUser: sender, remoteKey: remoteKey, wedged: step.wedged)
             {
-                wedged.append(recovery)
-                changes.olmRecoveries.append(OlmRecovery(localUserID: record.userID, remoteKey: remoteKey, at: now()))
+                step.wedged.append(recovery)
+                step.changes.olmRecoveries.append(OlmRecovery(localUserID: record.userID, remoteKey: remoteKey, at: now()))
             }
+            return outcome
+        }
+        // Genuine Olm: keep the session (and the account, whose one-time key it spent) whatever the payload says.
+        step.changes.olmSessions.append(try touchOlmSession(decrypted.session, local: record, remoteKey: decrypted.senderKey, scratch: scratch))
+        outcome.type = decrypted.payload["type"]?.stringValue
+        do throws(DecryptionFailure) {
+            if let failure = decrypted.payloadFailure { throw failure }
+            try OlmDecryption.validateAddressing(
+                decrypted.payload, sender: event.sender, recipient: record.userID, recipientEd25519: account.identityKeys.ed25519)
+            guard let senderDevice = try await senderDevice(of: decrypted.payload, senderKey: decrypted.senderKey, sender: event.sender) else {
+                step.changes.pendingToDevice.append(PendingToDevice(
+                    id: Self.randomID(), recipient: DeviceRef(userID: record.userID, deviceID: record.deviceID), sender: event.sender,
+                    senderKey: decrypted.senderKey, payload: decrypted.payload, receivedAt: now()))
+                step.unknownSenders.insert(event.sender)
+                outcome.pending = true
+                return outcome
+            }
+            try await act(
+                on: decrypted.payload, sender: event.sender, senderKey: decrypted.senderKey, senderDevice: senderDevice, recipient: record,
+                recipientEd25519: account.identityKeys.ed25519, scratch: scratch, changes: &step.changes)
+        } catch {
+            outcome.failure = error
         }
         return outcome
     }
 
-    /// Stores the Megolm session an `m.room_key` carries, once per (room, session id).
-    func acceptRoomKey(
-        _ content: JSONValue, senderKey: String, sender: UserID, scratch: Scratch, changes: inout CryptoChanges
-    ) throws(DecryptionFailure) {
-        let roomKey = try RoomKey(content: content)
-        let session = try roomKey.inboundSession()
-        let key = Self.groupKey(roomKey.roomID, roomKey.sessionID)
-        if let known = scratch.groupSessions[key], known.record.firstKnownIndex <= session.firstKnownIndex { return }
-        let stored = StoredInboundGroupSession(
-            roomID: roomKey.roomID, sessionID: roomKey.sessionID, senderKey: senderKey, senderUserID: sender,
-            firstKnownIndex: session.firstKnownIndex, pickle: (try? session.pickle(key: cipher.pickleKey)) ?? "")
-        changes.inboundGroupSessions.append(stored)
-        scratch.groupSessions[key] = (stored, session)
-        inboundCache.remove(key)
+    /// Checks a decrypted payload against its sender's verified device and the recipient, then acts
+    /// on it: stores an `m.room_key`, refuses an unsolicited `m.forwarded_room_key`, and lets the rest
+    /// (`m.dummy`) be.
+    func act(
+        on payload: JSONValue, sender: UserID, senderKey: String, senderDevice: VerifiedDeviceKeys, recipient: StoredAccount,
+        recipientEd25519: String, scratch: Scratch, changes: inout CryptoChanges
+    ) async throws(DecryptionFailure) {
+        if senderDevice.dehydrated { throw .unverifiedSender("to-device from a dehydrated device") }
+        try OlmDecryption.validate(
+            payload, sender: sender, recipient: recipient.userID, recipientEd25519: recipientEd25519, senderEd25519: senderDevice.ed25519)
+        switch payload["type"]?.stringValue ?? "" {
+        case "m.room_key":
+            guard let content = payload["content"] else { throw .malformed("m.room_key without content") }
+            do {
+                _ = try await acceptRoomKey(
+                    content, senderKey: senderKey, sender: sender, senderEd25519: senderDevice.ed25519, scratch: scratch, changes: &changes)
+            } catch let failure as DecryptionFailure {
+                throw failure
+            } catch {
+                throw .malformed("cannot store the room key: \(error)")
+            }
+        case "m.forwarded_room_key":
+            // Sealbridge sends no key requests, and its users have no other devices that could
+            // forward one: a forwarded key is always unsolicited.
+            throw .forwardedKeyRefused("from \(sender); Sealbridge requested no key")
+        default:
+            break  // m.dummy and others: the session advanced, nothing else to do.
+        }
     }
 
     /// A recovery to perform, unless one with this remote key happened within the interval.
@@ -89,34 +108,50 @@ extension CryptoMachine {
         return recovery
     }
 
-    static func withheldNotice(_ content: JSONValue) -> WithheldNotice? {
+    /// Reads a plaintext `m.room_key.withheld`: a hint from `sender`, kept only when every field it
+    /// is matched and stored by has a sane shape (the reason is free text: cut and cleaned).
+    static func withheldNotice(_ content: JSONValue, sender: UserID) -> WithheldNotice? {
         guard let room = content["room_id"]?.stringValue, let roomID = try? RoomID(room),
-            let sessionID = content["session_id"]?.stringValue, let code = content["code"]?.stringValue
+            let sessionID = content["session_id"]?.stringValue, KeyFormat.isSessionID(sessionID),
+            let senderKey = content["sender_key"]?.stringValue, KeyFormat.isKey(senderKey),
+            let code = content["code"]?.stringValue, !code.isEmpty, code.utf8.count <= 64,
+            code.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F })
         else { return nil }
         return WithheldNotice(
-            roomID: roomID, sessionID: sessionID, code: code, reason: content["reason"]?.stringValue,
-            senderKey: content["sender_key"]?.stringValue ?? "")
+            roomID: roomID, sessionID: sessionID, code: code, reason: content["reason"]?.stringValue?.storableText(maxLength: 500),
+            senderUserID: sender, senderKey: senderKey)
     }
 
     /// The sender's verified device: MSC4147 `sender_device_keys` in the payload if present (it must
-    /// carry the curve25519 key the message came from), else the tracked device list.
-    func senderDevice(of decrypted: OlmDecryption.Decrypted, sender: UserID) async throws(DecryptionFailure) -> VerifiedDeviceKeys? {
-        if let keys = decrypted.payload["sender_device_keys"], keys != .null {
-            let device = try VerifiedDeviceKeys(keys, expectedUser: sender)
-            guard device.curve25519 == decrypted.senderKey else {
-                throw .unverifiedSender("sender_device_keys name another curve25519 key than the message came from")
-            }
-            return device
-        }
+    /// carry the curve25519 key the message came from, and may not contradict a device already
+    /// pinned under its id), else the tracked device list.
+    ///
+    /// - Returns: nil when neither knows a device of `sender` with `senderKey` yet.
+    func senderDevice(of payload: JSONValue, senderKey: String, sender: UserID) async throws(DecryptionFailure) -> VerifiedDeviceKeys? {
+        let known: [VerifiedDeviceKeys]
         do {
-            return try await store.devices(userIDs: [sender])[sender]?.first { $0.curve25519 == decrypted.senderKey }
+            known = try await store.devices(userIDs: [sender])[sender] ?? []
         } catch {
             throw .malformed("cannot read the device list of \(sender): \(error)")
         }
+        if let keys = payload["sender_device_keys"], keys != .null {
+            let device = try VerifiedDeviceKeys(keys, expectedUser: sender)
+            guard device.curve25519 == senderKey else {
+                throw .unverifiedSender("sender_device_keys name another curve25519 key than the message came from")
+            }
+            if let pinned = known.first(where: { $0.deviceID == device.deviceID }),
+                pinned.curve25519 != device.curve25519 || pinned.ed25519 != device.ed25519
+            {
+                throw .unverifiedSender("sender_device_keys differ from the keys pinned for \(sender) \(device.deviceID)")
+            }
+            return device
+        }
+        return known.first { $0.curve25519 == senderKey }
     }
 
     func loadOlmSessions(_ record: StoredAccount, senderKey: String, scratch: Scratch) async throws(DecryptionFailure) -> [(StoredOlmSession, Session)] {
-        if let loaded = scratch.olmSessions[record.userID.rawValue + "|" + senderKey] { return loaded.map { ($0.record, $0.session) } }
+        let key = OlmSessionsKey(localUserID: record.userID, remoteKey: senderKey)
+        if let loaded = scratch.olmSessions[key] { return loaded.map { ($0.record, $0.session) } }
         let stored: [StoredOlmSession]
         do {
             stored = try await store.olmSessions(localUserID: record.userID, localDeviceID: record.deviceID, senderKey: senderKey)
@@ -126,9 +161,12 @@ extension CryptoMachine {
         let sessions = stored.compactMap { entry in
             (try? Session.unpickle(entry.pickle, key: cipher.pickleKey)).map { (record: entry, session: $0) }
         }
-        scratch.olmSessions[record.userID.rawValue + "|" + senderKey] = sessions
+        scratch.olmSessions[key] = sessions
         return sessions.map { ($0.record, $0.session) }
     }
 
-    static func groupKey(_ roomID: RoomID, _ sessionID: String) -> String { roomID.rawValue + "|" + sessionID }
+    /// 16 random bytes in hex: ids of pending to-device payloads.
+    static func randomID() -> String {
+        SecureRandom.bytes(count: 16).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
 }

@@ -72,24 +72,3 @@ extension CryptoMachine {
         return outcome
     }
 }
-
-extension CryptoMachine {
-    /// Senders of Olm to-device messages whose curve25519 key is in no stored device of theirs.
-    ///
-    /// Clients that do not send MSC4147 `sender_device_keys` can only be verified against the device
-    /// list, so the pipeline queries these users before the transaction is processed; otherwise the
-    /// room key of a device we never queried would be refused.
-    public func unknownSenders(_ transaction: AppserviceTransaction) async throws -> [UserID] {
-        var claimed: [UserID: Set<String>] = [:]
-        for event in transaction.toDevice where event.type == "m.room.encrypted" {
-            guard event.content["algorithm"]?.stringValue == EncryptionAlgorithm.olm, let key = event.content["sender_key"]?.stringValue else { continue }
-            claimed[event.sender, default: []].insert(key)
-        }
-        guard !claimed.isEmpty else { return [] }
-        let known = try await store.devices(userIDs: Array(claimed.keys))
-        return claimed.filter { user, keys in
-            let curves = Set((known[user] ?? []).map(\.curve25519))
-            return !keys.isSubset(of: curves)
-        }.map(\.key).sorted()
-    }
-}

@@ -15,6 +15,8 @@ extension CryptoMachine {
         roomID: RoomID, sender: UserID, type: String, content: JSONValue, queried: Set<UserID> = [], unreachable: Set<DeviceRef> = []
     ) async throws -> RoomEncryptionStep {
         if let fast = try await encryptShared(roomID: roomID, sender: sender, type: type, content: content) { return .encrypted(fast) }
+        // Read before the room is: a commit that lands after this read makes the recorded version stale.
+        let version = try await store.recipientsVersion()
         let outdated = try await outdatedUsers(in: roomID).filter { !queried.contains($0) }
         if !outdated.isEmpty { return .queryDevices(outdated) }
         let scratch = Scratch()
@@ -22,7 +24,7 @@ extension CryptoMachine {
         if !plan.claim.isEmpty { return .claimOneTimeKeys(plan.claim) }
         if let share = try await buildShare(plan, scratch: scratch) { return .shareRoomKey(share) }
         if !plan.isNew, plan.unreachable.isEmpty {
-            fullyShared[OutboundSessionOwner(roomID: roomID, senderUserID: sender)] = (plan.record.sessionID, generation)
+            fullyShared[OutboundSessionOwner(roomID: roomID, senderUserID: sender)] = (plan.record.sessionID, version)
         }
         identities[sender] = (plan.local.deviceID, plan.account.identityKeys.curve25519)
 
@@ -48,9 +50,16 @@ extension CryptoMachine {
 
     /// Encrypts without re-reading the room when nothing that could add a recipient was committed
     /// since every recipient was found to have the current session, and it is not due for rotation.
+    ///
+    /// "Committed" is read from the database (``CryptoStore/recipientsVersion()``), not kept in memory:
+    /// a commit whose answer was lost (connection dropped after COMMIT) still counts.
     func encryptShared(roomID: RoomID, sender: UserID, type: String, content: JSONValue) async throws -> EncryptedRoomEvent? {
         let owner = OutboundSessionOwner(roomID: roomID, senderUserID: sender)
-        guard let known = fullyShared[owner], known.generation == generation, let identity = identities[sender] else { return nil }
+        guard let known = fullyShared[owner], let identity = identities[sender] else { return nil }
+        guard known.version == (try await store.recipientsVersion()) else {
+            fullyShared[owner] = nil
+            return nil
+        }
         guard var record = try await store.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: sender),
             record.sessionID == known.sessionID, record.senderDeviceID == identity.deviceID,
             let settings = try await room(roomID, scratch: Scratch()),

@@ -7,33 +7,45 @@ extension CryptoMachine {
     /// changes membership and settings; `m.room.encrypted` is decrypted, or parked until its key arrives).
     ///
     /// Events parked by earlier steps are retried when a room key for their session arrives in this one.
+    /// Nothing here waits on the network: to-device payloads whose sender is unknown wait in
+    /// ``CryptoChanges/pendingToDevice`` and are named in ``CryptoStep/unknownSenders``.
     /// - Parameter parked: Extra parked events to retry; the store's own are found by session id.
     public func process(_ transaction: AppserviceTransaction, parked: [ParkedEvent] = []) async throws -> CryptoStep {
         let scratch = Scratch()
         var step = CryptoStep()
         for event in transaction.toDevice {
-            step.toDevice.append(try await receiveToDevice(event, scratch: scratch, changes: &step.changes, wedged: &step.wedged))
+            step.toDevice.append(try await receiveToDevice(event, scratch: scratch, step: &step))
         }
         try await receiveDeviceListChanges(transaction.deviceLists, scratch: scratch, changes: &step.changes)
         step.uploads = try await replenishKeys(
             counts: transaction.oneTimeKeyCounts, unusedFallbackTypes: transaction.unusedFallbackKeyTypes, scratch: scratch)
+        try await decryptRoomEvents(transaction.events, retrying: parked, scratch: scratch, step: &step)
+        try flushAccounts(scratch, into: &step.changes)
+        step.changes.replayEntries.merge(scratch.ledger.added) { first, _ in first }
+        step.keyConflicts = scratch.conflicts
+        return step
+    }
+
+    /// Follows room state and decrypts (or parks) the encrypted events among `events`, after retrying
+    /// the parked events whose session got a key in this step (and `retrying`).
+    func decryptRoomEvents(_ events: [JSONValue], retrying parked: [ParkedEvent], scratch: Scratch, step: inout CryptoStep) async throws {
         let newSessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
         let waiting = newSessions.isEmpty ? [] : try await store.parkedEvents(sessionIDs: newSessions)
-        let retried = Set((waiting + parked).map(\.eventID))
+        let retried = Dictionary((waiting + parked).map { ($0.eventID, $0) }, uniquingKeysWith: { first, _ in first })
         // The message index sits in the clear in each ciphertext's header: fetch every replay entry
-        // the transaction can hit in one query, instead of one per event.
+        // the step can hit in one query, instead of one per event.
         var replayKeys = Set<ReplayLedger.Key>()
-        for event in (waiting + parked).map(\.event) + transaction.events where event["type"]?.stringValue == "m.room.encrypted" {
-            if let sessionID = event["content"]?["session_id"]?.stringValue, let ciphertext = event["content"]?["ciphertext"]?.stringValue,
-                let index = MegolmDecryption.messageIndex(of: ciphertext)
+        for event in (waiting + parked).map(\.event) + events where event["type"]?.stringValue == "m.room.encrypted" {
+            if let sessionID = event["content"]?["session_id"]?.stringValue, KeyFormat.isSessionID(sessionID),
+                let ciphertext = event["content"]?["ciphertext"]?.stringValue, let index = MegolmDecryption.messageIndex(of: ciphertext)
             {
                 replayKeys.insert(ReplayLedger.Key(sessionID: sessionID, messageIndex: index))
             }
         }
         try await loadReplayEntries(replayKeys, scratch: scratch)
-        try await decryptInParallel(transaction.events, scratch: scratch)
+        try await decryptInParallel(events, scratch: scratch)
         var seen = Set<String>()
-        for event in (waiting + parked).map(\.event) + transaction.events {
+        for event in (waiting + parked).map(\.event) + events {
             if event["state_key"] != nil {
                 try await receiveRoomState(event, scratch: scratch, changes: &step.changes)
                 continue
@@ -42,17 +54,17 @@ extension CryptoMachine {
             let eventID = event["event_id"]?.stringValue ?? ""
             guard seen.insert(eventID).inserted else { continue }
             switch try await decryptRoomEvent(event, scratch: scratch) {
-            case .outcome(let outcome):
+            case .outcome(var outcome):
+                if let earlier = retried[eventID] {
+                    step.changes.releasedEvents.insert(eventID)
+                    outcome.late = earlier.surfaced
+                }
                 step.roomEvents.append(outcome)
-                if retried.contains(eventID) { step.changes.releasedEvents.insert(eventID) }
             case .park(let parkedEvent):
                 step.parked.append(parkedEvent)
-                if !retried.contains(eventID) { step.changes.parkedEvents.append(parkedEvent) }
+                if retried[eventID] == nil { step.changes.parkedEvents.append(parkedEvent) }
             case .skip: break
             }
         }
-        try flushAccounts(scratch, into: &step.changes)
-        step.changes.replayEntries.merge(scratch.ledger.added) { first, _ in first }
-        return step
     }
 }

@@ -11,6 +11,8 @@ extension CryptoMachine {
         let content = event["content"] ?? .object([:])
         switch type {
         case "m.room.encryption" where stateKey.isEmpty:
+            // Never dropped, whatever the algorithm says: the room is encrypted, and an algorithm we do
+            // not speak makes sends fail closed rather than go out in plaintext.
             guard let algorithm = content["algorithm"]?.stringValue else { return }
             var settings = try await room(roomID, scratch: scratch) ?? RoomEncryption(algorithm: algorithm)
             settings.algorithm = algorithm
@@ -18,7 +20,9 @@ extension CryptoMachine {
             settings.rotationPeriodMessages = content["rotation_period_msgs"]?.integerValue
             try await setRoom(roomID, settings, scratch: scratch, changes: &changes)
         case "m.room.history_visibility" where stateKey.isEmpty:
-            guard var settings = try await room(roomID, scratch: scratch), let visibility = content["history_visibility"]?.stringValue else { return }
+            guard var settings = try await room(roomID, scratch: scratch),
+                let visibility = content["history_visibility"]?.stringValue
+            else { return }
             settings.historyVisibility = visibility
             try await setRoom(roomID, settings, scratch: scratch, changes: &changes)
         case "m.room.member":
@@ -61,6 +65,10 @@ extension CryptoMachine {
     }
 
     func setRoom(_ roomID: RoomID, _ settings: RoomEncryption, scratch: Scratch, changes: inout CryptoChanges) async throws {
+        // State content is any string a room admin chose; kept cleaned so that it can be stored.
+        var settings = settings
+        settings.algorithm = settings.algorithm.storableText(maxLength: 255)
+        settings.historyVisibility = settings.historyVisibility.storableText(maxLength: 64)
         let wasEncrypted = try await room(roomID, scratch: scratch) != nil
         scratch.rooms[roomID] = settings
         changes.rooms[roomID] = settings
@@ -72,6 +80,8 @@ extension CryptoMachine {
     }
 
     func setMembership(_ member: RoomMembership, scratch: Scratch, changes: inout CryptoChanges) async throws {
+        var member = member
+        member.membership = member.membership.storableText(maxLength: 32)
         scratch.members[member.roomID, default: [:]][member.userID] = member.membership
         changes.memberships.append(member)
         if member.isPresent {

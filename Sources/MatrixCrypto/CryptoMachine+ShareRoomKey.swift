@@ -70,7 +70,7 @@ extension CryptoMachine {
         let needKey = missing.filter { withheldCode(for: $0, unreachable: unreachable) == nil }
         let sessions = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, remoteKeys: needKey.map(\.curve25519))
         for device in needKey {
-            let key = local.userID.rawValue + "|" + device.curve25519
+            let key = OlmSessionsKey(localUserID: local.userID, remoteKey: device.curve25519)
             if let loaded = scratch.olmSessions[key]?.first {
                 plan.sessions[device.curve25519] = loaded.session
             } else if let newest = sessions[device.curve25519]?.first {

@@ -18,11 +18,10 @@ public actor CryptoMachine {
     let settings: CryptoSettings
     let now: @Sendable () -> Date
     var inboundCache: InboundSessionCache
-    /// Bumped by every committed change to rooms, members, device lists or tracking.
-    var generation: UInt64 = 0
-    /// Outbound sessions found shared with every recipient, and at which ``generation``: until
-    /// something that could add a recipient is committed, a send need not re-read members and shares.
-    var fullyShared: [OutboundSessionOwner: (sessionID: String, generation: UInt64)] = [:]
+    /// Outbound sessions found shared with every recipient, and at which committed
+    /// ``CryptoStore/recipientsVersion()``: until something that could add a recipient is committed,
+    /// a send need not re-read members and shares.
+    var fullyShared: [OutboundSessionOwner: (sessionID: String, version: Int64)] = [:]
     /// Local devices' public identity (device id, curve25519): fixed for an account's life.
     var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
@@ -40,21 +39,13 @@ public actor CryptoMachine {
         self.inboundCache = InboundSessionCache(capacity: settings.inboundSessionCacheSize)
     }
 
-    /// Tells the machine that `changes` were committed, so it can drop what they make stale.
-    ///
-    /// Every commit of machine changes must be reported (the engine and the transaction handler do).
-    public func committed(_ changes: CryptoChanges) {
-        if !changes.rooms.isEmpty || !changes.memberships.isEmpty || !changes.deviceLists.isEmpty || !changes.trackedUsers.isEmpty
-            || !changes.untrackedUsers.isEmpty || !changes.discardedOutboundSessions.isEmpty
-        {
-            generation += 1
-        }
-    }
-
     /// State loaded during one call, so each object is unpickled once and saved once.
     final class Scratch {
         var accounts: [UserID: (record: StoredAccount, account: Account)] = [:]
-        var groupSessions: [String: (record: StoredInboundGroupSession, session: InboundGroupSession)] = [:]
+        /// Claims on inbound sessions read or accepted in the step, per (room, session id).
+        var claims: [GroupSessionRef: [StoredInboundGroupSession]] = [:]
+        /// Unpickled inbound sessions, per claim.
+        var groupSessions: [InboundSessionKey: (record: StoredInboundGroupSession, session: InboundGroupSession)] = [:]
         /// Replay entries for every (session, index) looked up in the step, plus the step's own.
         var ledger = ReplayLedger()
         var ledgerKeys: Set<ReplayLedger.Key> = []
@@ -63,10 +54,12 @@ public actor CryptoMachine {
         var members: [RoomID: [UserID: String]] = [:]
         var tracked: [UserID: Bool] = [:]
         var untracked: Set<UserID> = []
-        /// Withheld notices received earlier in the step, by "room|session".
-        var withheld: [String: WithheldNotice] = [:]
-        /// Olm sessions by "local user|remote curve25519 key", most recently used first.
-        var olmSessions: [String: [(record: StoredOlmSession, session: Session)]] = [:]
+        /// Withheld notices received earlier in the step.
+        var withheld: [GroupSessionRef: [WithheldNotice]] = [:]
+        /// Olm sessions per (local user, remote curve25519 key), most recently used first.
+        var olmSessions: [OlmSessionsKey: [(record: StoredOlmSession, session: Session)]] = [:]
+        /// Room keys another owner already claimed, found in the step (logged and counted).
+        var conflicts: [RoomKeyConflict] = []
         /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.
         var predecrypted: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
     }
@@ -82,7 +75,7 @@ public actor CryptoMachine {
         let record = StoredOlmSession(
             localUserID: local.userID, localDeviceID: local.deviceID, senderKey: remoteKey, sessionID: session.sessionID,
             pickle: pickle, lastUsed: now())
-        let key = local.userID.rawValue + "|" + remoteKey
+        let key = OlmSessionsKey(localUserID: local.userID, remoteKey: remoteKey)
         var list = scratch.olmSessions[key] ?? []
         list.removeAll { $0.record.sessionID == record.sessionID }
         list.insert((record, session), at: 0)
@@ -121,13 +114,38 @@ public actor CryptoMachine {
     }
 }
 
+/// A Megolm session id in a room: what events name.
+struct GroupSessionRef: Hashable {
+    var roomID: RoomID
+    var sessionID: String
+}
+
+/// One owner's claim on an inbound session: the session id and the sender key that shared it.
+struct InboundSessionKey: Hashable {
+    var roomID: RoomID
+    var sessionID: String
+    var senderKey: String
+
+    init(_ record: StoredInboundGroupSession) {
+        roomID = record.roomID
+        sessionID = record.sessionID
+        senderKey = record.senderKey
+    }
+}
+
+/// The Olm sessions of one local user with one remote key.
+struct OlmSessionsKey: Hashable {
+    var localUserID: UserID
+    var remoteKey: String
+}
+
 /// Unpickled inbound Megolm sessions, least recently used evicted first.
 ///
 /// Holds only sessions read from the store (committed); a key arriving in a step replaces the entry
 /// only after that step, so a rolled-back step cannot leave its key behind in memory.
 struct InboundSessionCache {
     let capacity: Int
-    private var entries: [String: (record: StoredInboundGroupSession, session: InboundGroupSession, used: UInt64)] = [:]
+    private var entries: [InboundSessionKey: (record: StoredInboundGroupSession, session: InboundGroupSession, used: UInt64)] = [:]
     private var clock: UInt64 = 0
 
     init(capacity: Int) {
@@ -136,14 +154,14 @@ struct InboundSessionCache {
 
     var count: Int { entries.count }
 
-    mutating func get(_ key: String) -> (StoredInboundGroupSession, InboundGroupSession)? {
+    mutating func get(_ key: InboundSessionKey) -> (StoredInboundGroupSession, InboundGroupSession)? {
         guard let entry = entries[key] else { return nil }
         clock += 1
         entries[key]?.used = clock
         return (entry.record, entry.session)
     }
 
-    mutating func put(_ key: String, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
+    mutating func put(_ key: InboundSessionKey, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
         guard capacity > 0 else { return }
         clock += 1
         if entries[key] == nil, entries.count >= capacity {
@@ -154,5 +172,5 @@ struct InboundSessionCache {
         entries[key] = (record, session, clock)
     }
 
-    mutating func remove(_ key: String) { entries[key] = nil }
+    mutating func remove(_ key: InboundSessionKey) { entries[key] = nil }
 }

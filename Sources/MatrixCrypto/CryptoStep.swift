@@ -13,6 +13,24 @@ public struct CryptoStep: Sendable {
     /// Olm sessions found wedged, to be replaced (new session and an `m.dummy`) after the commit.
     /// Already rate-limited: at most one per remote device per ``CryptoSettings/wedgedRecoveryInterval``.
     public var wedged: [WedgedSession] = []
+    /// Senders of to-device messages that wait (``CryptoChanges/pendingToDevice``) until their device
+    /// list is fetched: query them after the commit, then ``CryptoMachine/processPendingToDevice(senders:)``.
+    public var unknownSenders: Set<UserID> = []
+    /// Room keys for a session id that another owner already claimed: logged and counted.
+    public var keyConflicts: [RoomKeyConflict] = []
+}
+
+/// An `m.room_key` for a session id that a different owner (sender key, user or Ed25519 key) already
+/// shared: the stored claim is kept as it is, and each owner's claim is kept apart.
+public struct RoomKeyConflict: Sendable, Hashable {
+    public var roomID: RoomID
+    public var sessionID: String
+    /// Who shared the key first (the claim that stays), and who shares it now.
+    public var existingSender: UserID
+    public var newSender: UserID
+    /// True when the new key names the existing claim's sender key (same device key, other user or
+    /// Ed25519 key): it is refused outright. False: it is kept as its sender's own claim.
+    public var refused: Bool
 }
 
 /// A remote device whose Olm messages to a local device no longer decrypt.
@@ -37,6 +55,8 @@ public struct ToDeviceOutcome: Sendable {
     /// The decrypted inner type (`m.room_key`, `m.dummy`, …), or nil on failure.
     public var type: String?
     public var failure: DecryptionFailure?
+    /// Decrypted, but waiting for the sender's device list before it is acted on.
+    public var pending = false
 }
 
 /// One room event after decryption.
@@ -51,23 +71,6 @@ public struct RoomEventOutcome: Sendable {
     public var originServerTimestamp: Int64?
     /// The `device_id` the envelope claims (deprecated, unauthenticated; `senderKey` is the proof).
     public var claimedDeviceID: String?
-}
-
-/// An encrypted room event waiting for its key.
-public struct ParkedEvent: Sendable, Hashable {
-    /// The event's id, the key under which it is parked.
-    public var eventID: String { event["event_id"]?.stringValue ?? "" }
-
-    public var event: JSONValue
-    public var sessionID: String
-    public var roomID: RoomID
-    /// Why it waits (`unknownSession`, `unknownMessageIndex`, `withheld`); not stored, worked out each time.
-    public var reason: DecryptionFailure?
-
-    public init(event: JSONValue, sessionID: String, roomID: RoomID, reason: DecryptionFailure? = nil) {
-        self.event = event
-        self.sessionID = sessionID
-        self.roomID = roomID
-        self.reason = reason
-    }
+    /// The event was parked and already delivered as undecryptable: this outcome comes late.
+    public var late = false
 }

@@ -29,6 +29,9 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
     case withheld(code: String, reason: String?)
     /// An `m.forwarded_room_key` we did not ask for: accepting it would let anyone plant keys.
     case forwardedKeyRefused(String)
+    /// The stored session does not open (damaged, or sealed under another pickle key): only the
+    /// events of this session fail.
+    case unreadableSession(sessionID: String)
 
     public var description: String {
         switch self {
@@ -45,6 +48,7 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
         case .roomMismatch(let expected, let found): "payload is for room \(found), event is in \(expected)"
         case .withheld(let code, let reason): "key withheld by the sender: \(code)\(reason.map { " (\($0))" } ?? "")"
         case .forwardedKeyRefused(let detail): "forwarded room key refused: \(detail)"
+        case .unreadableSession(let id): "the stored session \(id) does not open (wrong pickle_key or damaged row)"
         }
     }
 }

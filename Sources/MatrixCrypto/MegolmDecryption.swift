@@ -27,10 +27,12 @@ public enum MegolmDecryption {
             guard let sessionID = content["session_id"]?.stringValue, let ciphertext = content["ciphertext"]?.stringValue else {
                 throw .malformed("m.megolm.v1.aes-sha2 needs session_id and ciphertext")
             }
+            // Checked before anything is looked up or stored with it: a session id is an Ed25519 key.
+            guard KeyFormat.isSessionID(sessionID) else { throw .malformed("session_id is not a Megolm session id") }
             self.sessionID = sessionID
             self.ciphertext = ciphertext
-            // Deprecated fields, still sent by most clients; informational only.
-            self.senderKey = content["sender_key"]?.stringValue
+            // Deprecated fields, still sent by most clients; informational only (kept when well-formed).
+            self.senderKey = content["sender_key"]?.stringValue.flatMap { KeyFormat.isKey($0) ? $0 : nil }
             self.deviceID = content["device_id"]?.stringValue
         }
     }

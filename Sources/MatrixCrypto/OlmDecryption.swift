@@ -5,12 +5,17 @@ import Olm
 ///
 /// Tries every existing session with the sender's key first; only a pre-key message that none of them
 /// matches creates a new inbound session, which the caller persists together with the account (whose
-/// one-time key is removed here). Nothing is changed when decryption fails.
+/// one-time key is removed here). Nothing is changed when decryption fails. A message that decrypts
+/// but whose plaintext is not a JSON object still returns its session (genuine Olm advanced it),
+/// with ``Decrypted/payloadFailure`` set: the caller keeps the session and refuses the payload.
 public struct OlmDecryption {
     /// The plaintext payload and what changed.
     public struct Decrypted {
-        /// The decrypted JSON: `type`, `content`, `sender`, `recipient`, `recipient_keys`, `keys`, …
+        /// The decrypted JSON: `type`, `content`, `sender`, `recipient`, `recipient_keys`, `keys`, …;
+        /// `null` when ``payloadFailure`` is set.
         public var payload: JSONValue
+        /// Why the plaintext is not a usable payload (not a JSON object), if it is not.
+        public var payloadFailure: DecryptionFailure?
         /// The sender's curve25519 key (the envelope's `sender_key`).
         public var senderKey: String
         /// The session that decrypted it, ratchet advanced: persist it.
@@ -39,16 +44,15 @@ public struct OlmDecryption {
         for session in sessions {
             if message.kind == .preKey && !session.matchesInbound(message, theirIdentityKey: senderKey) { continue }
             guard let plaintext = try? session.decrypt(message) else { continue }
-            return Decrypted(payload: try parse(plaintext), senderKey: senderKey, session: session, createdSession: false)
+            return Decrypted(plaintext, senderKey: senderKey, session: session, createdSession: false)
         }
         guard message.kind == .preKey else { throw .wedgedSession(sender: sender, senderKey: senderKey) }
         do {
             let session = try Session.inbound(account: account, preKeyMessage: message, theirIdentityKey: senderKey)
             let plaintext = try session.decrypt(message)
-            let payload = try parse(plaintext)
             // Only now, with the message proven, spend the one-time key (a fallback key stays).
             try account.removeOneTimeKeys(usedBy: session)
-            return Decrypted(payload: payload, senderKey: senderKey, session: session, createdSession: true)
+            return Decrypted(plaintext, senderKey: senderKey, session: session, createdSession: true)
         } catch let failure as DecryptionFailure {
             throw failure
         } catch let error as OlmError {
@@ -58,7 +62,8 @@ public struct OlmDecryption {
         }
     }
 
-    static func parse(_ plaintext: [UInt8]) throws(DecryptionFailure) -> JSONValue {
+    /// Parses a decrypted plaintext into a payload: a JSON object.
+    public static func parse(_ plaintext: [UInt8]) throws(DecryptionFailure) -> JSONValue {
         guard let payload = try? JSONValue.parse(plaintext), payload.objectValue != nil else {
             throw .malformed("decrypted payload is not a JSON object")
         }
@@ -73,13 +78,38 @@ public struct OlmDecryption {
     public static func validate(
         _ payload: JSONValue, sender: UserID, recipient: UserID, recipientEd25519: String, senderEd25519: String?
     ) throws(DecryptionFailure) {
+        try validateAddressing(payload, sender: sender, recipient: recipient, recipientEd25519: recipientEd25519)
+        guard let senderEd25519 else { throw .unverifiedSender("no known device of \(sender) has this curve25519 key") }
+        guard payload["keys"]?["ed25519"]?.stringValue == senderEd25519 else {
+            throw .unverifiedSender("keys.ed25519 differs from the device's signed key")
+        }
+    }
+
+    /// The checks that need no knowledge of the sender's device: who sent it, to whom, and that it
+    /// names its sender's Ed25519 key. A payload that fails them is refused at once, never kept waiting.
+    public static func validateAddressing(
+        _ payload: JSONValue, sender: UserID, recipient: UserID, recipientEd25519: String
+    ) throws(DecryptionFailure) {
         guard payload["sender"]?.stringValue == sender.rawValue else { throw .payloadMismatch("sender is not \(sender)") }
         guard payload["recipient"]?.stringValue == recipient.rawValue else { throw .payloadMismatch("recipient is not \(recipient)") }
         guard payload["recipient_keys"]?["ed25519"]?.stringValue == recipientEd25519 else {
             throw .payloadMismatch("recipient_keys.ed25519 is not this device's key")
         }
-        guard let claimed = payload["keys"]?["ed25519"]?.stringValue else { throw .payloadMismatch("no keys.ed25519") }
-        guard let senderEd25519 else { throw .unverifiedSender("no known device of \(sender) has this curve25519 key") }
-        guard claimed == senderEd25519 else { throw .unverifiedSender("keys.ed25519 differs from the device's signed key") }
+        guard payload["keys"]?["ed25519"]?.stringValue != nil else { throw .payloadMismatch("no keys.ed25519") }
+    }
+}
+
+extension OlmDecryption.Decrypted {
+    init(_ plaintext: [UInt8], senderKey: String, session: Session, createdSession: Bool) {
+        do throws(DecryptionFailure) {
+            payload = try OlmDecryption.parse(plaintext)
+            payloadFailure = nil
+        } catch {
+            payload = .null
+            payloadFailure = error
+        }
+        self.senderKey = senderKey
+        self.session = session
+        self.createdSession = createdSession
     }
 }

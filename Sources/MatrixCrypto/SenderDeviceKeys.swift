@@ -29,6 +29,7 @@ public struct VerifiedDeviceKeys: Sendable, Hashable {
         guard let curve = json["keys"]?["curve25519:\(deviceText)"]?.stringValue,
             let ed = json["keys"]?["ed25519:\(deviceText)"]?.stringValue
         else { throw .unverifiedSender("device keys lack curve25519 or ed25519") }
+        guard KeyFormat.isKey(curve), KeyFormat.isKey(ed) else { throw .unverifiedSender("device keys are not 32-byte base64 keys") }
         do {
             try SignedJSON.verify(json, userID: expectedUser, keyID: "ed25519:\(deviceText)", publicKey: ed)
         } catch {

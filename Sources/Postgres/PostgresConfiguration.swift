@@ -7,11 +7,15 @@ public struct PostgresConfiguration: Sendable {
     public var poolSize: Int
     /// How long ``PostgresClient`` keeps retrying to connect, with backoff, before a call fails.
     public var connectTimeout: Duration
+    /// `statement_timeout` set on every connection: no statement may hang a transaction (and the
+    /// crypto lock with it) for longer; nil: the server's default.
+    public var statementTimeout: Duration?
 
-    public init(connectionString: String, poolSize: Int = 10, connectTimeout: Duration = .seconds(10)) {
+    public init(connectionString: String, poolSize: Int = 10, connectTimeout: Duration = .seconds(10), statementTimeout: Duration? = nil) {
         self.connectionString = connectionString
         self.poolSize = max(1, poolSize)
         self.connectTimeout = connectTimeout
+        self.statementTimeout = statementTimeout
     }
 
     /// The connection string with any password replaced by `***`, for logs and errors.

@@ -13,6 +13,7 @@ extension PostgresConnection {
     @discardableResult
     public func pipeline(_ queries: [PostgresQuery]) async throws(PostgresError) -> [Int] {
         guard !queries.isEmpty else { return [] }
+        for query in queries { try query.checkStorable() }
         return try await run { handle throws(PostgresError) in
             let conn = handle!
             let ownsTransaction = PQtransactionStatus(conn) == PQTRANS_IDLE

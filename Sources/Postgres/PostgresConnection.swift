@@ -25,6 +25,9 @@ public final class PostgresConnection: @unchecked Sendable {
     static func connect(_ configuration: PostgresConfiguration) async throws -> PostgresConnection {
         let connection = PostgresConnection(thread: DedicatedThread(name: "sealbridge-postgres"))
         let connectionString = configuration.connectionString
+        let timeout = configuration.statementTimeout.map { timeout in
+            "; SET statement_timeout = \(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)"
+        } ?? ""
         do {
             try await connection.run(requiringHandle: false) { _ throws(PostgresError) in
                 let conn = PQconnectdb(connectionString)
@@ -37,7 +40,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 }
                 connection.handle = conn
                 PQsetClientEncoding(conn, "UTF8")
-                let setup = PQexec(conn, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET client_min_messages = warning")
+                let setup = PQexec(conn, "SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET client_min_messages = warning" + timeout)
                 defer { PQclear(setup) }
                 guard PQresultStatus(setup) == PGRES_COMMAND_OK else {
                     throw PostgresError(code: .connectionFailed, message: "session setup failed: \(String(cString: PQerrorMessage(conn)))")
@@ -117,6 +120,7 @@ public final class PostgresConnection: @unchecked Sendable {
 extension PostgresConnection {
     /// Sends one statement with bound parameters and waits for its result.
     static func exec(_ conn: OpaquePointer, _ query: PostgresQuery) throws(PostgresError) -> OpaquePointer? {
+        try query.checkStorable()
         let result = withParameters(query.binds) { count, types, values, lengths, formats in
             PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
         }

@@ -20,6 +20,9 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let poolClosed = Code(rawValue: "pool_closed")
         /// The migrations in the database are newer than this build knows.
         public static let migration = Code(rawValue: "migration")
+        /// A text parameter holds a NUL byte, which PostgreSQL cannot store in `text` (and libpq would
+        /// silently cut the value there): refused before anything is sent.
+        public static let unstorableText = Code(rawValue: "unstorable_text")
     }
 
     public var code: Code
@@ -31,6 +34,17 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         self.code = code
         self.message = message
         self.sqlState = sqlState
+    }
+
+    /// Whether the database could not be reached or the connection broke: retrying later may work,
+    /// unlike a statement the server refused.
+    /// Server refusals that say the same about the server, not the statement: shutting down or starting
+    /// up (57P0x), out of connections or resources (53xxx), connection exceptions (08xxx), and the
+    /// transaction conflicts that a retry resolves (40001 serialization failure, 40P01 deadlock).
+    public var isUnavailable: Bool {
+        if code == .connectionFailed || code == .connectionLost || code == .poolClosed { return true }
+        guard code == .server, let state = sqlState else { return false }
+        return state.hasPrefix("57P") || state.hasPrefix("53") || state.hasPrefix("08") || state == "40001" || state == "40P01"
     }
 
     public var description: String {

@@ -55,6 +55,18 @@ public struct PostgresQuery: Sendable, ExpressibleByStringInterpolation {
     }
 }
 
+extension PostgresQuery {
+    /// Refuses a text parameter with a NUL byte: libpq sends text parameters as C strings, so the value
+    /// would be cut at the NUL without a word, and PostgreSQL stores no NUL in `text` anyway.
+    func checkStorable() throws(PostgresError) {
+        for (index, bind) in binds.enumerated() where !bind.isBinary {
+            if let value = bind.value, value.contains(0) {
+                throw PostgresError(code: .unstorableText, message: "parameter $\(index + 1) holds a NUL byte, which PostgreSQL cannot store as text")
+            }
+        }
+    }
+}
+
 /// One parameter: its PostgreSQL type and its bytes (text, or binary for bytea), or NULL.
 public struct PostgresBind: Sendable, Hashable {
     public var type: PostgresType

@@ -3,6 +3,7 @@ import Bridge
 import BridgeAPI
 import Hummingbird
 import Logging
+import MatrixCrypto
 import MatrixModels
 import Postgres
 import Prometheus
@@ -11,25 +12,24 @@ import SealbridgeConfig
 /// Builds the HTTP application for the appservice API; the daemon and the tests both call this.
 ///
 /// - Parameters:
-///   - serializeWith: The crypto engine's lock, held by each transaction through its commit.
+///   - pipeline: How transactions are processed (journal, lock, quarantine).
 ///   - bridgeAPI: The bridge API's routes (`/_sealbridge/v1`), served on the same listener.
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
 public func buildAppServiceApplication(
-    configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler = TransactionLog(),
-    serializeWith: AsyncLock? = nil, bridgeAPI: BridgeAPIEndpoints? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
+    configuration: SealbridgeConfiguration, client: PostgresClient, pipeline: TransactionPipeline,
+    bridgeAPI: BridgeAPIEndpoints? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
-    var processor: any TransactionProcessing = PostgresTransactionProcessor(client: client, handler: handler)
-    if let serializeWith { processor = SerializedTransactionProcessor(processor, lock: serializeWith) }
     let router = Router()
     var metrics: (@Sendable () -> [UInt8])?
     if let metricsRegistry { metrics = { metricsRegistry.emitToBuffer() } }
     AppServiceEndpoints(
         hsToken: configuration.appservice.hsToken ?? "",
         maxBodySize: configuration.appservice.maxBodySize,
-        processor: processor,
+        processor: pipeline.front,
         health: { await client.ping() },
-        metrics: metrics
+        metrics: metrics,
+        heartbeat: pipeline.heartbeat
     ).register(on: router)
     bridgeAPI?.register(on: router)
     return Application(

@@ -15,11 +15,15 @@ import Store
 /// transaction handler, and the services that do work after commits.
 struct CryptoAssembly {
     let engine: CryptoEngine
+    let cipher: StoreCipher
     let handler: CryptoTransactionHandler
     let followUps: CryptoFollowUps
+    let undecryptableService: UndecryptableService
     let botDevice: BotDeviceService
     let keyCheck: OneTimeKeyCheckService
     let bot: BotService
+    /// Sets aside transactions that fail repeatedly; its entries are listed and retried by admins.
+    let quarantine: TransactionQuarantine
     /// The bridge API's routes; nil when `bridge_api.token` is not set.
     let bridgeAPI: BridgeAPIEndpoints?
     /// Pushes deliveries to `bridge_api.webhook.url`; nil when none is set (long-poll instead).
@@ -29,7 +33,6 @@ struct CryptoAssembly {
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
-        let cipher: StoreCipher
         do {
             cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
         } catch {
@@ -43,28 +46,66 @@ struct CryptoAssembly {
         let settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
-        let store = PostgresCryptoStore(client: client)
+        let store = PostgresCryptoStore(client: client, cipher: cipher)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
         let homeserver = HomeserverClient(
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver"))
-        engine = CryptoEngine(machine: machine, store: store, transport: homeserver, logger: Logger(label: "sealbridge.crypto"))
-        followUps = CryptoFollowUps(engine: engine)
         let botUser = try UserID(configuration.botUserID)
-        let undecryptable = UndecryptableLog()
-        let keyGauge = OneTimeKeyGauge()
+        let users = LocalUsers(bot: botUser, puppetNamespaceRegex: configuration.puppetNamespaceRegex)
         // The bridge API's outbox: written by the transaction handler, read by the consumers and `status`.
         let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
+        let engine = CryptoEngine(
+            machine: machine, store: store, transport: homeserver,
+            committer: PostgresStepCommitter(client: client, store: store, outbox: outbox.map { ($0, users) }),
+            logger: Logger(label: "sealbridge.crypto"))
+        self.engine = engine
+        let undecryptable = UndecryptableLog()
+        let keyGauge = OneTimeKeyGauge()
+        let inbox = BotInbox()
+
+        // Steps committed outside transactions (late keys, surfaced events) reach the bot like a transaction's.
+        let stepReport = CryptoStepReport(), stepLogger = Logger(label: "sealbridge.crypto")
+        let onCommitted: @Sendable (CryptoStep) async -> Void = { step in
+            stepReport.record(step, logger: stepLogger)
+            let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
+            if failures > 0 { await undecryptable.record(failures) }
+            inbox.enqueue(RoomActivity.collect(events: [], step: step, isLocal: { users.isLocal($0) }))
+        }
+        followUps = CryptoFollowUps(engine: engine, onCommitted: onCommitted)
+        undecryptableService = UndecryptableService(
+            engine: engine, store: store,
+            settings: UndecryptableService.Settings(
+                surfaceAfter: configuration.encryption.undecryptableAfter, parkedRetention: configuration.encryption.parkedRetention),
+            onCommitted: onCommitted, logger: Logger(label: "sealbridge.crypto.undecryptable"))
+        let handler = CryptoTransactionHandler(
+            engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { users.isLocal($0) },
+            outbox: outbox.map { ($0, users) }, keyGauge: keyGauge, activity: { inbox.enqueue($0) })
+        self.handler = handler
+
+        let actions = BridgeActions(
+            engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
+        let admins = Set(configuration.management.admins.compactMap { try? UserID($0) })
+        let managementRoom = configuration.management.room.flatMap { try? RoomID($0) }
+        let notifier = AdminNotifier(actions: actions, store: store, admins: admins, managementRoom: managementRoom, logger: logger)
+        let quarantine = TransactionQuarantine(
+            client: client, sealing: CipherSealing(cipher: cipher), threshold: configuration.appservice.poisonAttempts,
+            onQuarantine: { entry in
+                await notifier.notify(
+                    "A transaction from the homeserver (txn \(entry.txnID)) failed \(entry.attempts) times and was quarantined so that the rest keeps flowing: \(entry.error)\nSend \"quarantine\" to list, \"quarantine retry \(entry.id)\" to run it again after fixing the cause.",
+                    key: "quarantine-\(entry.id)")
+            })
+        self.quarantine = quarantine
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
             outbox: outbox, bot: botUser)
         let commands = ManagementCommands(
-            admins: Set(configuration.management.admins.compactMap { try? UserID($0) }),
+            admins: admins,
             commands: [
                 ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms") { _, _ in
                     CommandReply.table(title: "Sealbridge status", rows: await status.rows())
                 },
                 PuppetDirectory(client: client, homeserver: homeserver, bot: botUser).command,
-                ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { [engine] arguments, _ in
+                ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { arguments, _ in
                     guard let text = arguments.first, let room = try? RoomID(text) else { return CommandReply(body: "usage: rotate !room:server") }
                     do {
                         try await engine.rotate(roomID: room, sender: botUser)
@@ -73,10 +114,11 @@ struct CryptoAssembly {
                         return CommandReply(body: "Could not rotate: \(error)")
                     }
                 },
+                UndecryptableCommand(machine: machine).command,
+                QuarantineCommand(quarantine: quarantine, retry: { id in
+                    try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
+                }).command,
             ])
-        let users = LocalUsers(bot: botUser, puppetNamespaceRegex: configuration.puppetNamespaceRegex)
-        let actions = BridgeActions(
-            engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
         if let token = configuration.bridgeAPI.token, let outbox {
             bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
             housekeeping = BridgeHousekeepingService(client: client, logger: Logger(label: "sealbridge.bridge"))
@@ -90,13 +132,8 @@ struct CryptoAssembly {
             webhook = nil
         }
         bot = BotService(
-            engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands,
-            managementRoom: configuration.management.room.flatMap { try? RoomID($0) },
-            autoJoin: configuration.management.autoAcceptInvites, logger: Logger(label: "sealbridge.bot"))
-        let botService = bot
-        handler = CryptoTransactionHandler(
-            engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { users.isLocal($0) },
-            outbox: outbox.map { ($0, users) }, keyGauge: keyGauge, activity: { botService.enqueue($0) })
+            engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands, managementRoom: managementRoom,
+            autoJoin: configuration.management.autoAcceptInvites, inbox: inbox, logger: Logger(label: "sealbridge.bot"))
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,

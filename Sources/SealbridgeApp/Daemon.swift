@@ -2,6 +2,7 @@ import AppService
 import Bridge
 import BridgeAPI
 import Logging
+import MatrixCrypto
 import Metrics
 import Postgres
 import Prometheus
@@ -44,7 +45,9 @@ public enum Daemon {
         logger.info("starting", metadata: ["version": "\(SealbridgeInfo.version)", "config": "\(configuration.summary)"])
 
         let client = PostgresClient(configuration: PostgresConfiguration(
-            connectionString: configuration.database.uri, poolSize: configuration.database.poolSize))
+            connectionString: configuration.database.uri, poolSize: configuration.database.poolSize,
+            statementTimeout: configuration.database.statementTimeoutMilliseconds > 0
+                ? .milliseconds(configuration.database.statementTimeoutMilliseconds) : nil))
         let lockKey = instanceLockKey(appserviceID: configuration.appservice.id)
         let lock: AdvisoryLock
         do {
@@ -69,10 +72,16 @@ public enum Daemon {
         }
 
         let systemd = SystemdNotifier()
-        var services: [any Service] = [DatabaseService(client: client), InstanceLockService(lock: lock), SystemdWatchdogService(notifier: systemd)]
+        let ownership = StateOwnership()
+        var services: [any Service] = [
+            DatabaseService(client: client),
+            InstanceLockService(client: client, key: lockKey, initial: lock, ownership: ownership, logger: logger),
+        ]
         var handler: any TransactionHandler = TransactionLog()
         var serializeWith: AsyncLock?
         var bridgeAPI: BridgeAPIEndpoints?
+        var cipher: StoreCipher?
+        var quarantine: TransactionQuarantine?
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
@@ -85,16 +94,23 @@ public enum Daemon {
             handler = crypto.handler
             serializeWith = crypto.engine.lock
             bridgeAPI = crypto.bridgeAPI
+            cipher = crypto.cipher
+            quarantine = crypto.quarantine
             if let webhook = crypto.webhook { services.append(webhook) }
             if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
-            services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot]
+            services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot, crypto.undecryptableService]
         }
+        let pipeline = TransactionPipeline(
+            configuration: configuration, client: client, handler: handler, cipher: cipher, lock: serializeWith, quarantine: quarantine,
+            ownership: ownership, logger: Logger(label: "sealbridge.appservice"))
+        if let replay = pipeline.replay { services.append(replay) }
+        services.append(SystemdWatchdogService(notifier: systemd, heartbeat: pipeline.heartbeat))
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {
             services.append(buildMetricsApplication(host: host, port: port, registry: registry, logger: logger))
         }
         services.append(buildAppServiceApplication(
-            configuration: configuration, client: client, handler: handler, serializeWith: serializeWith, bridgeAPI: bridgeAPI,
+            configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: bridgeAPI,
             metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger,
             onServerRunning: {
                 systemd.notify("READY=1\nSTATUS=serving the appservice API")

@@ -1,3 +1,5 @@
+import AppService
+import Logging
 import Postgres
 import ServiceLifecycle
 
@@ -14,22 +16,58 @@ struct DatabaseService: Service {
     }
 }
 
-/// Watches the instance lock; if its connection is lost another process may take over, so this one
-/// must stop writing crypto state at once: it ends the service group with an error.
+/// Watches the instance lock every second. If its connection dies (a database restart, a killed
+/// session) another process may take over, so this one stops processing at once: ``StateOwnership``
+/// turns false and transactions are held, then journaled. It then tries to take the lock again; once
+/// it has it, processing resumes (and the journal is applied) without a restart. While another
+/// instance holds the lock, this one stays paused.
 struct InstanceLockService: Service {
-    struct LockLost: Error, CustomStringConvertible {
-        var description: String { "lost the PostgreSQL advisory lock that makes this the only instance; stopping" }
+    let client: PostgresClient
+    let key: Int64
+    let initial: AdvisoryLock
+    let ownership: StateOwnership
+    let logger: Logger
+    var interval: Duration = .seconds(1)
+
+    /// The lock currently held (replaced when it is taken again).
+    actor Held {
+        var lock: AdvisoryLock
+        init(_ lock: AdvisoryLock) { self.lock = lock }
+        func replace(_ new: AdvisoryLock) { lock = new }
     }
 
-    let lock: AdvisoryLock
-    var interval: Duration = .seconds(5)
-
     func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            guard await lock.isHeld() else { throw LockLost() }
+        let held = Held(initial)
+        try? await cancelWhenGracefulShutdown {
+            while true {
+                try await Task.sleep(for: interval)
+                if await held.lock.isHeld() { continue }
+                ownership.set(false)
+                logger.error("lost the PostgreSQL instance lock (database restart or killed session); pausing until it is taken again")
+                await held.replace(try await retake())
+                ownership.set(true)
+                logger.notice("took the instance lock again; resuming")
+            }
         }
-        await lock.release()
+        await held.lock.release()
+    }
+
+    /// Tries to take the lock again until it succeeds (cancellable by shutdown).
+    func retake() async throws -> AdvisoryLock {
+        var delay = Duration.milliseconds(500)
+        var reported = false
+        while true {
+            do {
+                if let lock = try await client.tryAdvisoryLock(key: key) { return lock }
+                if !reported {
+                    logger.warning("another Sealbridge instance holds the lock now; this one stays paused")
+                    reported = true
+                }
+            } catch {
+                logger.debug("database still unavailable", metadata: ["error": "\(error)"])
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(5))
+        }
     }
 }

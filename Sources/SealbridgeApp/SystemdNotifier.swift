@@ -1,3 +1,4 @@
+import AppService
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -46,14 +47,27 @@ struct SystemdNotifier: Sendable {
 }
 
 /// Pings the systemd watchdog while the daemon runs, and says `STOPPING=1` when shutdown begins.
+///
+/// The watchdog is not fed while a transaction has been in progress for longer than ``stuckAfter``
+/// (far beyond any hold or retry): a stuck pipeline silences every room, so systemd should restart it.
 struct SystemdWatchdogService: Service {
     let notifier: SystemdNotifier
+    let heartbeat: PipelineHeartbeat
+    var stuckAfter: Duration = .seconds(120)
 
     func run() async throws {
         if let interval = notifier.watchdogInterval {
             try? await cancelWhenGracefulShutdown {
+                var reported = false
                 while true {
-                    notifier.notify("WATCHDOG=1")
+                    let running = await heartbeat.longestRunning
+                    if running < stuckAfter {
+                        notifier.notify("WATCHDOG=1")
+                        reported = false
+                    } else if !reported {
+                        notifier.notify("STATUS=a transaction has been in progress for \(running); not feeding the watchdog")
+                        reported = true
+                    }
                     try await Task.sleep(for: interval)
                 }
             }

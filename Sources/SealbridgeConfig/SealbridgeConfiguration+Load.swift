@@ -38,9 +38,12 @@ extension SealbridgeConfiguration {
         let reader = ConfigReader(environment: environment, fileBase: base)
         let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
         top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "bridge_api", "logging", "metrics"])
+        let stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+        let journalDefault = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("journal").path }
+            ?? directory.appendingPathComponent("journal").path
         let configuration = SealbridgeConfiguration(
             homeserver: readHomeserver(top.section("homeserver")),
-            appservice: readAppService(top.section("appservice"), requireTokens: requireTokens),
+            appservice: readAppService(top.section("appservice"), requireTokens: requireTokens, journalDefault: journalDefault),
             database: readDatabase(top.section("database")),
             encryption: readEncryption(top.section("encryption")),
             management: readManagement(top.section("management")),
@@ -63,8 +66,13 @@ extension SealbridgeConfiguration {
         return Homeserver(url: url, serverName: serverName)
     }
 
-    static func readAppService(_ s: ConfigReader.Section, requireTokens: Bool) -> AppService {
-        s.rejectUnknown(["id", "address", "port", "url", "as_token", "as_token_file", "hs_token", "hs_token_file", "bot", "puppets", "max_body_size"])
+    static func readAppService(_ s: ConfigReader.Section, requireTokens: Bool, journalDefault: String) -> AppService {
+        s.rejectUnknown([
+            "id", "address", "port", "url", "as_token", "as_token_file", "hs_token", "hs_token_file", "bot", "puppets", "max_body_size",
+            "journal", "poison_attempts",
+        ])
+        let journal = s.section("journal")
+        journal.rejectUnknown(["path", "hold_seconds"])
         let port = s.int("port", default: 29330, range: 1...65535)
         let address = s.string("address", default: "127.0.0.1")!
         let url = s.string("url", default: "http://\(address):\(port)")!
@@ -103,20 +111,29 @@ extension SealbridgeConfiguration {
             id: s.string("id", default: "sealbridge")!, address: address, port: port, publicURL: url,
             asToken: asToken, hsToken: hsToken, botLocalpart: botLocalpart,
             botDisplayName: bot.string("display_name", default: "Sealbridge")!, puppetLocalpartTemplate: template,
-            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 16 * 1024 * 1024, range: 1024...(1 << 30)))
+            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 16 * 1024 * 1024, range: 1024...(1 << 30)),
+            journalPath: journal.string("path", default: journalDefault)!,
+            holdSeconds: journal.int("hold_seconds", default: 20, range: 0...30),
+            poisonAttempts: s.int("poison_attempts", default: 3, range: 1...100))
     }
 
     static func readDatabase(_ s: ConfigReader.Section) -> Database {
-        s.rejectUnknown(["uri", "uri_file", "pool_size"])
+        s.rejectUnknown(["uri", "uri_file", "pool_size", "statement_timeout_ms"])
         let uri = s.secret("uri", required: true, environmentName: "SEALBRIDGE_DATABASE_URI") ?? ""
         if !uri.isEmpty && !(uri.hasPrefix("postgres://") || uri.hasPrefix("postgresql://") || uri.contains("=")) {
             s.reader.problem(s.key("uri"), "must be a postgresql:// URI or a libpq keyword string")
         }
-        return Database(uri: uri, poolSize: s.int("pool_size", default: 10, range: 1...200))
+        let poolSize = s.int("pool_size", default: 10, range: 1...200)
+        if poolSize < minimumPoolSize {
+            s.reader.problem(
+                s.key("pool_size"),
+                "at least \(minimumPoolSize): a transaction holds one connection while the crypto store reads on another, and the bridge API and health checks need theirs")
+        }
+        return Database(uri: uri, poolSize: poolSize, statementTimeoutMilliseconds: s.int("statement_timeout_ms", default: 30_000, range: 0...3_600_000))
     }
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
-        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy"])
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable"])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
         if key == placeholder {
@@ -131,10 +148,14 @@ extension SealbridgeConfiguration {
         if policy == nil {
             s.reader.problem(s.key("sharing_policy"), "must be one of \(SharingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        let undecryptable = s.section("undecryptable")
+        undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
         return Encryption(
             enabled: enabled, pickleKey: key,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
-            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices)
+            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices,
+            undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),
+            parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400))
     }
 
     static func readManagement(_ s: ConfigReader.Section) -> Management {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Sealbridge's configuration, mirroring `Config/config.example.yaml` key for key.
 public struct SealbridgeConfiguration: Sendable {
     public struct Homeserver: Sendable {
@@ -24,13 +26,28 @@ public struct SealbridgeConfiguration: Sendable {
         public var namespaceRegexOverride: String?
         /// Largest transaction body accepted, in bytes.
         public var maxBodySize: Int
+        /// Where transactions are written (sealed, fsync'd) while the database is unavailable, to be
+        /// applied in order when it is back.
+        public var journalPath: String
+        /// How long a transaction is held while the database is unavailable before it is journaled.
+        public var holdSeconds: Int
+        /// Attempts at a transaction that fails for a reason other than the database before it is
+        /// quarantined (answered 200, kept sealed for `quarantine retry`).
+        public var poisonAttempts: Int
     }
 
     public struct Database: Sendable {
         /// libpq URI or keyword string; may contain a password, so it is a secret.
         public var uri: String
         public var poolSize: Int
+        /// Longest a single statement may run (`statement_timeout`), in milliseconds; 0: no limit.
+        public var statementTimeoutMilliseconds: Int
     }
+
+    /// The fewest pool connections one transaction can be processed with: the transaction's own
+    /// connection, one for the crypto store's reads during it, one for the bridge API or a
+    /// follow-up step that commits meanwhile, and one spare for `/health` and `status`.
+    public static let minimumPoolSize = 4
 
     public enum SharingPolicy: String, Sendable, CaseIterable {
         /// Share room keys with every device of every member.
@@ -46,6 +63,10 @@ public struct SealbridgeConfiguration: Sendable {
         public var rotationPeriodMilliseconds: Int
         public var rotationMessages: Int
         public var sharingPolicy: SharingPolicy
+        /// Seconds an event waits for its key before the bridge logic is told it is undecryptable.
+        public var undecryptableAfter: TimeInterval
+        /// How long parked events are kept (and can still be decrypted late), in seconds.
+        public var parkedRetention: TimeInterval
     }
 
     public struct Management: Sendable {

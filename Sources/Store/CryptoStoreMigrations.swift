@@ -1,7 +1,9 @@
 import Postgres
 
 /// The crypto engine's tables (versions 10–19). Pickles are libolm pickles encrypted with the
-/// HKDF-derived pickle key; nothing here is a plaintext secret.
+/// HKDF-derived pickle key, raw events and decrypted payloads are sealed (AES-256-GCM); nothing here
+/// is a plaintext secret. Text columns hold only what was checked first (ids, base64 keys, our own
+/// codes): any string a user controls may contain NUL, which PostgreSQL refuses in `text` and `jsonb`.
 public enum CryptoStoreMigrations {
     public static let all: [Migration] = [
         Migration(version: 10, name: "crypto accounts, sessions, replay ledger", sql: """
@@ -108,6 +110,40 @@ public enum CryptoStoreMigrations {
             """),
         Migration(version: 13, name: "fallback key rotation time", sql: """
             ALTER TABLE sealbridge_crypto_accounts ADD COLUMN fallback_rotated_at timestamptz
+            """),
+            Migration(version: 14, name: "inbound sessions per owner, sealed parked events, pending to-device, withheld per sender", sql: """
+            ALTER TABLE sealbridge_inbound_group_sessions ADD COLUMN sender_ed25519 text NOT NULL DEFAULT '';
+            ALTER TABLE sealbridge_inbound_group_sessions DROP CONSTRAINT sealbridge_inbound_group_sessions_pkey;
+            ALTER TABLE sealbridge_inbound_group_sessions ADD PRIMARY KEY (room_id, session_id, sender_key);
+
+            ALTER TABLE sealbridge_parked_events ALTER COLUMN event DROP NOT NULL;
+            ALTER TABLE sealbridge_parked_events ADD COLUMN sealed bytea;
+            ALTER TABLE sealbridge_parked_events ADD COLUMN sender text;
+            ALTER TABLE sealbridge_parked_events ADD COLUMN sender_key text;
+            ALTER TABLE sealbridge_parked_events ADD COLUMN surfaced_at timestamptz;
+            CREATE INDEX ON sealbridge_parked_events (parked_at) WHERE surfaced_at IS NULL;
+
+            ALTER TABLE sealbridge_withheld_sessions ADD COLUMN sender_user_id text NOT NULL DEFAULT '';
+            ALTER TABLE sealbridge_withheld_sessions ADD COLUMN received_at timestamptz NOT NULL DEFAULT now();
+            ALTER TABLE sealbridge_withheld_sessions DROP CONSTRAINT sealbridge_withheld_sessions_pkey;
+            ALTER TABLE sealbridge_withheld_sessions ADD PRIMARY KEY (room_id, session_id, sender_user_id, sender_key);
+
+            CREATE TABLE sealbridge_pending_to_device (
+                id text PRIMARY KEY,
+                recipient_user_id text NOT NULL,
+                recipient_device_id text NOT NULL,
+                sender text NOT NULL,
+                sender_key text NOT NULL,
+                sealed bytea NOT NULL,
+                received_at timestamptz NOT NULL
+            );
+            CREATE INDEX ON sealbridge_pending_to_device (sender);
+
+            CREATE TABLE sealbridge_crypto_state (
+                id integer PRIMARY KEY CHECK (id = 1),
+                recipients_version bigint NOT NULL
+            );
+            INSERT INTO sealbridge_crypto_state (id, recipients_version) VALUES (1, 0);
             """),
     ]
 }

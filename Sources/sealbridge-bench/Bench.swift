@@ -32,9 +32,11 @@ struct Bench: AsyncParsableCommand {
         if let databaseURL {
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
             try await Self.resetDatabase(client)
-            results.append(try await DecryptWorkload(events: events, senders: 20).run(store: PostgresCryptoStore(client: client), client: client))
+            results.append(try await DecryptWorkload(events: events, senders: 20).run(
+                store: PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: DecryptWorkload.secret)), client: client))
             try await Self.resetDatabase(client)
-            results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: PostgresCryptoStore(client: client), storeName: "postgresql")
+            results += try await ShareWorkload(devices: devices, followUps: followUps).run(
+                store: PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: ShareWorkload.secret)), storeName: "postgresql")
             try await Self.resetDatabase(client)
             results.append(try await IngestWorkload(events: events, sessions: 100).run(databaseURL: databaseURL, client: client))
             if !quick {

@@ -14,9 +14,11 @@ struct DecryptWorkload {
     var events: Int
     var senders: Int
     var perTransaction = 50
+    /// The pickle secret of the machine (and of the store the caller makes for it).
+    static let secret = String(repeating: "b", count: 44)
 
     func run(store: any CryptoStore, client: PostgresClient?) async throws -> BenchResult {
-        let cipher = try StoreCipher(secret: String(repeating: "b", count: 44))
+        let cipher = try StoreCipher(secret: Self.secret)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let bot = try UserID("@bench_bot:bench"), room = try RoomID("!bench")
         let (account, _) = try await machine.createDevice(userID: bot, deviceID: try DeviceID("BENCH"))
@@ -64,7 +66,7 @@ struct DecryptWorkload {
             let transaction = AppserviceTransaction(events: Array(allEvents[offset..<min(events, offset + perTransaction)]))
             let t0 = Measure.now()
             if let processor {
-                _ = try await processor.process(txnID: "bench-\(batch)", transaction, logger: logger)
+                _ = try await processor.process(txnID: "bench-\(batch)", body: [], transaction, logger: logger)
             } else {
                 let step = try await machine.process(transaction)
                 try await store.save(step.changes)

@@ -36,8 +36,8 @@ struct IngestWorkload {
             encryption: {pickle_key: "\(String(repeating: "k", count: 44))"}
             logging: {level: warning}
             """)
-        let store = PostgresCryptoStore(client: client)
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
+        let store = PostgresCryptoStore(client: client, cipher: cipher)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let engine = CryptoEngine(machine: machine, store: store, transport: BenchTransport())
         // With the bridge API's outbox, as the daemon runs when bridge_api.token is set: every decrypted
@@ -89,7 +89,11 @@ struct IngestWorkload {
 
         let server = try await Background.start { ready in
             buildAppServiceApplication(
-                configuration: configuration, client: client, handler: handler, serializeWith: engine.lock, metricsRegistry: nil,
+                configuration: configuration, client: client,
+                pipeline: TransactionPipeline(
+                    configuration: configuration, client: client, handler: handler, cipher: cipher, lock: engine.lock, quarantine: nil,
+                    logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() })),
+                metricsRegistry: nil,
                 logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() }), onServerRunning: { await ready(port) })
         }
         defer { Task { await server.stop() } }

@@ -18,8 +18,9 @@ struct ProvisionWorkload {
         let state = BenchTransport()
         let server = try await Background.start { ready in LoopbackHomeserver.application(state, ready: ready) }
         let homeserver = HomeserverClient(baseURL: "http://127.0.0.1:\(server.port)", asToken: "bench")
-        let store = PostgresCryptoStore(client: client)
-        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "k", count: 44)), policy: policy)
+        let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
+        let store = PostgresCryptoStore(client: client, cipher: cipher)
+        let machine = CryptoMachine(store: store, cipher: cipher, policy: policy)
         let engine = CryptoEngine(machine: machine, store: store, transport: homeserver)
         var latencies: [Double] = []
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()

@@ -9,13 +9,15 @@ import Olm
 struct ShareWorkload {
     var devices: Int
     var followUps: Int
+    /// The pickle secret of the machine (and of the store the caller makes for it).
+    static let secret = String(repeating: "s", count: 44)
 
     func run(store: any CryptoStore, storeName: String) async throws -> [BenchResult] {
         let remote = try BenchTransport.makeRemoteDevices(count: devices)
         let transport = BenchTransport(remoteDevices: remote)
         let ceiling = try Self.shareCeiling(remote)
         let machine = CryptoMachine(
-            store: store, cipher: try StoreCipher(secret: String(repeating: "s", count: 44)),
+            store: store, cipher: try StoreCipher(secret: Self.secret),
             settings: CryptoSettings(defaultRotationMessages: 10_000))
         let engine = CryptoEngine(machine: machine, store: store, transport: transport)
         let bot = try UserID("@bench_bot:bench"), room = try RoomID("!fanout")

@@ -40,7 +40,10 @@ struct Harness {
     /// A new application instance (as after a restart) on the same database.
     func application(handler: any TransactionHandler = TransactionLog()) -> some ApplicationProtocol {
         buildAppServiceApplication(
-            configuration: configuration, client: client, handler: handler, metricsRegistry: nil, logger: Logger(label: "test"))
+            configuration: configuration, client: client,
+            pipeline: TransactionPipeline(
+                configuration: configuration, client: client, handler: handler, cipher: nil, lock: nil, quarantine: nil, logger: Logger(label: "test")),
+            metricsRegistry: nil, logger: Logger(label: "test"))
     }
 
     func loggedTransactions() async throws -> [String: Int] {

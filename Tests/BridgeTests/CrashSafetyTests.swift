@@ -42,8 +42,9 @@ struct CrashSafetyTests {
         try await Migrator.migrate(AppServiceMigrations.all + CryptoStoreMigrations.all, on: client)
         let hs = FakeHomeserver()
         await hs.register(party: "bob")
-        let store = PostgresCryptoStore(client: client)
-        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "p", count: 40)))
+        let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
+        let store = PostgresCryptoStore(client: client, cipher: cipher)
+        let machine = CryptoMachine(store: store, cipher: cipher)
         let engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: hs))
         let bob = try UserID("@bob:localhost"), bobDevice = try DeviceID("BOBPG")
         try await engine.ensureDevice(bob, deviceID: bobDevice, displayName: "bob")
@@ -61,13 +62,13 @@ struct CrashSafetyTests {
         let crashing = SerializedTransactionProcessor(
             PostgresTransactionProcessor(client: client, handler: FailingAfterCrypto(inner: handler)), lock: engine.lock)
         await #expect(throws: FailingAfterCrypto.Crash.self) {
-            _ = try await crashing.process(txnID: "41", transaction, logger: Logger(label: "test"))
+            _ = try await crashing.process(txnID: "41", body: [], transaction, logger: Logger(label: "test"))
         }
         #expect(try await Self.snapshot(client) == before)
 
         // The homeserver retries: now it commits, with the Olm session, the room key and the replay entry.
         let processor = SerializedTransactionProcessor(PostgresTransactionProcessor(client: client, handler: handler), lock: engine.lock)
-        #expect(try await processor.process(txnID: "41", transaction, logger: Logger(label: "test")) == .processed)
+        #expect(try await processor.process(txnID: "41", body: [], transaction, logger: Logger(label: "test")) == .processed)
         let after = try await Self.snapshot(client)
         #expect(after != before)
         #expect(after.contains("sealbridge_inbound_group_sessions=1"))
@@ -75,7 +76,7 @@ struct CrashSafetyTests {
         #expect(after.contains("sealbridge_megolm_replay=1"))
 
         // Committed but the 200 was lost (a kill between commit and response): the retry changes nothing.
-        #expect(try await processor.process(txnID: "41", transaction, logger: Logger(label: "test")) == .duplicate)
+        #expect(try await processor.process(txnID: "41", body: [], transaction, logger: Logger(label: "test")) == .duplicate)
         #expect(try await Self.snapshot(client) == after)
         await TestDatabase.drop(client, name)
     }

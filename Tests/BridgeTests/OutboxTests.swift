@@ -11,7 +11,7 @@ struct OutboxTests {
     static func delivery(_ event: String, body: String) throws -> Delivery {
         Delivery(
             roomID: try RoomID("!r:hs"), eventID: try EventID(event),
-            json: ["event_id": .string(event), "room_id": "!r:hs", "content": ["body": .string(body)]])
+            json: ["event_id": .string(event), "room_id": "!r:hs", "content": ["body": .string(body)]], late: false)
     }
 
     @Test("queued in the caller's transaction, sealed at rest, read in order, once per event, until acknowledged")

@@ -34,11 +34,21 @@ actor ForgetfulStore: CryptoStore {
         await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, remoteKeys: remoteKeys)
             .mapValues { $0.filter { !forgotten.contains($0.sessionID) } }.filter { !$0.value.isEmpty }
     }
-    func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession? {
-        await inner.inboundGroupSession(roomID: roomID, sessionID: sessionID)
+    func inboundGroupSessions(roomID: RoomID, sessionID: String) async throws -> [StoredInboundGroupSession] {
+        await inner.inboundGroupSessions(roomID: roomID, sessionID: sessionID)
     }
     func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String] { await inner.replayEntries(keys) }
     func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent] { await inner.parkedEvents(sessionIDs: sessionIDs) }
+    func parkedEventsToSurface(parkedBefore: Date, limit: Int) async throws -> [ParkedEvent] {
+        await inner.parkedEventsToSurface(parkedBefore: parkedBefore, limit: limit)
+    }
+    func recentParkedEvents(roomID: RoomID?, limit: Int) async throws -> [ParkedEvent] { await inner.recentParkedEvents(roomID: roomID, limit: limit) }
+    func pendingToDevice(senders: Set<UserID>) async throws -> [PendingToDevice] { await inner.pendingToDevice(senders: senders) }
+    func pendingSenders(limit: Int) async throws -> [(sender: UserID, recipient: UserID)] { await inner.pendingSenders(limit: limit) }
+    func expire(parkedBefore: Date, pendingBefore: Date) async throws -> (parked: Int, pending: Int) {
+        await inner.expire(parkedBefore: parkedBefore, pendingBefore: pendingBefore)
+    }
+    func recipientsVersion() async throws -> Int64 { await inner.recipientsVersion() }
     func save(_ changes: CryptoChanges) async throws { await inner.save(changes) }
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
     func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] { await inner.trackedUsers(userIDs) }
@@ -51,8 +61,8 @@ actor ForgetfulStore: CryptoStore {
     func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
         await inner.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: senderUserID)
     }
-    func withheldNotice(roomID: RoomID, sessionID: String) async throws -> WithheldNotice? {
-        await inner.withheldNotice(roomID: roomID, sessionID: sessionID)
+    func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice] {
+        await inner.withheldNotices(roomID: roomID, sessionID: sessionID)
     }
     func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date? {
         await inner.lastOlmRecovery(localUserID: localUserID, remoteKey: remoteKey)
@@ -82,7 +92,7 @@ final class Party: Sendable {
         let clock = self.clock
         let machine = CryptoMachine(
             store: store, cipher: try StoreCipher(secret: String(repeating: name, count: 40)), settings: settings, now: { clock.now })
-        engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: homeserver))
+        engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: homeserver), senderQueryInterval: 0)
         var devices: [(UserID, DeviceID)] = []
         for (index, user) in users.enumerated() {
             let userID = try UserID(user)
@@ -94,7 +104,9 @@ final class Party: Sendable {
     }
 
     /// Delivers what the homeserver has for this party as one transaction and commits the step, then
-    /// performs its follow-ups (uploads, wedged-session recovery) as the daemon would.
+    /// performs its follow-ups (uploads, wedged-session recovery, the device lists of unknown
+    /// to-device senders) as the daemon would. Room events that the follow-ups decrypt are added to
+    /// the returned step's outcomes.
     @discardableResult
     func sync(toDevice: Bool = true, events: Bool = true) async throws -> CryptoStep {
         let (messages, changed) = toDevice ? await homeserver.drain(party: name, devices: devices) : ([], [])
@@ -108,15 +120,18 @@ final class Party: Sendable {
         }
         let transaction = AppserviceTransaction(events: newEvents, toDevice: messages, deviceLists: DeviceListChanges(changed: changed))
         let engine = engine, store = store
-        let step = try await engine.lock.withLock {
-            await engine.queryUnknownSenders(of: transaction, logger: Logger(label: "test"))
+        var step = try await engine.lock.withLock {
             let step = try await engine.machine.process(transaction)
             try await store.save(step.changes)
-            await engine.machine.committed(step.changes)
             return step
         }
         for upload in step.uploads { try await engine.upload(upload) }
         for session in step.wedged { try await engine.recover(session) }
+        if let requester = step.changes.pendingToDevice.first?.recipient.userID {
+            let resolved = try await engine.resolvePendingSenders(Set(step.changes.pendingToDevice.map(\.sender)), as: requester)
+            step.roomEvents += resolved.roomEvents
+            step.toDevice += resolved.toDevice
+        }
         return step
     }
 

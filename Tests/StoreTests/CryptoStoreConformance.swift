@@ -10,12 +10,12 @@ import Testing
 enum CryptoStoreConformance {
     static func run(_ store: any CryptoStore) async throws {
         let bot = try UserID("@bot:localhost"), device = try DeviceID("BOT1"), room = try RoomID("!room")
-        let alice = try UserID("@alice:localhost")
+        let alice = try UserID("@alice:localhost"), mallory = try UserID("@mallory:localhost")
 
         // Empty store.
         #expect(try await store.account(userID: bot) == nil)
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").isEmpty)
-        #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S") == nil)
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "S").isEmpty)
         #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5)]).isEmpty)
 
         // One batch with one of everything.
@@ -27,58 +27,120 @@ enum CryptoStoreConformance {
             StoredOlmSession(localUserID: bot, localDeviceID: device, senderKey: "K", sessionID: "o2", pickle: "olm-2", lastUsed: newer),
             StoredOlmSession(localUserID: bot, localDeviceID: device, senderKey: "OTHER", sessionID: "o3", pickle: "olm-3", lastUsed: newer),
         ]
-        changes.inboundGroupSessions = [
-            StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, firstKnownIndex: 5, pickle: "igs-from-5"),
-        ]
+        let alices = StoredInboundGroupSession(
+            roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, senderEd25519: "E", firstKnownIndex: 5, pickle: "igs-from-5")
+        changes.inboundGroupSessions = [alices]
         changes.replayEntries = [ReplayLedger.Key(sessionID: "S", messageIndex: 5): "$e5"]
         try await store.save(changes)
 
         #expect(try await store.account(userID: bot) == changes.accounts[0])
         let sessions = try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K")
         #expect(sessions.map(\.sessionID) == ["o2", "o1"])  // most recently used first
-        #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.pickle == "igs-from-5")
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "S") == [alices])
         #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5), ReplayLedger.Key(sessionID: "S", messageIndex: 6)])
             == [ReplayLedger.Key(sessionID: "S", messageIndex: 5): "$e5"])
 
-        // Updates: account and Olm session replaced; an inbound session known from an earlier index
-        // replaces the later copy, a later copy never replaces an earlier one; replay entries never change.
+        // Updates: account and Olm session replaced; the same owner's copy known from an earlier index
+        // extends the claim, a later copy never replaces an earlier one; replay entries never change.
         var update = CryptoChanges()
         update.accounts = [StoredAccount(userID: bot, deviceID: device, pickle: "account-v2", deviceKeysUploaded: true)]
         update.olmSessions = [StoredOlmSession(localUserID: bot, localDeviceID: device, senderKey: "K", sessionID: "o1", pickle: "olm-1b", lastUsed: newer.addingTimeInterval(1))]
-        update.inboundGroupSessions = [StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, firstKnownIndex: 2, pickle: "igs-from-2")]
+        var extended = alices
+        extended.firstKnownIndex = 2
+        extended.pickle = "igs-from-2"
+        update.inboundGroupSessions = [extended]
         update.replayEntries = [ReplayLedger.Key(sessionID: "S", messageIndex: 5): "$attacker"]
         try await store.save(update)
         #expect(try await store.account(userID: bot)?.pickle == "account-v2")
         #expect(try await store.account(userID: bot)?.deviceKeysUploaded == true)
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").map(\.sessionID) == ["o1", "o2"])
         #expect(try await store.olmSessions(localUserID: bot, localDeviceID: device, senderKey: "K").first?.pickle == "olm-1b")
-        #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.firstKnownIndex == 2)
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "S") == [extended])
         #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 5)])[ReplayLedger.Key(sessionID: "S", messageIndex: 5)] == "$e5")
 
         var later = CryptoChanges()
-        later.inboundGroupSessions = [StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, firstKnownIndex: 9, pickle: "igs-from-9")]
+        later.inboundGroupSessions = [StoredInboundGroupSession(
+            roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, senderEd25519: "E", firstKnownIndex: 9, pickle: "igs-from-9")]
         try await store.save(later)
-        #expect(try await store.inboundGroupSession(roomID: room, sessionID: "S")?.pickle == "igs-from-2")
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "S").map(\.pickle) == ["igs-from-2"])
         // The same session id in another room is another session.
-        #expect(try await store.inboundGroupSession(roomID: try RoomID("!elsewhere"), sessionID: "S") == nil)
+        #expect(try await store.inboundGroupSessions(roomID: try RoomID("!elsewhere"), sessionID: "S").isEmpty)
 
-        // Parked events: kept once per event id, found by session, removed when released.
+        // A stored claim never changes owner: the same sender key for another user or Ed25519 key, even
+        // from an earlier index, changes nothing; another sender's copy is kept as its own claim.
+        var takeover = CryptoChanges()
+        takeover.inboundGroupSessions = [
+            StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: mallory, senderEd25519: "E", firstKnownIndex: 0, pickle: "m1"),
+            StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "K", senderUserID: alice, senderEd25519: "M", firstKnownIndex: 0, pickle: "m2"),
+            StoredInboundGroupSession(roomID: room, sessionID: "S", senderKey: "MK", senderUserID: mallory, senderEd25519: "ME", firstKnownIndex: 0, pickle: "m3"),
+        ]
+        try await store.save(takeover)
+        let claims = try await store.inboundGroupSessions(roomID: room, sessionID: "S")
+        #expect(claims.count == 2)
+        #expect(claims.first { $0.senderKey == "K" } == extended, "Alice's claim is untouched")
+        #expect(claims.first { $0.senderKey == "MK" }?.senderUserID == mallory, "Mallory's copy is his own claim")
+        #expect(claims.map(\.firstKnownIndex) == [0, 2], "claims come lowest index first")
+
+        // Parked events: kept once per event id (sealed where the store seals), found by session,
+        // surfaced once, removed when released; any string the sender chose survives, NUL included.
         let event: JSONValue = ["type": "m.room.encrypted", "event_id": "$p1", "room_id": "!room", "sender": "@alice:localhost",
-                                "content": ["algorithm": "m.megolm.v1.aes-sha2", "session_id": "WAIT", "ciphertext": "AwgA"]]
+                                "content": ["algorithm": "m.megolm.v1.aes-sha2", "session_id": "WAIT", "ciphertext": "AwgA", "k\u{0}ey": "va\u{0}lue"]]
+        let parked = ParkedEvent(event: event, sessionID: "WAIT", roomID: room, sender: alice, senderKey: "K")
         var park = CryptoChanges()
-        park.parkedEvents = [ParkedEvent(event: event, sessionID: "WAIT", roomID: room), ParkedEvent(event: event, sessionID: "WAIT", roomID: room)]
+        park.parkedEvents = [parked, parked]
         try await store.save(park)
-        #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]) == [ParkedEvent(event: event, sessionID: "WAIT", roomID: room)])
+        let found = try await store.parkedEvents(sessionIDs: ["WAIT"])
+        #expect(found.count == 1)
+        #expect(found.first?.event == event && found.first?.sender == alice && found.first?.senderKey == "K" && found.first?.surfaced == false)
+        let parkedAt = try #require(found.first?.parkedAt)
         #expect(try await store.parkedEvents(sessionIDs: ["OTHER"]).isEmpty)
+        #expect(try await store.parkedEventsToSurface(parkedBefore: parkedAt.addingTimeInterval(-1), limit: 10).isEmpty)
+        #expect(try await store.parkedEventsToSurface(parkedBefore: parkedAt.addingTimeInterval(1), limit: 10).map(\.eventID) == ["$p1"])
+        #expect(try await store.recentParkedEvents(roomID: room, limit: 10).map(\.eventID) == ["$p1"])
+        #expect(try await store.recentParkedEvents(roomID: try RoomID("!elsewhere"), limit: 10).isEmpty)
+        var surface = CryptoChanges()
+        surface.surfacedEvents = ["$p1"]
+        try await store.save(surface)
+        #expect(try await store.parkedEventsToSurface(parkedBefore: parkedAt.addingTimeInterval(1), limit: 10).isEmpty)
+        #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).first?.surfaced == true)
         var release = CryptoChanges()
         release.releasedEvents = ["$p1"]
         try await store.save(release)
+        #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).isEmpty)
+
+        // Pending to-device payloads: found by sender, listed by sender, released, expired.
+        let payload: JSONValue = ["type": "m.room_key", "content": ["session_key": "s\u{0}ecret"]]
+        let pending = PendingToDevice(
+            id: "p-1", recipient: DeviceRef(userID: bot, deviceID: device), sender: mallory, senderKey: "MK", payload: payload, receivedAt: older)
+        var wait = CryptoChanges()
+        wait.pendingToDevice = [pending]
+        try await store.save(wait)
+        #expect(try await store.pendingToDevice(senders: [mallory]) == [pending])
+        #expect(try await store.pendingToDevice(senders: [alice]).isEmpty)
+        #expect(try await store.pendingSenders(limit: 10).map(\.sender) == [mallory])
+        #expect(try await store.pendingSenders(limit: 10).map(\.recipient) == [bot])
+        var done = CryptoChanges()
+        done.releasedToDevice = ["p-1"]
+        try await store.save(done)
+        #expect(try await store.pendingToDevice(senders: [mallory]).isEmpty)
+
+        // Expiry: what is older than the horizons goes, what is newer stays.
+        var old = CryptoChanges()
+        old.pendingToDevice = [pending]
+        old.parkedEvents = [parked]
+        try await store.save(old)
+        let none = try await store.expire(parkedBefore: .distantPast, pendingBefore: older)
+        #expect(none.parked == 0 && none.pending == 0)
+        let gone = try await store.expire(parkedBefore: .distantFuture, pendingBefore: newer)
+        #expect(gone.parked == 1 && gone.pending == 1)
         #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).isEmpty)
     }
 }
 
 @Suite("Crypto store conformance")
 struct CryptoStoreConformanceTests {
+    static let cipher = try! StoreCipher(secret: String(repeating: "c", count: 44))
+
     @Test("the memory store")
     func memory() async throws {
         try await CryptoStoreConformance.run(MemoryCryptoStore())
@@ -88,7 +150,37 @@ struct CryptoStoreConformanceTests {
     func postgres() async throws {
         let (client, name) = try await TestDatabase.fresh()
         try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
-        try await CryptoStoreConformance.run(PostgresCryptoStore(client: client))
+        try await CryptoStoreConformance.run(PostgresCryptoStore(client: client, cipher: Self.cipher))
+        await TestDatabase.drop(client, name)
+    }
+
+    @Test("PostgreSQL: parked events and pending payloads are sealed; NUL-laden text is refused before it reaches the server")
+    func sealedAtRest() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
+        let store = PostgresCryptoStore(client: client, cipher: Self.cipher)
+        let alice = try UserID("@alice:localhost"), room = try RoomID("!room")
+        var changes = CryptoChanges()
+        changes.parkedEvents = [ParkedEvent(
+            event: ["event_id": "$p", "room_id": "!room", "sender": "@alice:localhost", "content": ["body": "plaintext-marker"]],
+            sessionID: "S", roomID: room, sender: alice)]
+        changes.pendingToDevice = [PendingToDevice(
+            id: "x", recipient: DeviceRef(userID: alice, deviceID: try DeviceID("D")), sender: alice, senderKey: "K",
+            payload: ["content": ["session_key": "secret-marker"]], receivedAt: Date())]
+        try await store.save(changes)
+        let dump = try await client.query("""
+            SELECT (SELECT count(*) FROM sealbridge_parked_events WHERE position('plaintext-marker' in encode(sealed, 'escape')) > 0)
+                 + (SELECT count(*) FROM sealbridge_pending_to_device WHERE position('secret-marker' in encode(sealed, 'escape')) > 0) AS n
+            """).first?.decode(Int.self, "n")
+        #expect(dump == 0)
+        // Another pickle key cannot read them.
+        let stranger = PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: String(repeating: "z", count: 44)))
+        await #expect(throws: (any Error).self) { _ = try await stranger.parkedEvents(sessionIDs: ["S"]) }
+        // A text column never receives a NUL: refused with a clear error, nothing written.
+        var hostile = CryptoChanges()
+        hostile.replayEntries = [ReplayLedger.Key(sessionID: "S\u{0}x", messageIndex: 1): "$e"]
+        await #expect { try await store.save(hostile) } throws: { ($0 as? PostgresError)?.code == .unstorableText }
+        #expect(try await store.replayEntries([ReplayLedger.Key(sessionID: "S", messageIndex: 1)]).isEmpty)
         await TestDatabase.drop(client, name)
     }
 
@@ -96,7 +188,7 @@ struct CryptoStoreConformanceTests {
     func rollback() async throws {
         let (client, name) = try await TestDatabase.fresh()
         try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
-        let store = PostgresCryptoStore(client: client)
+        let store = PostgresCryptoStore(client: client, cipher: Self.cipher)
         var changes = CryptoChanges()
         changes.accounts = [StoredAccount(userID: try UserID("@bot:localhost"), deviceID: try DeviceID("D"), pickle: "p", deviceKeysUploaded: false)]
         struct Abort: Error {}

@@ -25,6 +25,8 @@ enum RoomStateConformance {
         #expect(try await store.localDevices(after: try UserID("@p2:localhost"), limit: 2) == [DeviceRef(userID: try UserID("@p3:localhost"), deviceID: try DeviceID("D3"))])
         #expect(try await store.devices(userIDs: [alice]).isEmpty)
         #expect(try await store.room(room) == nil)
+        // Accounts add no recipient: the recipients version stays.
+        let version0 = try await store.recipientsVersion()
 
         var changes = CryptoChanges()
         changes.trackedUsers = [alice: false, bob: true]
@@ -34,7 +36,10 @@ enum RoomStateConformance {
             RoomMembership(roomID: room, userID: alice, membership: "join"), RoomMembership(roomID: room, userID: bob, membership: "invite"),
             RoomMembership(roomID: other, userID: alice, membership: "leave"),
         ]
-        changes.withheldNotices = [WithheldNotice(roomID: room, sessionID: "W", code: "m.unverified", reason: nil, senderKey: "K")]
+        changes.withheldNotices = [
+            WithheldNotice(roomID: room, sessionID: "W", code: "m.unverified", reason: nil, senderUserID: alice, senderKey: "K"),
+            WithheldNotice(roomID: room, sessionID: "W", code: "m.blacklisted", reason: "third party", senderUserID: bob, senderKey: "K"),
+        ]
         let at = Date(timeIntervalSince1970: 1_800_000_000)
         changes.olmRecoveries = [OlmRecovery(localUserID: bot, remoteKey: "c1", at: at)]
         changes.olmSessions = [
@@ -44,13 +49,19 @@ enum RoomStateConformance {
         try await store.save(changes)
 
         #expect(try await store.trackedUsers([alice, bob, bot]) == [alice: false, bob: true])
+        let version1 = try await store.recipientsVersion()
+        #expect(version1 > version0, "a commit of members and devices must move the recipients version")
         #expect(Set(try await store.devices(userIDs: [alice, bob])[alice] ?? []) == [phone, laptop])
         #expect(try await store.room(room)?.rotationPeriodMilliseconds == 60_000)
         #expect(try await store.room(room)?.rotationPeriodMessages == nil)
         #expect(try await store.room(room)?.sharesWithInvited == false)
         #expect(try await store.members(roomID: room) == [alice: "join", bob: "invite"])
         #expect(try await store.presentRooms(userID: alice) == [room])
-        #expect(try await store.withheldNotice(roomID: room, sessionID: "W")?.code == "m.unverified")
+        // One notice per (sender, sender key): a third party's notice does not overwrite the sender's.
+        let notices = try await store.withheldNotices(roomID: room, sessionID: "W")
+        #expect(notices.map(\.senderUserID) == [alice, bob])
+        #expect(notices.first { $0.senderUserID == alice }?.code == "m.unverified")
+        #expect(notices.first { $0.senderUserID == bob }?.reason == "third party")
         #expect(try await store.lastOlmRecovery(localUserID: bot, remoteKey: "c1") == at)
         #expect(try await store.lastOlmRecovery(localUserID: bot, remoteKey: "c2") == nil)
         let sessions = try await store.olmSessions(localUserID: bot, localDeviceID: try DeviceID("BOT"), remoteKeys: ["c1", "c2", "c3"])
@@ -65,6 +76,8 @@ enum RoomStateConformance {
         #expect(try await store.devices(userIDs: [alice])[alice] == [phone])
         #expect(try await store.trackedUsers([bob]).isEmpty)
         #expect(try await store.members(roomID: room)[bob] == "leave")
+        #expect(try await store.recipientsVersion() > version1)
+        let version2 = try await store.recipientsVersion()
 
         // Outbound session: shares are recorded per device; a new session replaces the old one and its shares.
         let device = try DeviceID("BOT")
@@ -79,6 +92,7 @@ enum RoomStateConformance {
             OutboundShare(roomID: room, senderUserID: bot, sessionID: "GONE", userID: alice, deviceID: phone.deviceID, curve25519: "c1", messageIndex: 0, withheldCode: nil),
         ]
         try await store.save(shares)
+        #expect(try await store.recipientsVersion() == version2, "sessions and shares add no recipient")
         let loaded = try #require(try await store.outboundGroupSession(roomID: room, senderUserID: bot))
         #expect(loaded.sessionID == "O1" && loaded.createdAt == at)
         #expect(Set(loaded.shares) == Set(shares.outboundShares.prefix(2)))
@@ -111,7 +125,7 @@ struct RoomStateConformanceTests {
     func postgres() async throws {
         let (client, name) = try await TestDatabase.fresh()
         try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
-        try await RoomStateConformance.run(PostgresCryptoStore(client: client))
+        try await RoomStateConformance.run(PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: String(repeating: "r", count: 44))))
         await TestDatabase.drop(client, name)
     }
 }

@@ -13,12 +13,32 @@ public protocol CryptoStore: Sendable {
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef]
     /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
-    /// The inbound Megolm session for (room, session id), shared by every local device.
-    func inboundGroupSession(roomID: RoomID, sessionID: String) async throws -> StoredInboundGroupSession?
+    /// Every stored claim on the inbound Megolm session (room, session id), lowest first known index
+    /// first: one per owner (sender key), since another sender's copy of a key never rewrites the
+    /// owner's. Shared by every local device.
+    func inboundGroupSessions(roomID: RoomID, sessionID: String) async throws -> [StoredInboundGroupSession]
     /// Replay-protection entries for the given (session, message index) pairs, where they exist.
     func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String]
     /// Events parked until one of the Megolm sessions `sessionIDs` is known.
     func parkedEvents(sessionIDs: Set<String>) async throws -> [ParkedEvent]
+    /// Events parked before `parkedBefore` and not yet surfaced to the bridge logic as undecryptable,
+    /// oldest first.
+    func parkedEventsToSurface(parkedBefore: Date, limit: Int) async throws -> [ParkedEvent]
+    /// The most recently parked events still waiting, in `roomID` or everywhere, newest first.
+    func recentParkedEvents(roomID: RoomID?, limit: Int) async throws -> [ParkedEvent]
+    /// Decrypted to-device payloads waiting until one of `senders`' device lists is known.
+    func pendingToDevice(senders: Set<UserID>) async throws -> [PendingToDevice]
+    /// Senders with to-device payloads waiting, oldest first, and a local recipient of each (to
+    /// query their devices as).
+    func pendingSenders(limit: Int) async throws -> [(sender: UserID, recipient: UserID)]
+    /// Forgets parked events parked before `parkedBefore` (already surfaced as undecryptable) and
+    /// pending to-device payloads received before `pendingBefore`.
+    /// - Returns: How many of each were removed.
+    func expire(parkedBefore: Date, pendingBefore: Date) async throws -> (parked: Int, pending: Int)
+    /// A number that grows with every committed change that could add a recipient to a room's key
+    /// (rooms, members, device lists, tracking, discarded sessions). Read from the committed state,
+    /// so a send's shortcut never trusts an in-memory counter that a lost COMMIT answer left behind.
+    func recipientsVersion() async throws -> Int64
     /// Writes every change at once: all or nothing.
     func save(_ changes: CryptoChanges) async throws
 
@@ -42,8 +62,9 @@ public protocol CryptoStore: Sendable {
     func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
     /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
-    /// A withheld notice for an inbound session, if a sender sent one.
-    func withheldNotice(roomID: RoomID, sessionID: String) async throws -> WithheldNotice?
+    /// The withheld notices received for an inbound session, one per (sender, sender key): hints
+    /// that apply only to events whose sender and sender key match.
+    func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice]
     /// When `localUserID` last replaced a wedged session with `remoteKey`.
     func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date?
 }
@@ -87,23 +108,35 @@ public struct StoredOlmSession: Sendable, Hashable {
     }
 }
 
-/// An inbound Megolm session with who sent it.
+/// An inbound Megolm session with who sent it: one owner's claim on a session id.
 public struct StoredInboundGroupSession: Sendable, Hashable {
     public var roomID: RoomID
     public var sessionID: String
-    /// The curve25519 key of the device that shared it.
+    /// The curve25519 key of the device that shared it (the Olm session's remote key).
     public var senderKey: String
     public var senderUserID: UserID
+    /// The Ed25519 key of the sharing device, from its verified device keys.
+    public var senderEd25519: String
     public var firstKnownIndex: UInt32
     public var pickle: String
 
-    public init(roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, firstKnownIndex: UInt32, pickle: String) {
+    public init(
+        roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, senderEd25519: String = "", firstKnownIndex: UInt32,
+        pickle: String
+    ) {
         self.roomID = roomID
         self.sessionID = sessionID
         self.senderKey = senderKey
         self.senderUserID = senderUserID
+        self.senderEd25519 = senderEd25519
         self.firstKnownIndex = firstKnownIndex
         self.pickle = pickle
+    }
+
+    /// Whether `other` is the same owner's claim (same sender key, user and Ed25519 key): only then
+    /// may a copy known from an earlier index replace this one.
+    public func hasSameOwner(as other: StoredInboundGroupSession) -> Bool {
+        senderKey == other.senderKey && senderUserID == other.senderUserID && senderEd25519 == other.senderEd25519
     }
 }
 
@@ -111,13 +144,21 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
 public struct CryptoChanges: Sendable {
     public var accounts: [StoredAccount] = []
     public var olmSessions: [StoredOlmSession] = []
-    /// Kept once per (room, session id); a copy known from an earlier index replaces a later one, never the reverse.
+    /// Kept once per (room, session id, sender key): a copy known from an earlier index replaces a later
+    /// one of the same owner (sender key, user, Ed25519 key), never the reverse; another owner's copy
+    /// never changes a stored claim.
     public var inboundGroupSessions: [StoredInboundGroupSession] = []
     public var replayEntries: [ReplayLedger.Key: String] = [:]
     /// Events to keep until their key arrives (keyed by event id: parking twice keeps one copy).
     public var parkedEvents: [ParkedEvent] = []
     /// Event ids of parked events now decrypted (or failed for good): remove them.
     public var releasedEvents: Set<String> = []
+    /// Event ids of parked events just delivered to the bridge logic as undecryptable.
+    public var surfacedEvents: Set<String> = []
+    /// Decrypted to-device payloads that wait for their sender's device list.
+    public var pendingToDevice: [PendingToDevice] = []
+    /// Ids of pending to-device payloads now processed (or refused for good): remove them.
+    public var releasedToDevice: Set<String> = []
     /// A user's complete, verified device list from `/keys/query`: replaces what was stored.
     public var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
     /// Users to track, with their outdated flag (true: query their devices before the next send).
@@ -139,7 +180,8 @@ public struct CryptoChanges: Sendable {
 
     public var isEmpty: Bool {
         accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
-            && parkedEvents.isEmpty && releasedEvents.isEmpty && deviceLists.isEmpty && trackedUsers.isEmpty
+            && parkedEvents.isEmpty && releasedEvents.isEmpty && surfacedEvents.isEmpty && pendingToDevice.isEmpty
+            && releasedToDevice.isEmpty && deviceLists.isEmpty && trackedUsers.isEmpty
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
             && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
     }
@@ -152,6 +194,9 @@ public struct CryptoChanges: Sendable {
         replayEntries.merge(other.replayEntries) { first, _ in first }
         parkedEvents += other.parkedEvents
         releasedEvents.formUnion(other.releasedEvents)
+        surfacedEvents.formUnion(other.surfacedEvents)
+        pendingToDevice += other.pendingToDevice
+        releasedToDevice.formUnion(other.releasedToDevice)
         deviceLists.merge(other.deviceLists) { _, new in new }
         trackedUsers.merge(other.trackedUsers) { _, new in new }
         untrackedUsers.formUnion(other.untrackedUsers)
@@ -162,5 +207,14 @@ public struct CryptoChanges: Sendable {
         outboundShares += other.outboundShares
         withheldNotices += other.withheldNotices
         olmRecoveries += other.olmRecoveries
+    }
+}
+
+extension CryptoChanges {
+    /// Whether these changes can add a recipient to some room's key, so that the committed
+    /// ``CryptoStore/recipientsVersion()`` must grow with them.
+    public var changesRecipients: Bool {
+        !rooms.isEmpty || !memberships.isEmpty || !deviceLists.isEmpty || !trackedUsers.isEmpty || !untrackedUsers.isEmpty
+            || !discardedOutboundSessions.isEmpty
     }
 }

@@ -3,20 +3,48 @@ import MatrixModels
 
 /// An in-memory ``CryptoStore`` for tests and tools; the semantics match the PostgreSQL store.
 public actor MemoryCryptoStore: CryptoStore {
+    struct OlmSessionKey: Hashable {
+        var local: DeviceRef
+        var senderKey: String
+        var sessionID: String
+    }
+
+    struct GroupSessionKey: Hashable {
+        var roomID: RoomID
+        var sessionID: String
+    }
+
+    struct WithheldKey: Hashable {
+        var session: GroupSessionKey
+        var sender: UserID
+        var senderKey: String
+    }
+
+    struct RecoveryKey: Hashable {
+        var localUserID: UserID
+        var remoteKey: String
+    }
+
     private var accounts: [UserID: StoredAccount] = [:]
-    private var olmSessions: [String: StoredOlmSession] = [:]
-    private var groupSessions: [String: StoredInboundGroupSession] = [:]
+    private var olmSessions: [OlmSessionKey: StoredOlmSession] = [:]
+    /// Claims per (room, session id), one per sender key.
+    private var groupSessions: [GroupSessionKey: [String: StoredInboundGroupSession]] = [:]
     private var replay: [ReplayLedger.Key: String] = [:]
     private var parked: [String: ParkedEvent] = [:]
+    private var pending: [String: PendingToDevice] = [:]
     private var tracked: [UserID: Bool] = [:]
     private var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
     private var rooms: [RoomID: RoomEncryption] = [:]
     private var memberships: [RoomID: [UserID: String]] = [:]
     private var outbound: [OutboundSessionOwner: StoredOutboundGroupSession] = [:]
-    private var withheld: [String: WithheldNotice] = [:]
-    private var recoveries: [String: Date] = [:]
+    private var withheld: [WithheldKey: WithheldNotice] = [:]
+    private var recoveries: [RecoveryKey: Date] = [:]
+    private var version: Int64 = 0
+    private let now: @Sendable () -> Date
 
-    public init() {}
+    public init(now: @escaping @Sendable () -> Date = Date.init) {
+        self.now = now
+    }
 
     public func account(userID: UserID) -> StoredAccount? { accounts[userID] }
 
@@ -40,8 +68,9 @@ public actor MemoryCryptoStore: CryptoStore {
         return found
     }
 
-    public func inboundGroupSession(roomID: RoomID, sessionID: String) -> StoredInboundGroupSession? {
-        groupSessions[roomID.rawValue + "|" + sessionID]
+    public func inboundGroupSessions(roomID: RoomID, sessionID: String) -> [StoredInboundGroupSession] {
+        (groupSessions[GroupSessionKey(roomID: roomID, sessionID: sessionID)] ?? [:]).values
+            .sorted { ($0.firstKnownIndex, $0.senderKey) < ($1.firstKnownIndex, $1.senderKey) }
     }
 
     public func replayEntries(_ keys: Set<ReplayLedger.Key>) -> [ReplayLedger.Key: String] {
@@ -53,6 +82,40 @@ public actor MemoryCryptoStore: CryptoStore {
     public func parkedEvents(sessionIDs: Set<String>) -> [ParkedEvent] {
         parked.values.filter { sessionIDs.contains($0.sessionID) }.sorted { $0.eventID < $1.eventID }
     }
+
+    public func parkedEventsToSurface(parkedBefore: Date, limit: Int) -> [ParkedEvent] {
+        Array(parked.values.filter { !$0.surfaced && ($0.parkedAt ?? .distantFuture) < parkedBefore }
+            .sorted { ($0.parkedAt ?? .distantPast, $0.eventID) < ($1.parkedAt ?? .distantPast, $1.eventID) }.prefix(limit))
+    }
+
+    public func recentParkedEvents(roomID: RoomID?, limit: Int) -> [ParkedEvent] {
+        Array(parked.values.filter { roomID == nil || $0.roomID == roomID }
+            .sorted { ($0.parkedAt ?? .distantPast, $0.eventID) > ($1.parkedAt ?? .distantPast, $1.eventID) }.prefix(limit))
+    }
+
+    public func pendingToDevice(senders: Set<UserID>) -> [PendingToDevice] {
+        pending.values.filter { senders.contains($0.sender) }.sorted { ($0.receivedAt, $0.id) < ($1.receivedAt, $1.id) }
+    }
+
+    public func pendingSenders(limit: Int) -> [(sender: UserID, recipient: UserID)] {
+        var seen = Set<UserID>()
+        var found: [(sender: UserID, recipient: UserID)] = []
+        for message in pending.values.sorted(by: { ($0.receivedAt, $0.id) < ($1.receivedAt, $1.id) }) where seen.insert(message.sender).inserted {
+            found.append((message.sender, message.recipient.userID))
+            if found.count == limit { break }
+        }
+        return found
+    }
+
+    public func expire(parkedBefore: Date, pendingBefore: Date) -> (parked: Int, pending: Int) {
+        let oldParked = parked.filter { ($0.value.parkedAt ?? .distantFuture) < parkedBefore }.map(\.key)
+        let oldPending = pending.filter { $0.value.receivedAt < pendingBefore }.map(\.key)
+        for key in oldParked { parked[key] = nil }
+        for key in oldPending { pending[key] = nil }
+        return (oldParked.count, oldPending.count)
+    }
+
+    public func recipientsVersion() -> Int64 { version }
 
     public func devices(userIDs: [UserID]) -> [UserID: [VerifiedDeviceKeys]] {
         var found: [UserID: [VerifiedDeviceKeys]] = [:]
@@ -88,25 +151,40 @@ public actor MemoryCryptoStore: CryptoStore {
         }
     }
 
-    public func withheldNotice(roomID: RoomID, sessionID: String) -> WithheldNotice? {
-        withheld[roomID.rawValue + "|" + sessionID]
+    public func withheldNotices(roomID: RoomID, sessionID: String) -> [WithheldNotice] {
+        let session = GroupSessionKey(roomID: roomID, sessionID: sessionID)
+        return withheld.filter { $0.key.session == session }.map(\.value)
+            .sorted { ($0.senderUserID, $0.senderKey) < ($1.senderUserID, $1.senderKey) }
     }
 
     public func lastOlmRecovery(localUserID: UserID, remoteKey: String) -> Date? {
-        recoveries[localUserID.rawValue + "|" + remoteKey]
+        recoveries[RecoveryKey(localUserID: localUserID, remoteKey: remoteKey)]
     }
 
     public func save(_ changes: CryptoChanges) {
-        for event in changes.parkedEvents where parked[event.eventID] == nil { parked[event.eventID] = event }
+        let savedAt = now()
+        for event in changes.parkedEvents where parked[event.eventID] == nil {
+            var stored = event
+            stored.reason = nil
+            stored.parkedAt = stored.parkedAt ?? savedAt
+            parked[event.eventID] = stored
+        }
+        for eventID in changes.surfacedEvents { parked[eventID]?.surfaced = true }
         for eventID in changes.releasedEvents { parked[eventID] = nil }
+        for message in changes.pendingToDevice where pending[message.id] == nil { pending[message.id] = message }
+        for id in changes.releasedToDevice { pending[id] = nil }
         for account in changes.accounts { accounts[account.userID] = account }
         for session in changes.olmSessions {
-            olmSessions["\(session.localUserID)|\(session.localDeviceID)|\(session.senderKey)|\(session.sessionID)"] = session
+            let local = DeviceRef(userID: session.localUserID, deviceID: session.localDeviceID)
+            olmSessions[OlmSessionKey(local: local, senderKey: session.senderKey, sessionID: session.sessionID)] = session
         }
         for session in changes.inboundGroupSessions {
-            let key = session.roomID.rawValue + "|" + session.sessionID
-            if let existing = groupSessions[key], existing.firstKnownIndex <= session.firstKnownIndex { continue }
-            groupSessions[key] = session
+            let key = GroupSessionKey(roomID: session.roomID, sessionID: session.sessionID)
+            if let existing = groupSessions[key]?[session.senderKey] {
+                // A claim never changes owner; the same owner's copy from an earlier index extends it.
+                guard existing.hasSameOwner(as: session), session.firstKnownIndex < existing.firstKnownIndex else { continue }
+            }
+            groupSessions[key, default: [:]][session.senderKey] = session
         }
         for (key, eventID) in changes.replayEntries where replay[key] == nil { replay[key] = eventID }
         for user in changes.untrackedUsers {
@@ -131,7 +209,13 @@ public actor MemoryCryptoStore: CryptoStore {
             session.shares.append(share)
             outbound[owner] = session
         }
-        for notice in changes.withheldNotices { withheld[notice.roomID.rawValue + "|" + notice.sessionID] = notice }
-        for recovery in changes.olmRecoveries { recoveries[recovery.localUserID.rawValue + "|" + recovery.remoteKey] = recovery.at }
+        for notice in changes.withheldNotices {
+            let session = GroupSessionKey(roomID: notice.roomID, sessionID: notice.sessionID)
+            withheld[WithheldKey(session: session, sender: notice.senderUserID, senderKey: notice.senderKey)] = notice
+        }
+        for recovery in changes.olmRecoveries {
+            recoveries[RecoveryKey(localUserID: recovery.localUserID, remoteKey: recovery.remoteKey)] = recovery.at
+        }
+        if changes.changesRecipients { version += 1 }
     }
 }

@@ -39,20 +39,33 @@ public struct RoomMembership: Sendable, Hashable {
 }
 
 /// An `m.room_key.withheld` a sender told us about: why we will not get a session's key.
+///
+/// A hint, not a fact: anyone can send one (it travels in plaintext), so it changes the reason
+/// reported only for events of the same sender and sender key, and never stops a later key from
+/// being accepted.
 public struct WithheldNotice: Sendable, Hashable {
     public var roomID: RoomID
     public var sessionID: String
     /// `m.unverified`, `m.blacklisted`, `m.unauthorised`, `m.unavailable`, `m.no_olm`.
     public var code: String
     public var reason: String?
+    /// The to-device message's `sender` (set by the homeserver, so authenticated).
+    public var senderUserID: UserID
+    /// The curve25519 key the notice names (claimed, unauthenticated).
     public var senderKey: String
 
-    public init(roomID: RoomID, sessionID: String, code: String, reason: String?, senderKey: String) {
+    public init(roomID: RoomID, sessionID: String, code: String, reason: String?, senderUserID: UserID, senderKey: String) {
         self.roomID = roomID
         self.sessionID = sessionID
         self.code = code
         self.reason = reason
+        self.senderUserID = senderUserID
         self.senderKey = senderKey
+    }
+
+    /// Whether the notice speaks for an event of `sender` whose envelope names `senderKey`.
+    public func applies(to sender: UserID, senderKey envelopeKey: String?) -> Bool {
+        senderUserID == sender && (envelopeKey == nil || envelopeKey == senderKey)
     }
 }
 

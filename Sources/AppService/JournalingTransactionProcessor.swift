@@ -1,0 +1,68 @@
+import Foundation
+import Logging
+import MatrixModels
+import Metrics
+import Postgres
+
+/// Keeps the database's outages from costing room keys.
+///
+/// A non-2xx answer makes the homeserver retry the transaction rebuilt from its event ids only: the
+/// to-device messages (room keys), device-list changes and key counts it carried are lost. So when
+/// the database is unavailable this holds the request, retrying, for up to ``holdFor`` (the
+/// database may be restarting), then writes the transaction to the ``TransactionJournal`` and
+/// answers 200; ``JournalReplayService`` applies the journal in order once the database is back.
+/// While the journal holds anything, new transactions go behind it, so order is kept.
+///
+/// An error is answered only when even the journal cannot be written (disk full): counted as a
+/// possible loss.
+public struct JournalingTransactionProcessor: TransactionProcessing {
+    let inner: any TransactionProcessing
+    let journal: TransactionJournal
+    let replay: JournalReplaySignal
+    let holdFor: Duration
+    let journaled = Counter(label: "sealbridge_appservice_transactions_journaled_total")
+    let failed = Counter(label: "sealbridge_appservice_transactions_failed_total")
+
+    public init(_ inner: any TransactionProcessing, journal: TransactionJournal, replay: JournalReplaySignal, holdFor: Duration) {
+        self.inner = inner
+        self.journal = journal
+        self.replay = replay
+        self.holdFor = holdFor
+    }
+
+    public func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        if try await journal.count > 0 { return try await append(txnID: txnID, body: body, logger: logger, because: "earlier transactions are journaled") }
+        let clock = ContinuousClock()
+        let deadline = clock.now + holdFor
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                return try await inner.process(txnID: txnID, body: body, transaction, logger: logger)
+            } catch where isDatabaseUnavailable(error) {
+                guard clock.now + delay < deadline else {
+                    return try await append(txnID: txnID, body: body, logger: logger, because: "the database is unavailable: \(error)")
+                }
+                logger.warning("database unavailable; holding the transaction", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
+            } catch {
+                failed.increment()
+                throw error
+            }
+        }
+    }
+
+    func append(txnID: String, body: [UInt8], logger: Logger, because reason: String) async throws -> TransactionOutcome {
+        do {
+            try await journal.append(txnID: txnID, body: body)
+        } catch {
+            failed.increment()
+            logger.critical("cannot journal a transaction; answering an error, which loses its to-device messages", metadata: ["error": "\(error)"])
+            throw error
+        }
+        journaled.increment()
+        logger.notice("transaction journaled; it will be applied when the database is back", metadata: ["reason": "\(reason)"])
+        await replay.wake()
+        return .journaled
+    }
+}

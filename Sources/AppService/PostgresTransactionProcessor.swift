@@ -1,0 +1,77 @@
+import Logging
+import MatrixModels
+import Metrics
+import Postgres
+import Primitives
+
+/// Commits each transaction once: the txn id row and the handler's changes in one database transaction.
+///
+/// The txn id is inserted first. A concurrent duplicate blocks on that row until the first commits,
+/// then sees the conflict and answers `duplicate`; if the first rolled back, the duplicate proceeds.
+/// So a txn id is processed exactly once, across concurrent retries and restarts. A duplicate whose
+/// body differs from the committed one is answered 200 as the spec says, but logged and counted.
+///
+/// A failure that is not the database being unavailable (a bug, a pickle that will not open, a
+/// constraint) is retried by the homeserver; after ``TransactionQuarantine``'s threshold the
+/// transaction is quarantined and answered 200, so one transaction can never stop the stream.
+/// Database unavailability is thrown as it is: the journal in front of this decides what to do.
+public struct PostgresTransactionProcessor: TransactionProcessing {
+    let client: PostgresClient
+    let handler: any TransactionHandler
+    /// nil: every failure is thrown (tests of the bare processor).
+    let quarantine: TransactionQuarantine?
+    /// Whether this instance holds the instance lock; nil: always (tests).
+    let ownership: StateOwnership?
+    let redelivered = Counter(label: "sealbridge_appservice_transactions_redelivered_total", dimensions: [("body", "different")])
+
+    public init(
+        client: PostgresClient, handler: any TransactionHandler, quarantine: TransactionQuarantine? = nil, ownership: StateOwnership? = nil
+    ) {
+        self.client = client
+        self.handler = handler
+        self.quarantine = quarantine
+        self.ownership = ownership
+    }
+
+    public func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        let key = Self.storableID(txnID)
+        let digest = SHA256.hash(body)
+        if let ownership, !ownership.isOwned { throw StateNotOwned() }
+        do {
+            let (outcome, afterCommit) = try await client.withTransaction { connection -> (TransactionOutcome, AfterCommit) in
+                let claimed = try await connection.execute("""
+                    INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
+                    ON CONFLICT (txn_id) DO NOTHING
+                    """)
+                guard claimed == 1 else {
+                    let stored = try await connection.query(
+                        "SELECT body_sha256 FROM sealbridge_appservice_transactions WHERE txn_id = \(key)").first?.decode([UInt8]?.self, "body_sha256")
+                    if let stored, stored != digest {
+                        redelivered.increment()
+                        logger.warning(
+                            "the homeserver sent a committed txn id again with another body; answered 200 without processing (a homeserver rebuilds a retry from event ids only, e.g. after our answer was lost)")
+                    }
+                    return (.duplicate, .nothing)
+                }
+                return (.processed, try await handler.handle(transaction, txnID: key, connection: connection, logger: logger))
+            }
+            await quarantine?.succeeded(key)
+            await afterCommit.run()
+            return outcome
+        } catch where isDatabaseUnavailable(error) {
+            throw error
+        } catch {
+            guard let quarantine else { throw error }
+            if let id = try await quarantine.failed(txnID: key, body: body, digest: digest, error: error, logger: logger) {
+                return .quarantined(id: id)
+            }
+            throw error
+        }
+    }
+
+    /// The txn id as stored: as sent when it is storable text of at most 255 bytes, else its SHA-256.
+    static func storableID(_ txnID: String) -> String {
+        guard !txnID.isStorableText || txnID.utf8.count > 255 else { return txnID }
+        return "sha256:" + SHA256.hash(Array(txnID.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    }
+}

@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+import MatrixModels
+import Metrics
+import Postgres
+
+/// Transactions that fail for a reason retrying cannot fix, kept aside so the stream goes on.
+///
+/// Counts the failed attempts per txn id (in memory: a restart starts counting again). On the
+/// ``threshold``-th failure the transaction is stored sealed, its txn id committed with it (the
+/// homeserver's next retry is a duplicate), and it is answered 200; admins are told
+/// (``onQuarantine``) and can list it and retry it after an upgrade (``retry(id:handler:logger:)``).
+///
+/// What is kept is the body of the first failed attempt: the homeserver rebuilds every retry from
+/// event ids only, so the first body is the only one that still carries the to-device messages.
+public actor TransactionQuarantine {
+    public struct Entry: Sendable, Equatable {
+        public var id: Int64
+        public var txnID: String
+        public var error: String
+        public var attempts: Int
+        public var quarantinedAt: Date
+        public var resolvedAt: Date?
+    }
+
+    let client: PostgresClient
+    let sealing: any TransactionSealing
+    public let threshold: Int
+    /// Told of each quarantined transaction (the bot writes to the management room).
+    let onQuarantine: @Sendable (Entry) async -> Void
+    private var attempts: [String: (count: Int, firstBody: [UInt8], firstDigest: [UInt8])] = [:]
+    let quarantined = Counter(label: "sealbridge_appservice_transactions_quarantined_total")
+
+    public init(
+        client: PostgresClient, sealing: any TransactionSealing, threshold: Int = 3, onQuarantine: @escaping @Sendable (Entry) async -> Void = { _ in }
+    ) {
+        self.client = client
+        self.sealing = sealing
+        self.threshold = max(1, threshold)
+        self.onQuarantine = onQuarantine
+    }
+
+    static func context(_ id: String) -> String { "quarantined transaction \(id)" }
+
+    func succeeded(_ txnID: String) {
+        attempts[txnID] = nil
+    }
+
+    /// Records a failed attempt; on the threshold-th, quarantines the transaction.
+    ///
+    /// - Returns: The quarantine id, or nil while the homeserver should still retry.
+    func failed(txnID: String, body: [UInt8], digest: [UInt8], error: any Error, logger: Logger) async throws -> Int64? {
+        var entry = attempts[txnID] ?? (0, body, digest)
+        entry.count += 1
+        attempts[txnID] = entry
+        // Keep the memory bounded if many different transactions fail.
+        if attempts.count > 1000, let oldest = attempts.keys.first(where: { $0 != txnID }) { attempts[oldest] = nil }
+        let message = "\(error)".storableText(maxLength: 2000)
+        logger.error("transaction failed", metadata: ["attempt": "\(entry.count)", "of": "\(threshold)", "error": "\(message)"])
+        guard entry.count >= threshold else { return nil }
+        let sealed = try sealing.seal(entry.firstBody, context: Self.context(txnID))
+        let id = try await client.withTransaction { connection -> Int64 in
+            try await connection.execute("""
+                INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(txnID), \(entry.firstDigest))
+                ON CONFLICT (txn_id) DO NOTHING
+                """)
+            return try await connection.query("""
+                INSERT INTO sealbridge_quarantine (txn_id, sealed, error, attempts) VALUES (\(txnID), \(sealed), \(message), \(entry.count))
+                RETURNING id
+                """).first!.decode(Int64.self, "id")
+        }
+        attempts[txnID] = nil
+        quarantined.increment()
+        logger.critical(
+            "transaction quarantined after repeated failures; answered 200 so the stream goes on. Admins: `quarantine` lists it, `quarantine retry ID` runs it again",
+            metadata: ["quarantine_id": "\(id)"])
+        await onQuarantine(Entry(id: id, txnID: txnID, error: message, attempts: entry.count, quarantinedAt: Date(), resolvedAt: nil))
+        return id
+    }
+
+    /// The most recent entries, newest first.
+    public nonisolated func list(limit: Int = 20) async throws -> [Entry] {
+        try await client.query("""
+            SELECT id, txn_id, error, attempts, quarantined_at, resolved_at FROM sealbridge_quarantine ORDER BY id DESC LIMIT \(limit)
+            """).map { row in
+            Entry(
+                id: try row.decode(Int64.self, "id"), txnID: try row.decode(String.self, "txn_id"), error: try row.decode(String.self, "error"),
+                attempts: try row.decode(Int.self, "attempts"), quarantinedAt: try row.decode(Date.self, "quarantined_at"),
+                resolvedAt: try row.decode(Date?.self, "resolved_at"))
+        }
+    }
+
+    /// Runs a quarantined transaction again through `handler`, in one database transaction that also
+    /// marks it resolved; the caller holds the crypto lock, as for any transaction.
+    ///
+    /// - Throws: What the handler throws (the entry stays unresolved), or ``QuarantineError``.
+    public nonisolated func retry(id: Int64, handler: any TransactionHandler, logger: Logger) async throws {
+        let afterCommit = try await client.withTransaction { connection -> AfterCommit in
+            guard let row = try await connection.query("""
+                SELECT txn_id, sealed, resolved_at FROM sealbridge_quarantine WHERE id = \(id) FOR UPDATE
+                """).first
+            else { throw QuarantineError(message: "no quarantined transaction \(id)") }
+            guard try row.decode(Date?.self, "resolved_at") == nil else { throw QuarantineError(message: "transaction \(id) was already retried successfully") }
+            let txnID = try row.decode(String.self, "txn_id")
+            let body = try sealing.open(try row.decode([UInt8].self, "sealed"), context: Self.context(txnID))
+            let transaction: AppserviceTransaction
+            do {
+                transaction = try AppserviceTransaction.decode(body)
+            } catch {
+                throw QuarantineError(message: "transaction \(id) no longer decodes: \(error)")
+            }
+            let afterCommit = try await handler.handle(transaction, txnID: txnID, connection: connection, logger: logger)
+            try await connection.execute("UPDATE sealbridge_quarantine SET resolved_at = now(), retried_at = now() WHERE id = \(id)")
+            return afterCommit
+        }
+        await afterCommit.run()
+    }
+}
+
+/// Why a quarantine command could not be done.
+public struct QuarantineError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}

@@ -1,0 +1,22 @@
+import Logging
+import MatrixCrypto
+import MatrixModels
+
+extension CryptoEngine {
+    /// Commits room state fetched from the homeserver (after a join: `/state` and `/members`).
+    public func updateRoom(_ roomID: RoomID, encryption: RoomEncryption?, members: [UserID: String]) async throws {
+        try await step { () -> (CryptoChanges, Void) in (try await machine.updateRoom(roomID, encryption: encryption, members: members), ()) }
+    }
+
+    /// Queries `users`' device lists now (after joining a room) and commits them.
+    public func refreshDevices(_ users: [UserID], as requester: UserID) async throws {
+        guard !users.isEmpty else { return }
+        let response = try await transport.queryKeys(users, as: requester)
+        try await step { () -> (CryptoChanges, Void) in (try await machine.receiveKeysQuery(response, users: users).changes, ()) }
+    }
+
+    /// Discards the outbound session of `sender` in `roomID` (the `rotate` command).
+    public func rotate(roomID: RoomID, sender: UserID) async throws {
+        try await step { () -> (CryptoChanges, Void) in (await machine.discardOutboundSession(roomID: roomID, sender: sender), ()) }
+    }
+}

@@ -1,0 +1,84 @@
+import MatrixModels
+import Olm
+
+extension CryptoMachine {
+    /// Every claim on (room, session id) known in this step: accepted earlier in it, or stored.
+    func claims(_ ref: GroupSessionRef, scratch: Scratch) async throws -> [StoredInboundGroupSession] {
+        if let known = scratch.claims[ref] { return known }
+        let stored = try await store.inboundGroupSessions(roomID: ref.roomID, sessionID: ref.sessionID)
+        scratch.claims[ref] = stored
+        return stored
+    }
+
+    /// The claim an event of `sender` is decrypted with: one whose owner is the event's sender — the
+    /// claim of the envelope's sender key if there is one, else the one known from the earliest index.
+    /// Another user's copy of the key never decrypts this sender's events (it would relabel them).
+    static func claim(
+        for sender: UserID, envelopeSenderKey: String?, among claims: [StoredInboundGroupSession]
+    ) -> StoredInboundGroupSession? {
+        let own = claims.filter { $0.senderUserID == sender }
+        if let key = envelopeSenderKey, let exact = own.first(where: { $0.senderKey == key }) { return exact }
+        return own.min { ($0.firstKnownIndex, $0.senderKey) < ($1.firstKnownIndex, $1.senderKey) }
+    }
+
+    /// Stores the Megolm session an `m.room_key` carries as its sender's claim.
+    ///
+    /// A stored claim never changes owner: a key from the same owner (sender key, user, Ed25519 key)
+    /// known from an earlier index extends it; a key naming the same sender key for another user or
+    /// Ed25519 key is refused; a key from another sender is kept as that sender's own claim, so an
+    /// impostor who re-shares a session first can neither relabel nor block the genuine owner's copy.
+    /// Conflicts go to ``Scratch/conflicts``.
+    func acceptRoomKey(
+        _ content: JSONValue, senderKey: String, sender: UserID, senderEd25519: String, scratch: Scratch, changes: inout CryptoChanges
+    ) async throws -> Bool {
+        let roomKey = try RoomKey(content: content)
+        let session = try roomKey.inboundSession()
+        let ref = GroupSessionRef(roomID: roomKey.roomID, sessionID: roomKey.sessionID)
+        let pickled: String
+        do {
+            pickled = try session.pickle(key: cipher.pickleKey)
+        } catch {
+            throw CryptoError(code: .olm, message: "pickling an inbound session failed: \(error.code)")
+        }
+        let stored = StoredInboundGroupSession(
+            roomID: roomKey.roomID, sessionID: roomKey.sessionID, senderKey: senderKey, senderUserID: sender, senderEd25519: senderEd25519,
+            firstKnownIndex: session.firstKnownIndex, pickle: pickled)
+        var known = try await claims(ref, scratch: scratch)
+        let sameKey = known.first { $0.senderKey == senderKey }
+        if let sameKey, sameKey.senderUserID != sender || sameKey.senderEd25519 != senderEd25519 {
+            scratch.conflicts.append(RoomKeyConflict(
+                roomID: ref.roomID, sessionID: ref.sessionID, existingSender: sameKey.senderUserID, newSender: sender, refused: true))
+            return false
+        }
+        if let other = known.first(where: { $0.senderKey != senderKey }) {
+            scratch.conflicts.append(RoomKeyConflict(
+                roomID: ref.roomID, sessionID: ref.sessionID, existingSender: other.senderUserID, newSender: sender, refused: false))
+        }
+        if let sameKey, sameKey.firstKnownIndex <= stored.firstKnownIndex { return false }
+        known.removeAll { $0.senderKey == senderKey }
+        known.append(stored)
+        scratch.claims[ref] = known
+        changes.inboundGroupSessions.append(stored)
+        let key = InboundSessionKey(stored)
+        scratch.groupSessions[key] = (stored, session)
+        inboundCache.remove(key)
+        return true
+    }
+
+    /// The unpickled session of a claim, from the step, the cache or the store's pickle.
+    ///
+    /// - Returns: nil when the pickle does not open (wrong key, damage): only the events of this
+    ///   session fail, not the transaction.
+    func groupSession(_ record: StoredInboundGroupSession, scratch: Scratch) -> InboundGroupSession? {
+        let key = InboundSessionKey(record)
+        if let loaded = scratch.groupSessions[key] { return loaded.session }
+        if let (cachedRecord, cached) = inboundCache.get(key), cachedRecord == record {
+            scratch.groupSessions[key] = (record, cached)
+            return cached
+        }
+        guard let session = try? InboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey) else { return nil }
+        scratch.groupSessions[key] = (record, session)
+        inboundCache.put(key, record, session)
+        return session
+    }
+}

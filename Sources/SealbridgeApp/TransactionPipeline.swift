@@ -1,0 +1,56 @@
+import AppService
+import Bridge
+import Logging
+import MatrixCrypto
+import Postgres
+import SealbridgeConfig
+
+/// How a pushed transaction travels: journal (while the database is away) → crypto lock →
+/// PostgreSQL commit with the txn id, quarantine after repeated failures; and the service that
+/// applies the journal. The daemon and the front-door tests build it the same way.
+public struct TransactionPipeline: Sendable {
+    /// What the HTTP route calls.
+    public let front: any TransactionProcessing
+    /// What the journal replay and quarantine retries call: past the journal, under the lock.
+    public let committed: any TransactionProcessing
+    public let journal: TransactionJournal?
+    public let replay: JournalReplayService?
+    public let heartbeat = PipelineHeartbeat()
+
+    /// - Parameters:
+    ///   - cipher: Seals journal entries; nil (encryption off, no pickle key) leaves the journal out:
+    ///     a transaction that meets an unavailable database is then answered with an error.
+    ///   - lock: The crypto engine's lock, held by each transaction through its commit.
+    ///   - quarantine: Where repeatedly failing transactions go; nil: they are answered with an error.
+    ///   - ownership: Whether the instance lock is held; transactions wait while it is not.
+    public init(
+        configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler, cipher: StoreCipher?,
+        lock: AsyncLock?, quarantine: TransactionQuarantine?, ownership: StateOwnership? = nil, logger: Logger
+    ) {
+        let sealing = cipher.map { CipherSealing(cipher: $0) }
+        var processor: any TransactionProcessing = PostgresTransactionProcessor(
+            client: client, handler: handler, quarantine: quarantine, ownership: ownership)
+        if let lock { processor = SerializedTransactionProcessor(processor, lock: lock) }
+        committed = processor
+        if let sealing {
+            let journal = TransactionJournal(directory: configuration.appservice.journalPath, sealing: sealing)
+            let signal = JournalReplaySignal()
+            self.journal = journal
+            replay = JournalReplayService(journal: journal, processor: processor, signal: signal, logger: logger)
+            front = JournalingTransactionProcessor(
+                processor, journal: journal, replay: signal, holdFor: .seconds(configuration.appservice.holdSeconds))
+        } else {
+            journal = nil
+            replay = nil
+            front = processor
+        }
+    }
+}
+
+/// ``TransactionSealing`` with the store cipher's AES-256-GCM key.
+struct CipherSealing: TransactionSealing {
+    let cipher: StoreCipher
+
+    func seal(_ bytes: [UInt8], context: String) throws -> [UInt8] { try cipher.seal(bytes, context: context) }
+    func open(_ sealed: [UInt8], context: String) throws -> [UInt8] { try cipher.open(sealed, context: context) }
+}
