@@ -49,28 +49,52 @@ public struct BridgeActions: Sendable {
 
     /// Sends an event as `sender`, encrypted if the room is. Idempotent on (`sender`, `txnID`): a
     /// repeated call returns the first event id without sending again.
+    ///
+    /// The (sender, txn id) is claimed atomically before anything is sent, so a retry that arrives
+    /// while the first attempt is still sending gets ``BridgeError/Code/sendInProgress`` instead of
+    /// sending twice. A claim left by a crashed attempt is taken over after ``staleClaim``; the
+    /// homeserver's own txn-id deduplication (same `sb-` txn id) covers a send that did leave.
     public func send(roomID: RoomID, type: String, txnID: String, content: JSONValue, as sender: UserID) async throws -> EventID {
         try requireLocal(sender)
-        if let row = try await client.query("""
-            SELECT event_id FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
-            """).first
-        {
-            return try EventID(try row.decode(String.self, "event_id"))
+        let claimed = try await client.execute("""
+            INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id) VALUES (\(sender.rawValue), \(txnID), NULL)
+            ON CONFLICT (sender, txn_id) DO UPDATE SET claimed_at = now()
+            WHERE sealbridge_bridge_sends.event_id IS NULL
+              AND sealbridge_bridge_sends.claimed_at < now() - make_interval(secs => \(Int(Self.staleClaim.components.seconds)))
+            """)
+        if claimed == 0 {
+            let row = try await client.query("""
+                SELECT event_id FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
+                """).first
+            if let sent = try row?.decode(String?.self, "event_id") { return try EventID(sent) }
+            throw BridgeError(.sendInProgress, "a send with txn id \(txnID) as \(sender) is in progress; retry later")
         }
         let eventID: EventID
-        if try await isEncrypted(roomID, as: sender) {
-            try await engine.ensureDevice(sender, deviceID: Self.deviceID, displayName: "Sealbridge")
-            eventID = try await engine.send(roomID: roomID, sender: sender, type: type, content: content, txnID: "sb-" + txnID)
-        } else {
-            eventID = try await homeserver.sendRoomEvent(
-                roomID, eventType: type, txnID: "sb-" + txnID, content: content, as: HomeserverClient.Identity(userID: sender))
+        do {
+            if try await isEncrypted(roomID, as: sender) {
+                try await engine.ensureDevice(sender, deviceID: Self.deviceID, displayName: "Sealbridge")
+                eventID = try await engine.send(roomID: roomID, sender: sender, type: type, content: content, txnID: "sb-" + txnID)
+            } else {
+                eventID = try await homeserver.sendRoomEvent(
+                    roomID, eventType: type, txnID: "sb-" + txnID, content: content, as: HomeserverClient.Identity(userID: sender))
+            }
+        } catch {
+            // Nothing was sent (or the homeserver deduplicates the retry): free the claim.
+            _ = try? await client.execute("""
+                DELETE FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID) AND event_id IS NULL
+                """)
+            throw error
         }
         try await client.execute("""
-            INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id) VALUES (\(sender.rawValue), \(txnID), \(eventID.rawValue))
-            ON CONFLICT DO NOTHING
+            UPDATE sealbridge_bridge_sends SET event_id = \(eventID.rawValue), sent_at = now()
+            WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
             """)
         return eventID
     }
+
+    /// How long a claim without an event id blocks a retry: longer than any send takes (room-key
+    /// sharing to a large room included), short enough that a crash mid-send does not block forever.
+    public static let staleClaim = Duration.seconds(300)
 
     /// Whether `roomID` is encrypted, failing closed: a room the machine does not know yet (a puppet
     /// that joined a moment ago, before its room state was read) is read from the homeserver first,

@@ -5,6 +5,8 @@ public struct BridgeError: Error, Sendable, CustomStringConvertible {
         case notLocalUser = "M_FORBIDDEN"
         /// A parameter or body is not what the endpoint takes.
         case badRequest = "M_BAD_JSON"
+        /// A send with the same (sender, txn id) is still running: answered 409, retry later.
+        case sendInProgress = "M_CONFLICT"
     }
 
     public var code: Code

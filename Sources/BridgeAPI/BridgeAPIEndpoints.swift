@@ -141,7 +141,12 @@ public struct BridgeAPIEndpoints: Sendable {
         } catch let error as MatrixHTTPError {
             throw error
         } catch let error as BridgeError {
-            throw MatrixHTTPError(error.code == .notLocalUser ? .forbidden : .badRequest, error.code.rawValue, error.message)
+            let status: HTTPResponse.Status = switch error.code {
+            case .notLocalUser: .forbidden
+            case .sendInProgress: .conflict
+            case .badRequest: .badRequest
+            }
+            throw MatrixHTTPError(status, error.code.rawValue, error.message)
         } catch let error as CryptoError {
             // E.g. a room without m.room.encryption state the machine could read, or no device for the sender.
             throw MatrixHTTPError(.internalServerError, "M_UNKNOWN", "encryption: \(error.message)")

@@ -32,13 +32,22 @@ struct MachineHarness {
 
 /// A remote client sharing a Megolm session with the puppet, MSC4147-style (with sender_device_keys).
 struct RemoteClient {
-    let sender = RemoteSender()
+    var sender = RemoteSender()
     var olm: Session?
 
     /// Which of the upload's one-time keys this client claims (each may be used once).
     var oneTimeKeyIndex = 0
 
     mutating func roomKeyTransaction(to upload: KeysUpload, includeDeviceKeys: Bool = true, dehydrated: Bool = false) throws -> AppserviceTransaction {
+        try toDeviceTransaction(to: upload, type: "m.room_key", content: sender.roomKeyContent, includeDeviceKeys: includeDeviceKeys, dehydrated: dehydrated)
+    }
+
+    /// An Olm-encrypted to-device message from this client to the upload's device (a pre-key message
+    /// until the session has seen a reply); `overrides` replace payload fields.
+    mutating func toDeviceTransaction(
+        to upload: KeysUpload, type: String, content: JSONValue, includeDeviceKeys: Bool = true, dehydrated: Bool = false,
+        overrides: [String: JSONValue] = [:]
+    ) throws -> AppserviceTransaction {
         let curve = upload.deviceKeys!["keys"]!["curve25519:\(upload.deviceID.rawValue)"]!.stringValue!
         let ed = upload.deviceKeys!["keys"]!["ed25519:\(upload.deviceID.rawValue)"]!.stringValue!
         if olm == nil {
@@ -49,14 +58,15 @@ struct RemoteClient {
         if dehydrated {
             var members = deviceKeys.objectValue!.filter { $0.key != "signatures" }
             members["dehydrated"] = true
-            deviceKeys = try SignedJSON.sign(.object(members), userID: sender.userID, keyID: "ed25519:ALICEPHONE", with: sender.account)
+            deviceKeys = try SignedJSON.sign(.object(members), userID: sender.userID, keyID: "ed25519:\(sender.deviceID.rawValue)", with: sender.account)
         }
         var payload: [String: JSONValue] = [
-            "type": "m.room_key", "content": sender.roomKeyContent, "sender": .string(sender.userID.rawValue),
+            "type": .string(type), "content": content, "sender": .string(sender.userID.rawValue),
             "recipient": .string(upload.userID.rawValue), "recipient_keys": ["ed25519": .string(ed)],
             "keys": ["ed25519": .string(sender.account.identityKeys.ed25519)],
         ]
         if includeDeviceKeys { payload["sender_device_keys"] = deviceKeys }
+        for (key, value) in overrides { payload[key] = value }
         let message = try olm!.encrypt(JSONValue.object(payload).serialized())
         let content: JSONValue = [
             "algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(sender.account.identityKeys.curve25519),

@@ -5,18 +5,27 @@ import Testing
 
 /// A remote sender built on the raw Olm API, playing a client that shares a room key with our device.
 struct RemoteSender {
-    let userID = try! UserID("@alice:localhost")
-    let deviceID = try! DeviceID("ALICEPHONE")
+    let userID: UserID
+    let deviceID: DeviceID
     let account = try! Account.create()
     let group = try! OutboundGroupSession.create()
 
+    init(userID: String = "@alice:localhost", deviceID: String = "ALICEPHONE") {
+        self.userID = try! UserID(userID)
+        self.deviceID = try! DeviceID(deviceID)
+    }
+
     var deviceKeys: JSONValue {
+        let device = deviceID.rawValue
         let keys: JSONValue = [
-            "user_id": .string(userID.rawValue), "device_id": .string(deviceID.rawValue),
+            "user_id": .string(userID.rawValue), "device_id": .string(device),
             "algorithms": [.string(EncryptionAlgorithm.olm), .string(EncryptionAlgorithm.megolm)],
-            "keys": ["curve25519:ALICEPHONE": .string(account.identityKeys.curve25519), "ed25519:ALICEPHONE": .string(account.identityKeys.ed25519)],
+            "keys": [
+                .init(stringLiteral: "curve25519:\(device)"): .string(account.identityKeys.curve25519),
+                .init(stringLiteral: "ed25519:\(device)"): .string(account.identityKeys.ed25519),
+            ],
         ]
-        return try! SignedJSON.sign(keys, userID: userID, keyID: "ed25519:ALICEPHONE", with: account)
+        return try! SignedJSON.sign(keys, userID: userID, keyID: "ed25519:\(device)", with: account)
     }
 
     /// An `m.olm.v1.curve25519-aes-sha2` envelope for `recipient` carrying `payload` (fields added as a client would).
@@ -34,8 +43,12 @@ struct RemoteSender {
         ]
     }
 
-    var roomKeyContent: JSONValue {
-        ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!room", "session_id": .string(group.sessionID), "session_key": .string(group.sessionKey)]
+    var roomKeyContent: JSONValue { roomKeyContent(sessionKey: group.sessionKey) }
+
+    /// An `m.room_key` content for this sender's session, or for any `sessionKey` it re-shares.
+    func roomKeyContent(sessionKey: String, sessionID: String? = nil) -> JSONValue {
+        ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!room", "session_id": .string(sessionID ?? group.sessionID),
+         "session_key": .string(sessionKey)]
     }
 
     func megolmEvent(_ body: String, room: String = "!room") throws -> JSONValue {
