@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "AppServiceTests",
             dependencies: [
-                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "TestSupport",
+                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "MatrixCrypto", "Primitives", "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ],

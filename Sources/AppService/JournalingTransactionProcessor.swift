@@ -39,11 +39,12 @@ public struct JournalingTransactionProcessor: TransactionProcessing {
             do {
                 return try await inner.process(txnID: txnID, body: body, transaction, logger: logger)
             } catch where isDatabaseUnavailable(error) {
-                guard clock.now + delay < deadline else {
+                let remaining = deadline - clock.now
+                guard remaining > .zero else {
                     return try await append(txnID: txnID, body: body, logger: logger, because: "the database is unavailable: \(error)")
                 }
                 logger.warning("database unavailable; holding the transaction", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                try await Task.sleep(for: delay)
+                try await Task.sleep(for: min(delay, remaining))
                 delay = min(delay * 2, .seconds(2))
             } catch {
                 failed.increment()

@@ -19,6 +19,18 @@ struct QueryTests {
         await client.close()
     }
 
+    @Test("statement_timeout is set on every connection; a text parameter with a NUL is refused before it is sent, bytea takes it")
+    func timeoutAndNUL() async throws {
+        let client = PostgresClient(configuration: PostgresConfiguration(
+            connectionString: try TestDatabase.url(), poolSize: 1, statementTimeout: .milliseconds(1234)))
+        #expect(try await client.query("SHOW statement_timeout").first?.decode(String.self, "statement_timeout") == "1234ms")
+        await #expect { try await client.query("SELECT pg_sleep(3)") } throws: { ($0 as? PostgresError)?.sqlState == "57014" }
+        await #expect { try await client.query("SELECT \("a\u{0}b")::text AS t") } throws: { ($0 as? PostgresError)?.code == .unstorableText }
+        let bytes = try await client.query("SELECT \(Array("a\u{0}b".utf8))::bytea AS b").first?.decode([UInt8].self, "b")
+        #expect(bytes == [97, 0, 98])
+        await client.close()
+    }
+
     @Test("every type round trips, NULL included")
     func typeRoundTrip() async throws {
         let client = try TestDatabase.client()

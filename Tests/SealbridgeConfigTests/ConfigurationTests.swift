@@ -57,6 +57,28 @@ struct ConfigurationTests {
         #expect(config.botUserID == "@sealbridge:example.org")
         #expect(config.puppetNamespaceRegex == "@sealbridge_.+:example\\.org")
         #expect(config.logging.format == .text)
+        #expect(config.database.statementTimeoutMilliseconds == 30_000)
+        #expect(config.appservice.holdSeconds == 20)
+        #expect(config.appservice.poisonAttempts == 3)
+        #expect(config.encryption.undecryptableAfter == 60)
+        #expect(config.encryption.parkedRetention == 7 * 86_400)
+    }
+
+    @Test("the journal goes to $STATE_DIRECTORY when systemd sets it, else next to the config; a pool too small for one transaction is refused")
+    func journalAndPool() throws {
+        let beside = try SealbridgeConfiguration.parse(validYAML(), directory: URL(fileURLWithPath: "/etc/sealbridge"))
+        #expect(beside.appservice.journalPath == "/etc/sealbridge/journal")
+        let state = try SealbridgeConfiguration.parse(
+            validYAML(), directory: URL(fileURLWithPath: "/etc/sealbridge"), environment: ["STATE_DIRECTORY": "/var/lib/sealbridge"])
+        #expect(state.appservice.journalPath == "/var/lib/sealbridge/journal")
+        let set = try SealbridgeConfiguration.parse(validYAML().replacingOccurrences(of: "appservice:\n", with: "appservice:\n  journal: {path: /srv/j, hold_seconds: 5}\n"))
+        #expect(set.appservice.journalPath == "/srv/j" && set.appservice.holdSeconds == 5)
+        let small = problems { _ = try SealbridgeConfiguration.parse(validYAML().replacingOccurrences(of: "database:\n", with: "database:\n  pool_size: 2\n")) }
+        #expect(small.count == 1 && small.first?.contains("database.pool_size") == true)
+        let long = problems {
+            _ = try SealbridgeConfiguration.parse(validYAML().replacingOccurrences(of: "appservice:\n", with: "appservice:\n  journal: {hold_seconds: 45}\n"))
+        }
+        #expect(long.first?.contains("appservice.journal.hold_seconds") == true)
     }
 
     @Test("the shipped example parses and is refused only for its CHANGE_ME placeholders")
