@@ -86,6 +86,7 @@ extension DecryptionFailure {
         case .withheld: "withheld"
         case .forwardedKeyRefused: "forwarded_key_refused"
         case .unreadableSession: "unreadable_session"
+        case .unreadableAccount: "unreadable_account"
         }
     }
 }

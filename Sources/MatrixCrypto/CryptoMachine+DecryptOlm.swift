@@ -22,7 +22,11 @@ extension CryptoMachine {
         }
         guard event.type == "m.room.encrypted" else { return outcome }
         outcome.type = nil
-        guard let (record, account) = try await loadAccount(event.toUserID, into: scratch), record.deviceID == event.toDeviceID else {
+        guard let (record, account) = try await readableAccount(event.toUserID, into: scratch) else {
+            outcome.failure = scratch.unreadableAccounts.contains(event.toUserID) ? .unreadableAccount(event.toUserID) : .notForThisDevice
+            return outcome
+        }
+        guard record.deviceID == event.toDeviceID else {
             outcome.failure = .notForThisDevice
             return outcome
         }

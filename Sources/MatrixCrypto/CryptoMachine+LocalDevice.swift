@@ -45,7 +45,7 @@ extension CryptoMachine {
         var uploads: [KeysUpload] = []
         let users = Set(counts.keys).union(unusedFallbackTypes.keys).sorted()
         for user in users {
-            guard let (record, account) = try await loadAccount(user, into: scratch) else { continue }
+            guard let (record, account) = try await readableAccount(user, into: scratch) else { continue }
             do {
                 if let count = counts[user]?[record.deviceID] {
                     let missing = policy.keysToGenerate(serverCount: count, unpublished: account.unpublishedOneTimeKeys.count)

@@ -16,14 +16,15 @@ extension CryptoMachine {
         let tracked = try await store.trackedUsers(Array(senders))
         for message in pending {
             var outcome = ToDeviceOutcome(sender: message.sender, recipient: message.recipient.userID, type: message.payload["type"]?.stringValue)
+            let recipient = try await readableAccount(message.recipient.userID, into: scratch)
             do throws(DecryptionFailure) {
                 guard let device = try await senderDevice(of: message.payload, senderKey: message.senderKey, sender: message.sender) else {
                     guard tracked[message.sender] == false else { continue }
                     throw .unverifiedSender("no device of \(message.sender) has the curve25519 key the message came from")
                 }
-                guard let (record, account) = try? await loadAccount(message.recipient.userID, into: scratch),
-                    record.deviceID == message.recipient.deviceID
-                else { throw .notForThisDevice }
+                guard let (record, account) = recipient, record.deviceID == message.recipient.deviceID else {
+                    throw scratch.unreadableAccounts.contains(message.recipient.userID) ? .unreadableAccount(message.recipient.userID) : .notForThisDevice
+                }
                 try await act(
                     on: message.payload, sender: message.sender, senderKey: message.senderKey, senderDevice: device, recipient: record,
                     recipientEd25519: account.identityKeys.ed25519, scratch: scratch, changes: &step.changes)

@@ -60,6 +60,8 @@ public actor CryptoMachine {
         var olmSessions: [OlmSessionsKey: [(record: StoredOlmSession, session: Session)]] = [:]
         /// Room keys another owner already claimed, found in the step (logged and counted).
         var conflicts: [RoomKeyConflict] = []
+        /// Local users whose account pickle did not open in this step.
+        var unreadableAccounts: Set<UserID> = []
         /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.
         var predecrypted: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
     }
@@ -94,6 +96,18 @@ public actor CryptoMachine {
         }
         scratch.accounts[userID] = (record, account)
         return (record, account)
+    }
+
+    /// ``loadAccount(_:into:)`` for the per-entry paths of a transaction: an account whose pickle does
+    /// not open fails only the entries that need it (reported in ``Scratch/unreadableAccounts``), not
+    /// the transaction. Store errors (the database) still throw.
+    func readableAccount(_ userID: UserID, into scratch: Scratch) async throws -> (record: StoredAccount, account: Account)? {
+        do {
+            return try await loadAccount(userID, into: scratch)
+        } catch let error as CryptoError where error.code == .storeCorrupted {
+            scratch.unreadableAccounts.insert(userID)
+            return nil
+        }
     }
 
     /// Pickles every account touched in the step into `changes`.

@@ -32,6 +32,9 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
     /// The stored session does not open (damaged, or sealed under another pickle key): only the
     /// events of this session fail.
     case unreadableSession(sessionID: String)
+    /// The local device's account does not open (damaged, or sealed under another pickle key): only
+    /// the messages for that device fail.
+    case unreadableAccount(UserID)
 
     public var description: String {
         switch self {
@@ -49,6 +52,7 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
         case .withheld(let code, let reason): "key withheld by the sender: \(code)\(reason.map { " (\($0))" } ?? "")"
         case .forwardedKeyRefused(let detail): "forwarded room key refused: \(detail)"
         case .unreadableSession(let id): "the stored session \(id) does not open (wrong pickle_key or damaged row)"
+        case .unreadableAccount(let user): "the account of \(user) does not open (wrong pickle_key or damaged row)"
         }
     }
 }

@@ -184,4 +184,37 @@ struct HostileInputTests {
         #expect(outcome.late)
         #expect(keyed.changes.releasedEvents == ["$late"])
     }
+
+    @Test("an account or session whose pickle does not open fails only the entries that need it, not the transaction")
+    func unreadableRows() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient()
+        // Another local user's account and a stranger's session are damaged rows.
+        let broken = try UserID("@sealbridge_broken:localhost")
+        let bob = RemoteSender(userID: "@bob:localhost", deviceID: "BOBPHONE")
+        var damage = CryptoChanges()
+        damage.accounts = [StoredAccount(userID: broken, deviceID: try DeviceID("SBX"), pickle: "not a pickle", deviceKeysUploaded: true)]
+        damage.inboundGroupSessions = [StoredInboundGroupSession(
+            roomID: try RoomID("!room"), sessionID: bob.group.sessionID, senderKey: bob.account.identityKeys.curve25519, senderUserID: bob.userID,
+            firstKnownIndex: 0, pickle: "not a pickle either")]
+        await harness.store.save(damage)
+        var transaction = try alice.roomKeyTransaction(to: upload)
+        transaction.toDevice.append(ToDeviceEvent(
+            type: "m.room.encrypted", sender: alice.sender.userID, content: transaction.toDevice[0].content, toUserID: broken,
+            toDeviceID: try DeviceID("SBX")))
+        transaction.events = [
+            try Self.aliceEvent(alice.sender, id: "$fine"),
+            ["type": "m.room.encrypted", "event_id": "$bobs", "room_id": "!room", "sender": .string(bob.userID.rawValue),
+             "content": try bob.megolmEvent("unreadable")],
+        ]
+        transaction.oneTimeKeyCounts = [broken: [try DeviceID("SBX"): [:]]]
+        let step = try await harness.step(transaction)
+        #expect(step.toDevice.map(\.failure) == [nil, .unreadableAccount(broken)])
+        #expect(try step.roomEvents.first { $0.eventID.rawValue == "$fine" }?.result.get().content["body"]?.stringValue == "alice says $fine")
+        #expect(step.roomEvents.first { $0.eventID.rawValue == "$bobs" }.map { outcome in
+            if case .failure(.unreadableSession) = outcome.result { true } else { false }
+        } == true)
+        #expect(step.uploads.isEmpty, "no upload for an account that does not open")
+    }
 }
