@@ -7,7 +7,7 @@ import MatrixCrypto
 import MatrixModels
 import Postgres
 import Primitives
-import SealbridgeApp
+@testable import SealbridgeApp
 import TestSupport
 import Testing
 
@@ -218,4 +218,49 @@ struct JournalAndQuarantineTests {
 actor NotificationLog {
     var entries: [TransactionQuarantine.Entry] = []
     func add(_ entry: TransactionQuarantine.Entry) { entries.append(entry) }
+}
+
+@Suite("Management commands: quarantine, utd")
+struct QuarantineCommandTests {
+    @Test("quarantine lists set-aside transactions and retries one; utd lists waiting events with their reason")
+    func commands() async throws {
+        let harness = try await Harness.make()
+        let handler = SwitchableHandler(failing: true)
+        let quarantine = TransactionQuarantine(client: harness.client, sealing: TestSealing(), threshold: 1)
+        let command = QuarantineCommand(quarantine: quarantine, retry: { id in
+            try await quarantine.retry(id: id, handler: handler, logger: Logger(label: "test"))
+        })
+        #expect(await command.reply([]).body == "No transaction is quarantined.")
+        let body = JournalAndQuarantineTests.body(true)
+        let processor = PostgresTransactionProcessor(client: harness.client, handler: handler, quarantine: quarantine)
+        guard case .quarantined(let id) = try await processor.process(
+            txnID: "q1", body: body, try AppserviceTransaction.decode(body), logger: Logger(label: "test"))
+        else {
+            Issue.record("expected the transaction to be quarantined")
+            return
+        }
+        let listed = await command.reply([]).body
+        #expect(listed.contains("\(id)") && listed.contains("txn q1") && listed.contains("waiting"))
+        #expect(await command.reply(["retry", "\(id)"]).body.contains("failed again"))
+        handler.set(failing: false)
+        #expect(await command.reply(["retry", "\(id)"]).body == "Quarantined transaction \(id) was processed and committed.")
+        #expect(await command.reply([]).body.contains("retried successfully"))
+        #expect(await command.reply(["retry", "nope"]).body == "usage: quarantine retry ID")
+        await harness.close()
+
+        let store = MemoryCryptoStore()
+        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "t", count: 44)))
+        let utd = UndecryptableCommand(machine: machine)
+        #expect(await utd.reply([]).body == "No event is waiting for its key.")
+        var park = CryptoChanges()
+        let session = String(repeating: "A", count: 43)
+        park.parkedEvents = [ParkedEvent(
+            event: ["event_id": "$wait", "room_id": "!r:hs", "sender": "@alice:hs",
+                    "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "session_id": .string(session), "ciphertext": "AwgA"]],
+            sessionID: session, roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"))]
+        await store.save(park)
+        let waiting = await utd.reply(["!r:hs"]).body
+        #expect(waiting.contains("$wait") && waiting.contains("unknown_session") && waiting.contains("@alice:hs"))
+        #expect(await utd.reply(["!other:hs"]).body == "No event is waiting for its key in !other:hs.")
+    }
 }

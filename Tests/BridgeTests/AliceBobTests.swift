@@ -59,6 +59,25 @@ struct AliceBobTests {
         #expect(try await bob.sync().bodies == ["three"])
     }
 
+    @Test("a member committed without the machine being told (a COMMIT whose answer was lost) still gets the key: the quick path checks the committed version")
+    func lostCommitAnswer() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!lost", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        _ = try await alice.send("one", in: room)
+        _ = try await alice.send("two", in: room)  // all shared: the quick path from now on
+        let carol = try await Party("carol", on: hs, users: ["@carol:localhost"])
+        // Carol's join reached the database, but the machine never saw the step that wrote it.
+        var behindTheBack = CryptoChanges()
+        behindTheBack.memberships = [RoomMembership(roomID: room, userID: carol.user, membership: "join")]
+        behindTheBack.trackedUsers = [carol.user: true]
+        try await alice.store.save(behindTheBack)
+        _ = try await alice.send("three", in: room)
+        #expect(try await carol.sync().bodies == ["three"])
+    }
+
     @Test("one machine with many puppets: each device gets the key (sessions created on every core), the session is stored once")
     func manyDevices() async throws {
         let hs = FakeHomeserver()
