@@ -20,19 +20,29 @@ public actor JournalReplaySignal {
         }
     }
 
-    /// Returns at the next ``wake()`` (at once if one came since the last wait) or after `timeout`.
+    /// Returns at the next ``wake()`` (at once if one came since the last wait), after `timeout`, or
+    /// when the waiting task is cancelled (shutdown).
     func wait(timeout: Duration) async {
         if pending {
             pending = false
             return
         }
-        await withCheckedContinuation { continuation in
-            waiter = continuation
-            Task {
-                try? await Task.sleep(for: timeout)
-                self.timeOut()
-            }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.timeOut()
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume()
+                } else {
+                    waiter = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.timeOut() }
+        }
+        timer.cancel()
     }
 
     private func timeOut() {
@@ -62,7 +72,7 @@ public struct JournalReplayService: Service {
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            while true {
+            while !Task.isCancelled {
                 await drain()
                 await signal.wait(timeout: .seconds(5))
             }

@@ -31,7 +31,8 @@ struct IngestWorkload {
         let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
         let configuration = try SealbridgeConfiguration.parse("""
             homeserver: {url: "http://127.0.0.1:1", server_name: bench}
-            appservice: {port: \(port), as_token: "as-bench-\(String(repeating: "a", count: 32))", hs_token: "\(hsToken)"}
+            appservice: {port: \(port), as_token: "as-bench-\(String(repeating: "a", count: 32))", hs_token: "\(hsToken)",
+                         journal: {path: "\(FileManager.default.temporaryDirectory.appendingPathComponent("sealbridge-bench-journal-\(label)").path)"}}
             database: {uri: "\(databaseURL)"}
             encryption: {pickle_key: "\(String(repeating: "k", count: 44))"}
             logging: {level: warning}
