@@ -30,7 +30,10 @@ struct DaemonStatus: Sendable {
                        (SELECT extract(epoch FROM now() - max(committed_at))::bigint FROM sealbridge_appservice_transactions) AS last_age,
                        (SELECT count(*) FROM sealbridge_crypto_accounts) AS devices,
                        (SELECT count(*) FROM sealbridge_crypto_accounts WHERE user_id <> \(bot.rawValue)) AS puppets,
-                       (SELECT count(*) FROM sealbridge_rooms) AS rooms
+                       (SELECT count(*) FROM sealbridge_rooms) AS rooms,
+                       (SELECT count(*) FROM sealbridge_parked_events) AS parked,
+                       (SELECT count(*) FROM sealbridge_pending_to_device) AS pending,
+                       (SELECT count(*) FROM sealbridge_quarantine WHERE resolved_at IS NULL) AS quarantined
                 """).first!
             rows += [
                 ("database", "reachable"),
@@ -39,6 +42,9 @@ struct DaemonStatus: Sendable {
                 ("puppets with a device", "\(try row.decode(Int.self, "puppets"))"),
                 ("devices (bot and puppets)", "\(try row.decode(Int.self, "devices"))"),
                 ("encrypted rooms", "\(try row.decode(Int.self, "rooms"))"),
+                ("events waiting for their keys (utd)", "\(try row.decode(Int.self, "parked"))"),
+                ("to-device messages waiting for their sender's devices", "\(try row.decode(Int.self, "pending"))"),
+                ("quarantined transactions (quarantine)", "\(try row.decode(Int.self, "quarantined"))"),
             ]
         } catch {
             rows.append(("database", "UNREACHABLE"))
