@@ -56,7 +56,7 @@ struct AuthAndLimitsTests {
         await harness.close()
     }
 
-    @Test("malformed JSON → 400 M_NOT_JSON; wrong shape → 400 M_BAD_JSON; nothing stored")
+    @Test("not JSON → 400 M_NOT_JSON; not an object → 400 M_BAD_JSON; nothing stored")
     func malformed() async throws {
         let harness = try await Harness.make()
         try await harness.application().test(.router) { client in
@@ -64,10 +64,10 @@ struct AuthAndLimitsTests {
                 #expect(response.status == .badRequest)
                 #expect(json(response.body)["errcode"] == "M_NOT_JSON")
             }
-            try await client.execute(uri: "/_matrix/app/v1/transactions/m2", method: .put, headers: authorized, body: body("{\"events\":{}}")) { response in
+            try await client.execute(uri: "/_matrix/app/v1/transactions/m2", method: .put, headers: authorized, body: body("[{\"events\":[]}]")) { response in
                 #expect(response.status == .badRequest)
                 #expect(json(response.body)["errcode"] == "M_BAD_JSON")
-                #expect(json(response.body)["error"]?.contains("events") == true)
+                #expect(json(response.body)["error"]?.contains("object") == true)
             }
         }
         #expect(try await harness.committedTransactionIDs().isEmpty)
