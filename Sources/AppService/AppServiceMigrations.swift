@@ -22,5 +22,8 @@ public enum AppServiceMigrations {
                 fallback_devices integer NOT NULL
             )
             """),
+        Migration(version: 3, name: "skipped transaction entries", sql: """
+            ALTER TABLE sealbridge_transaction_log ADD COLUMN skipped jsonb NOT NULL DEFAULT '{}'
+            """),
     ]
 }

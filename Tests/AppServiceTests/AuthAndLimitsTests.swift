@@ -74,6 +74,19 @@ struct AuthAndLimitsTests {
         await harness.close()
     }
 
+    @Test("a section of the wrong shape is left out and counted, not refused: a refusal would be retried forever")
+    func wrongShapeAccepted() async throws {
+        let harness = try await Harness.make()
+        try await harness.application().test(.router) { client in
+            try await client.execute(uri: "/_matrix/app/v1/transactions/w1", method: .put, headers: authorized, body: body("{\"events\":{}}")) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        let row = try #require(try await harness.client.query("SELECT skipped::text AS skipped FROM sealbridge_transaction_log WHERE txn_id = \("w1")").first)
+        #expect(try row.decode(String.self, "skipped") == #"{"wrong_section_type": 1}"#)
+        await harness.close()
+    }
+
     @Test("ping, user and alias queries, health")
     func otherEndpoints() async throws {
         let harness = try await Harness.make()
