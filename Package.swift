@@ -116,8 +116,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives"]),
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
-        .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm"]),
+        .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm", "TransactionCorpus"]),
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .target(name: "TransactionCorpus", dependencies: ["MatrixModels"], path: "Tests/TransactionCorpus"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
@@ -135,7 +136,7 @@ let package = Package(
         .testTarget(
             name: "AppServiceTests",
             dependencies: [
-                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "TestSupport",
+                "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "TestSupport", "TransactionCorpus",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ],
