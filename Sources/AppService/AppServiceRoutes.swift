@@ -18,7 +18,7 @@ public struct AppServiceEndpoints: Sendable {
     public var metrics: (@Sendable () -> [UInt8])?
 
     public init(
-        hsToken: String, maxBodySize: Int = 16 * 1024 * 1024, processor: any TransactionProcessing,
+        hsToken: String, maxBodySize: Int = 64 * 1024 * 1024, processor: any TransactionProcessing,
         queries: any AppServiceQueries = NoOnDemandProvisioning(),
         health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil
     ) {

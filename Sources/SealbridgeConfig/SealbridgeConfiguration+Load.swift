@@ -103,7 +103,7 @@ extension SealbridgeConfiguration {
             id: s.string("id", default: "sealbridge")!, address: address, port: port, publicURL: url,
             asToken: asToken, hsToken: hsToken, botLocalpart: botLocalpart,
             botDisplayName: bot.string("display_name", default: "Sealbridge")!, puppetLocalpartTemplate: template,
-            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 16 * 1024 * 1024, range: 1024...(1 << 30)))
+            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 64 * 1024 * 1024, range: 1024...(1 << 30)))
     }
 
     static func readDatabase(_ s: ConfigReader.Section) -> Database {
