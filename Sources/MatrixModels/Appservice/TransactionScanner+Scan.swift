@@ -41,18 +41,15 @@ extension TransactionScanner {
 
     /// Scans the value at `index` as `plan` asks, leaving `index` just past it.
     mutating func scan(_ plan: ScanPlan) throws(Malformed) -> Scanned {
-        switch plan {
+        switch plan.shape {
         case .entry:
             return .entry(try skipValue())
-        case .elements(let element):
-            guard current == UInt8(ascii: "[") else { return try skipOther() }
+        case .array:
+            guard current == UInt8(ascii: "["), let element = plan.each.first else { return try skipOther() }
             return .elements(try scanArray(element))
-        case .members(let member):
+        case .object:
             guard current == UInt8(ascii: "{") else { return try skipOther() }
-            return .members(try scanObject(strict: false) { _ in member })
-        case .fields(let fields):
-            guard current == UInt8(ascii: "{") else { return try skipOther() }
-            return .members(try scanObject(strict: false) { fields[$0] })
+            return .members(try scanObject(strict: false, plan.member))
         }
     }
 

@@ -29,15 +29,34 @@ struct TransactionScanner {
 }
 
 /// Which parts of a value the scanner looks into.
-indirect enum ScanPlan: Sendable {
-    /// Record where the value lies; do not look inside.
-    case entry
-    /// An array: each element per the plan.
-    case elements(ScanPlan)
-    /// An object keyed by data (user ids, device ids): every member's value per the plan.
-    case members(ScanPlan)
-    /// An object with known fields: the named members per their plans; others are skipped unrecorded.
-    case fields([String: ScanPlan])
+///
+/// A struct rather than an indirect enum: the plan lives in a global, and LeakSanitizer (scripts/fuzz)
+/// cannot follow the tagged pointers to an indirect enum's boxes, so it reported them as leaked.
+struct ScanPlan: Sendable {
+    enum Shape: Sendable {
+        /// Record where the value lies; do not look inside.
+        case entry
+        case array
+        case object
+    }
+
+    var shape: Shape
+    /// For an array, its elements' plan; for an object keyed by data (user ids, device ids), every
+    /// member's plan. One plan, or none.
+    var each: [ScanPlan] = []
+    /// For an object with known fields: the named members' plans; other members are skipped unrecorded.
+    var fields: [String: ScanPlan] = [:]
+
+    static let entry = ScanPlan(shape: .entry)
+    /// An array: each element per `plan`.
+    static func elements(_ plan: ScanPlan) -> ScanPlan { ScanPlan(shape: .array, each: [plan]) }
+    /// An object keyed by data: every member's value per `plan`.
+    static func members(_ plan: ScanPlan) -> ScanPlan { ScanPlan(shape: .object, each: [plan]) }
+    /// An object with known fields.
+    static func fields(_ fields: [String: ScanPlan]) -> ScanPlan { ScanPlan(shape: .object, fields: fields) }
+
+    /// The plan for the member named `key` of an object; nil to skip it.
+    func member(_ key: String) -> ScanPlan? { each.first ?? fields[key] }
 }
 
 /// What the scanner found where a plan looked.
