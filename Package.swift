@@ -142,3 +142,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Fuzzing
+// The libFuzzer target exists only when SEALBRIDGE_FUZZ=1 is set as SwiftPM reads this file, so normal
+// builds never compile it. Build it with `-sanitize=fuzzer,address` and run it with scripts/fuzz.
+if Context.environment["SEALBRIDGE_FUZZ"] == "1" {
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "sealbridge-fuzz", dependencies: ["CLibFuzzer", "MatrixModels", "MatrixCrypto"]),
+    ]
+    package.products.append(.executable(name: "sealbridge-fuzz", targets: ["sealbridge-fuzz"]))
+}
