@@ -117,8 +117,9 @@ let package = Package(
         // MARK: Tests
         .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives"]),
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
-        .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm"]),
+        .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm", "TransactionCorpus"]),
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .target(name: "TransactionCorpus", dependencies: ["MatrixModels"], path: "Tests/TransactionCorpus"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
@@ -137,8 +138,20 @@ let package = Package(
             name: "AppServiceTests",
             dependencies: [
                 "AppService", "SealbridgeApp", "SealbridgeConfig", "Postgres", "MatrixModels", "MatrixCrypto", "Primitives", "TestSupport",
+                "TransactionCorpus", "Bridge", "Store", "HomeserverClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// MARK: Fuzzing
+// The libFuzzer target exists only when SEALBRIDGE_FUZZ=1 is set as SwiftPM reads this file, so normal
+// builds never compile it. Build it with `-sanitize=fuzzer,address` and run it with scripts/fuzz.
+if Context.environment["SEALBRIDGE_FUZZ"] == "1" {
+    package.targets += [
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
+        .executableTarget(name: "sealbridge-fuzz", dependencies: ["CLibFuzzer", "MatrixModels", "MatrixCrypto"]),
+    ]
+    package.products.append(.executable(name: "sealbridge-fuzz", targets: ["sealbridge-fuzz"]))
+}

@@ -22,7 +22,10 @@ public enum AppServiceMigrations {
                 fallback_devices integer NOT NULL
             )
             """),
-            Migration(version: 3, name: "body digests of committed transactions; quarantine", sql: """
+        Migration(version: 3, name: "skipped transaction entries", sql: """
+            ALTER TABLE sealbridge_transaction_log ADD COLUMN skipped jsonb NOT NULL DEFAULT '{}'
+            """),
+        Migration(version: 4, name: "body digests of committed transactions; quarantine", sql: """
             ALTER TABLE sealbridge_appservice_transactions ADD COLUMN body_sha256 bytea;
             CREATE TABLE sealbridge_quarantine (
                 id bigserial PRIMARY KEY,

@@ -18,12 +18,17 @@ public struct AppServiceEndpoints: Sendable {
     public var metrics: (@Sendable () -> [UInt8])?
     /// Told when each transaction starts and ends (the watchdog's view of the pipeline).
     public var heartbeat: PipelineHeartbeat?
+    /// Records a transaction whose body is over ``maxBodySize`` (txn id, size in bytes), which is then
+    /// answered 200 unprocessed: a 413 would be retried forever and stop every room. nil: 413.
+    public var oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)?
 
     public init(
-        hsToken: String, maxBodySize: Int = 16 * 1024 * 1024, processor: any TransactionProcessing,
+        hsToken: String, maxBodySize: Int = 128 * 1024 * 1024, processor: any TransactionProcessing,
         queries: any AppServiceQueries = NoOnDemandProvisioning(),
-        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil
+        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil,
+        oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)? = nil
     ) {
+        self.oversized = oversized
         self.hsToken = hsToken
         self.maxBodySize = maxBodySize
         self.processor = processor
@@ -66,7 +71,18 @@ extension AppServiceEndpoints {
         let txnID = try context.parameters.require("txnId")
         var logger = context.logger
         logger[metadataKey: "txn_id"] = "\(txnID)"
-        let body = Array(try await collectBody(request).readableBytesView)
+        let body: [UInt8]
+        do {
+            body = Array(try await collectBody(request).readableBytesView)
+        } catch let error as MatrixHTTPError where error.errcode == "M_TOO_LARGE" {
+            guard let oversized else { throw error }
+            let size = try await drainedSize(request)
+            logger.critical(
+                "transaction body over appservice.max_body_size: answered 200 unprocessed (a 413 would stop every room); raise max_body_size",
+                metadata: ["size": "\(size)", "limit": "\(maxBodySize)"])
+            try await oversized(txnID, size)
+            return Self.emptyObject()
+        }
         let decoded: AppserviceTransaction
         do {
             decoded = try AppserviceTransaction.decode(body)
@@ -98,6 +114,17 @@ extension AppServiceEndpoints {
         } catch is NIOTooManyBytesError {
             throw MatrixHTTPError.tooLarge(limit: maxBodySize)
         }
+    }
+
+    /// Reads and discards what is left of a body, to answer the request; returns its total size.
+    func drainedSize(_ request: Request) async throws -> Int {
+        if let length = request.headers[.contentLength].flatMap(Int.init) {
+            for try await _ in request.body {}
+            return length
+        }
+        var size = 0
+        for try await buffer in request.body { size += buffer.readableBytes }
+        return size
     }
 
     func user(_ context: some RequestContext) async throws -> Response {

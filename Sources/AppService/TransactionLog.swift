@@ -5,6 +5,10 @@ import Postgres
 
 /// The front door's own handler: records what each transaction carried, in the database and as metrics.
 ///
+/// Entries the decoder left out are recorded too (`skipped`, by reason, in the row and in
+/// `sealbridge_appservice_entries_skipped_total{reason}`): they are data the homeserver will not send
+/// again, so an operator must be able to see them.
+///
 /// Until the crypto engine takes over this is what runs for every transaction; afterwards it stays
 /// as the first step of the pipeline, so operators can see traffic per transaction.
 public struct TransactionLog: TransactionHandler {
@@ -20,20 +24,26 @@ public struct TransactionLog: TransactionHandler {
     ) async throws -> AfterCommit {
         let otkDevices = transaction.oneTimeKeyCounts.values.reduce(0) { $0 + $1.count }
         let fallbackDevices = transaction.unusedFallbackKeyTypes.values.reduce(0) { $0 + $1.count }
+        let skipped = JSONValue.object(transaction.skipped.byReason.reduce(into: [:]) { $0[$1.key.rawValue] = .integer(Int64($1.value)) })
         try await connection.execute("""
             INSERT INTO sealbridge_transaction_log
                 (txn_id, events, ephemeral, to_device, to_device_dropped, device_lists_changed, device_lists_left,
-                 otk_count_devices, fallback_devices)
+                 otk_count_devices, fallback_devices, skipped)
             VALUES (\(txnID), \(transaction.events.count), \(transaction.ephemeral.count), \(transaction.toDevice.count),
                     \(transaction.droppedToDevice), \(transaction.deviceLists.changed.count), \(transaction.deviceLists.left.count),
-                    \(otkDevices), \(fallbackDevices))
+                    \(otkDevices), \(fallbackDevices), \(PostgresJSONB(skipped.serializedString())))
             """)
         transactions.increment()
         events.increment(by: transaction.events.count)
         toDevice.increment(by: transaction.toDevice.count)
         droppedToDevice.increment(by: transaction.droppedToDevice)
-        if transaction.droppedToDevice > 0 {
-            logger.warning("dropped to-device messages without a valid recipient", metadata: ["dropped": "\(transaction.droppedToDevice)"])
+        for (reason, count) in transaction.skipped.byReason {
+            Counter(label: "sealbridge_appservice_entries_skipped_total", dimensions: [("reason", reason.rawValue)]).increment(by: count)
+        }
+        if !transaction.skipped.isEmpty {
+            logger.warning(
+                "left out transaction entries that could not be read",
+                metadata: ["skipped": "\(transaction.skipped)", "to_device_dropped": "\(transaction.droppedToDevice)"])
         }
         return .nothing
     }

@@ -78,6 +78,24 @@ public actor TransactionQuarantine {
         return id
     }
 
+    /// Records a transaction answered 200 without processing because its body was over the limit:
+    /// its txn id is committed (the homeserver moves on), the admins are told, and `quarantine` lists
+    /// it. Its body is not kept (`quarantine retry` cannot run it).
+    public func oversized(txnID: String, size: Int, limit: Int) async throws {
+        let key = PostgresTransactionProcessor.storableID(txnID)
+        let message = "body of \(size) bytes is over appservice.max_body_size (\(limit)); not processed and not kept"
+        let sealed = try sealing.seal([], context: Self.context(key))
+        let id = try await client.withTransaction { connection -> Int64 in
+            try await connection.execute(
+                "INSERT INTO sealbridge_appservice_transactions (txn_id) VALUES (\(key)) ON CONFLICT (txn_id) DO NOTHING")
+            return try await connection.query("""
+                INSERT INTO sealbridge_quarantine (txn_id, sealed, error, attempts) VALUES (\(key), \(sealed), \(message), 1) RETURNING id
+                """).first!.decode(Int64.self, "id")
+        }
+        quarantined.increment()
+        await onQuarantine(Entry(id: id, txnID: key, error: message, attempts: 1, quarantinedAt: Date(), resolvedAt: nil))
+    }
+
     /// The most recent entries, newest first.
     public nonisolated func list(limit: Int = 20) async throws -> [Entry] {
         try await client.query("""
@@ -103,6 +121,7 @@ public actor TransactionQuarantine {
             guard try row.decode(Date?.self, "resolved_at") == nil else { throw QuarantineError(message: "transaction \(id) was already retried successfully") }
             let txnID = try row.decode(String.self, "txn_id")
             let body = try sealing.open(try row.decode([UInt8].self, "sealed"), context: Self.context(txnID))
+            guard !body.isEmpty else { throw QuarantineError(message: "transaction \(id) was too large to keep; it cannot be run again") }
             let transaction: AppserviceTransaction
             do {
                 transaction = try AppserviceTransaction.decode(body)

@@ -11,6 +11,9 @@ public struct JSONError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let depthExceeded = Code(rawValue: "depth_exceeded")
         /// A string is not valid UTF-8, or an escape names a lone surrogate.
         public static let invalidUTF8 = Code(rawValue: "invalid_utf8")
+        /// An object names the same key twice: parsers disagree on which value wins, so a signature
+        /// over it, or a decision taken on it, would be ambiguous.
+        public static let duplicateKey = Code(rawValue: "duplicate_key")
         /// The value has no canonical JSON form (a float, or an integer outside ±(2^53 − 1)).
         public static let notCanonical = Code(rawValue: "not_canonical")
     }

@@ -25,7 +25,8 @@ extension JSONValue {
         try parse(Array(text.utf8))
     }
 
-    private static func parseBuffer(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONError) -> JSONValue {
+    /// Parses `buffer` (one whole JSON text); error offsets count from its start.
+    static func parseBuffer(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONError) -> JSONValue {
         var parser = JSONParser(buffer)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
@@ -104,7 +105,7 @@ struct JSONParser {
             skipWhitespace()
             let value = try parseValue(depth: depth)
             if members.updateValue(value, forKey: key) != nil {
-                throw JSONError(code: .syntax, message: "duplicate object key", offset: keyOffset)
+                throw JSONError(code: .duplicateKey, message: "duplicate object key", offset: keyOffset)
             }
             skipWhitespace()
             switch current {

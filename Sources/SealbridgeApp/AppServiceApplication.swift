@@ -29,7 +29,8 @@ public func buildAppServiceApplication(
         processor: pipeline.front,
         health: { await client.ping() },
         metrics: metrics,
-        heartbeat: pipeline.heartbeat
+        heartbeat: pipeline.heartbeat,
+        oversized: pipeline.oversized
     ).register(on: router)
     bridgeAPI?.register(on: router)
     return Application(

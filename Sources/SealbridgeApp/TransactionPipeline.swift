@@ -16,6 +16,8 @@ public struct TransactionPipeline: Sendable {
     public let journal: TransactionJournal?
     public let replay: JournalReplayService?
     public let heartbeat = PipelineHeartbeat()
+    /// Records bodies over `max_body_size` (answered 200 unprocessed); nil without a quarantine.
+    public let oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)?
 
     /// - Parameters:
     ///   - cipher: Seals journal entries; nil (encryption off, no pickle key) leaves the journal out:
@@ -28,6 +30,14 @@ public struct TransactionPipeline: Sendable {
         lock: AsyncLock?, quarantine: TransactionQuarantine?, ownership: StateOwnership? = nil, logger: Logger
     ) {
         let sealing = cipher.map { CipherSealing(cipher: $0) }
+        let limit = configuration.appservice.maxBodySize
+        if let quarantine {
+            oversized = { @Sendable (txnID: String, size: Int) async throws in
+                try await quarantine.oversized(txnID: txnID, size: size, limit: limit)
+            }
+        } else {
+            oversized = nil
+        }
         var processor: any TransactionProcessing = PostgresTransactionProcessor(
             client: client, handler: handler, quarantine: quarantine, ownership: ownership)
         if let lock { processor = SerializedTransactionProcessor(processor, lock: lock) }

@@ -111,7 +111,7 @@ extension SealbridgeConfiguration {
             id: s.string("id", default: "sealbridge")!, address: address, port: port, publicURL: url,
             asToken: asToken, hsToken: hsToken, botLocalpart: botLocalpart,
             botDisplayName: bot.string("display_name", default: "Sealbridge")!, puppetLocalpartTemplate: template,
-            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 16 * 1024 * 1024, range: 1024...(1 << 30)),
+            namespaceRegexOverride: regex, maxBodySize: s.int("max_body_size", default: 128 * 1024 * 1024, range: 1024...(1 << 30)),
             journalPath: journal.string("path", default: journalDefault)!,
             holdSeconds: journal.int("hold_seconds", default: 20, range: 0...30),
             poisonAttempts: s.int("poison_attempts", default: 3, range: 1...100))

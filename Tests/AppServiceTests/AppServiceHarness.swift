@@ -12,7 +12,7 @@ import Testing
 let hsToken = "hs-" + String(repeating: "x", count: 40)
 
 /// A configuration for the front door on a test database.
-func testConfiguration(databaseURL: String, maxBodySize: Int = 16 * 1024 * 1024) throws -> SealbridgeConfiguration {
+func testConfiguration(databaseURL: String, maxBodySize: Int = 128 * 1024 * 1024) throws -> SealbridgeConfiguration {
     try SealbridgeConfiguration.parse("""
         homeserver: {url: "http://127.0.0.1:1", server_name: localhost}
         appservice:
@@ -31,7 +31,7 @@ struct Harness {
     let database: String
     let configuration: SealbridgeConfiguration
 
-    static func make(maxBodySize: Int = 16 * 1024 * 1024) async throws -> Harness {
+    static func make(maxBodySize: Int = 128 * 1024 * 1024) async throws -> Harness {
         let (client, name) = try await TestDatabase.fresh()
         try await Migrator.migrate(SealbridgeMigrations.all, on: client)
         return Harness(client: client, database: name, configuration: try testConfiguration(databaseURL: try TestDatabase.url(database: name), maxBodySize: maxBodySize))

@@ -56,7 +56,7 @@ struct AuthAndLimitsTests {
         await harness.close()
     }
 
-    @Test("malformed JSON → 400 M_NOT_JSON; wrong shape → 400 M_BAD_JSON; nothing stored")
+    @Test("not JSON → 400 M_NOT_JSON; not an object → 400 M_BAD_JSON; nothing stored")
     func malformed() async throws {
         let harness = try await Harness.make()
         try await harness.application().test(.router) { client in
@@ -64,13 +64,26 @@ struct AuthAndLimitsTests {
                 #expect(response.status == .badRequest)
                 #expect(json(response.body)["errcode"] == "M_NOT_JSON")
             }
-            try await client.execute(uri: "/_matrix/app/v1/transactions/m2", method: .put, headers: authorized, body: body("{\"events\":{}}")) { response in
+            try await client.execute(uri: "/_matrix/app/v1/transactions/m2", method: .put, headers: authorized, body: body("[{\"events\":[]}]")) { response in
                 #expect(response.status == .badRequest)
                 #expect(json(response.body)["errcode"] == "M_BAD_JSON")
-                #expect(json(response.body)["error"]?.contains("events") == true)
+                #expect(json(response.body)["error"]?.contains("object") == true)
             }
         }
         #expect(try await harness.committedTransactionIDs().isEmpty)
+        await harness.close()
+    }
+
+    @Test("a section of the wrong shape is left out and counted, not refused: a refusal would be retried forever")
+    func wrongShapeAccepted() async throws {
+        let harness = try await Harness.make()
+        try await harness.application().test(.router) { client in
+            try await client.execute(uri: "/_matrix/app/v1/transactions/w1", method: .put, headers: authorized, body: body("{\"events\":{}}")) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        let row = try #require(try await harness.client.query("SELECT skipped::text AS skipped FROM sealbridge_transaction_log WHERE txn_id = \("w1")").first)
+        #expect(try row.decode(String.self, "skipped") == #"{"wrong_section_type": 1}"#)
         await harness.close()
     }
 

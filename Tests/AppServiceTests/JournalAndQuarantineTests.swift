@@ -215,6 +215,38 @@ struct JournalAndQuarantineTests {
     }
 }
 
+extension JournalAndQuarantineTests {
+    @Test("a body over max_body_size is answered 200 unprocessed, recorded in the quarantine (not kept), and the stream goes on")
+    func oversizedBody() async throws {
+        let harness = try await Harness.make(maxBodySize: 2048)
+        let handler = SwitchableHandler(failing: false)
+        let notified = NotificationLog()
+        let quarantine = TransactionQuarantine(client: harness.client, sealing: TestSealing(), threshold: 3, onQuarantine: { await notified.add($0) })
+        let app = buildAppServiceApplication(
+            configuration: harness.configuration, client: harness.client,
+            pipeline: TransactionPipeline(
+                configuration: harness.configuration, client: harness.client, handler: handler, cipher: TestSealing().cipher, lock: nil,
+                quarantine: quarantine, logger: Self.logger),
+            metricsRegistry: nil, logger: Self.logger)
+        let big = "{\"events\":[{\"type\":\"m.room.message\",\"content\":{\"body\":\"" + String(repeating: "a", count: 4096) + "\"}}]}"
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/_matrix/app/v1/transactions/big", method: .put, headers: authorized, body: ByteBuffer(string: big)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/_matrix/app/v1/transactions/next", method: .put, headers: authorized, body: ByteBuffer(bytes: Self.body(false))) {
+                #expect($0.status == .ok)
+            }
+        }
+        #expect(handler.seen.map(\.txnID) == ["next"])
+        #expect(try await harness.committedTransactionIDs() == ["big", "next"])
+        let entry = try #require(try await quarantine.list().first)
+        #expect(entry.txnID == "big" && entry.error.contains("max_body_size"))
+        #expect(await notified.entries.count == 1)
+        await #expect(throws: QuarantineError.self) { try await quarantine.retry(id: entry.id, handler: handler, logger: Self.logger) }
+        await harness.close()
+    }
+}
+
 actor NotificationLog {
     var entries: [TransactionQuarantine.Entry] = []
     func add(_ entry: TransactionQuarantine.Entry) { entries.append(entry) }

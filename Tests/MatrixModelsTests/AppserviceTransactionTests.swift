@@ -62,22 +62,31 @@ struct AppserviceTransactionTests {
         #expect(transaction.oneTimeKeyCounts[try UserID("@b:hs")]?[try DeviceID("X")] == ["signed_curve25519": 7])
     }
 
-    @Test("unroutable to-device entries are dropped and counted, not fatal")
+    @Test("unroutable to-device entries are dropped and counted by reason, not fatal")
     func unroutable() throws {
         let body = #"{"events":[],"to_device":[{"type":"m.dummy","sender":"@a:hs","content":{}},{"type":"m.dummy","sender":"nope","to_user_id":"@b:hs","to_device_id":"X"}]}"#
         let transaction = try AppserviceTransaction.decode(Array(body.utf8))
         #expect(transaction.toDevice.isEmpty)
         #expect(transaction.droppedToDevice == 2)
+        #expect(transaction.skipped == SkippedEntries([.badToDeviceRecipient: 1, .badToDeviceSender: 1]))
     }
 
-    @Test("not JSON vs wrong shape", arguments: [
-        ("{nope", TransactionDecodingError.Kind.notJSON), ("", .notJSON), ("[]", .badJSON), (#"{"events":{}}"#, .badJSON),
-        (#"{"events":[],"device_lists":[]}"#, .badJSON), (#"{"events":[],"device_lists":{"changed":["not-a-user"]}}"#, .badJSON),
-        (#"{"events":[],"device_one_time_keys_count":{"@b:hs":{"X":{"signed_curve25519":-1}}}}"#, .badJSON),
-        (#"{"events":[],"device_one_time_keys_count":{"@b:hs":{"X":{"signed_curve25519":"7"}}}}"#, .badJSON),
-        (#"{"events":[],"device_unused_fallback_key_types":{"@b:hs":{"X":"signed_curve25519"}}}"#, .badJSON),
+    @Test("only a body that is not JSON, or not an object, is refused", arguments: [
+        ("{nope", TransactionDecodingError.Kind.notJSON), ("", .notJSON), ("{nope}", .notJSON), ("[]", .badJSON), ("\"events\"", .badJSON),
+        ("7", .badJSON), ("null", .badJSON),
     ])
     func refusals(body: String, kind: TransactionDecodingError.Kind) {
         #expect { try AppserviceTransaction.decode(Array(body.utf8)) } throws: { ($0 as? TransactionDecodingError)?.kind == kind }
+    }
+
+    @Test("sections and entries of the wrong shape are left out and counted, not refused", arguments: [
+        (#"{"events":{}}"#, SkippedEntries.Reason.wrongSectionType), (#"{"events":[],"device_lists":[]}"#, .wrongSectionType),
+        (#"{"events":[],"device_lists":{"changed":["not-a-user"]}}"#, .badUserID),
+        (#"{"events":[],"device_one_time_keys_count":{"@b:hs":{"X":{"signed_curve25519":-1}}}}"#, .badKeyCount),
+        (#"{"events":[],"device_one_time_keys_count":{"@b:hs":{"X":{"signed_curve25519":"7"}}}}"#, .badKeyCount),
+        (#"{"events":[],"device_unused_fallback_key_types":{"@b:hs":{"X":"signed_curve25519"}}}"#, .badFallbackTypes),
+    ])
+    func leftOut(body: String, reason: SkippedEntries.Reason) throws {
+        #expect(try AppserviceTransaction.decode(Array(body.utf8)).skipped == SkippedEntries([reason: 1]))
     }
 }

@@ -47,7 +47,7 @@ struct JSONParseTests {
 
     @Test("duplicate keys are refused: a signature over them would be ambiguous")
     func duplicateKeys() {
-        #expect { try JSONValue.parse(#"{"a":1,"a":2}"#) } throws: { ($0 as? JSONError)?.code == .syntax }
+        #expect { try JSONValue.parse(#"{"a":1,"a":2}"#) } throws: { ($0 as? JSONError)?.code == .duplicateKey }
     }
 
     @Test("nesting is limited to 512 levels")

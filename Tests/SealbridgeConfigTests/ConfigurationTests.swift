@@ -48,7 +48,7 @@ struct ConfigurationTests {
         #expect(config.appservice.port == 29330)
         #expect(config.appservice.address == "127.0.0.1")
         #expect(config.appservice.publicURL == "http://127.0.0.1:29330")
-        #expect(config.appservice.maxBodySize == 16 * 1024 * 1024)
+        #expect(config.appservice.maxBodySize == 128 * 1024 * 1024)
         #expect(config.database.poolSize == 10)
         #expect(config.encryption.enabled)
         #expect(config.encryption.rotationMessages == 100)

@@ -9,7 +9,7 @@ public struct AppserviceTransaction: Sendable, Equatable {
     public var ephemeral: [JSONValue]
     /// To-device messages for namespace devices (`to_device` / `de.sorunome.msc2409.to_device`).
     public var toDevice: [ToDeviceEvent]
-    /// Entries of the to-device list that could not be routed (no valid recipient) and were dropped.
+    /// Entries of the to-device list that were left out, for any reason (also counted in ``skipped``).
     public var droppedToDevice: Int
     /// Users whose device lists changed or who no longer share a room (`device_lists`).
     public var deviceLists: DeviceListChanges
@@ -17,12 +17,14 @@ public struct AppserviceTransaction: Sendable, Equatable {
     public var oneTimeKeyCounts: [UserID: [DeviceID: [String: Int]]]
     /// Fallback key algorithms not yet used per device; an empty list means the fallback key was used.
     public var unusedFallbackKeyTypes: [UserID: [DeviceID: [String]]]
+    /// Entries left out because they could not be read, by reason (see ``decode(_:)``).
+    public var skipped: SkippedEntries
 
     public init(
         events: [JSONValue] = [], ephemeral: [JSONValue] = [], toDevice: [ToDeviceEvent] = [],
         droppedToDevice: Int = 0, deviceLists: DeviceListChanges = .init(),
         oneTimeKeyCounts: [UserID: [DeviceID: [String: Int]]] = [:],
-        unusedFallbackKeyTypes: [UserID: [DeviceID: [String]]] = [:]
+        unusedFallbackKeyTypes: [UserID: [DeviceID: [String]]] = [:], skipped: SkippedEntries = .init()
     ) {
         self.events = events
         self.ephemeral = ephemeral
@@ -31,6 +33,7 @@ public struct AppserviceTransaction: Sendable, Equatable {
         self.deviceLists = deviceLists
         self.oneTimeKeyCounts = oneTimeKeyCounts
         self.unusedFallbackKeyTypes = unusedFallbackKeyTypes
+        self.skipped = skipped
     }
 }
 
