@@ -34,7 +34,7 @@ extension CryptoEngine {
                 ])
             }
         }
-        return try await lock.withLock {
+        return try await locked {
             let step = try await machine.processPendingToDevice(senders: senders)
             try await committer.commit(step)
             return step
@@ -46,7 +46,7 @@ extension CryptoEngine {
     /// - Returns: The committed step.
     @discardableResult
     public func surfaceUndecryptable(olderThan wait: TimeInterval, limit: Int = 200, now: Date = Date()) async throws -> CryptoStep {
-        try await lock.withLock {
+        try await locked {
             let step = try await machine.surfaceParkedEvents(parkedBefore: now.addingTimeInterval(-wait), limit: limit)
             try await committer.commit(step)
             return step

@@ -1,4 +1,5 @@
 import Foundation
+import AppService
 import Logging
 import MatrixCrypto
 import MatrixModels
@@ -23,14 +24,19 @@ public struct CryptoEngine: Sendable {
     let roomLocks = KeyedAsyncLock<RoomID>()
     /// Rate limit of `/keys/query` for to-device senders whose devices are unknown.
     let senderQueries: SenderQueryThrottle
+    /// Whether this instance holds the instance lock; no step commits while it does not. nil: always.
+    let ownership: StateOwnership?
     let logger: Logger
 
-    /// - Parameter senderQueryInterval: Shortest time between two `/keys/query` for one unknown
-    ///   to-device sender (default 30 s).
+    /// - Parameters:
+    ///   - senderQueryInterval: Shortest time between two `/keys/query` for one unknown to-device
+    ///     sender (default 30 s).
+    ///   - ownership: Whether this instance holds the instance lock; nil: always (tests, tools).
     public init(
         machine: CryptoMachine, store: any CryptoStore, transport: any CryptoTransport, committer: (any StepCommitter)? = nil,
-        senderQueryInterval: TimeInterval = 30, logger: Logger = Logger(label: "sealbridge.crypto")
+        senderQueryInterval: TimeInterval = 30, ownership: StateOwnership? = nil, logger: Logger = Logger(label: "sealbridge.crypto")
     ) {
+        self.ownership = ownership
         self.machine = machine
         self.store = store
         self.transport = transport
@@ -40,11 +46,21 @@ public struct CryptoEngine: Sendable {
     }
 
     /// Runs a machine call and commits the changes it returns, under the lock.
+    ///
+    /// - Throws: ``StateNotOwned`` while this instance does not hold the instance lock.
     func step<T: Sendable>(_ body: () async throws -> (CryptoChanges, T)) async throws -> T {
-        try await lock.withLock {
+        try await locked {
             let (changes, value) = try await body()
             if !changes.isEmpty { try await store.save(changes) }
             return value
+        }
+    }
+
+    /// Runs `body` under the lock, if this instance may write crypto state now.
+    func locked<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await lock.withLock {
+            if let ownership, !ownership.isOwned { throw StateNotOwned() }
+            return try await body()
         }
     }
 }

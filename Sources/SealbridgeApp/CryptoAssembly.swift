@@ -32,7 +32,8 @@ struct CryptoAssembly {
     let housekeeping: BridgeHousekeepingService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
-    init(configuration: SealbridgeConfiguration, client: PostgresClient, logger: Logger) throws {
+    /// - Parameter ownership: Whether this instance holds the instance lock; crypto steps wait while it does not.
+    init(configuration: SealbridgeConfiguration, client: PostgresClient, ownership: StateOwnership? = nil, logger: Logger) throws {
         do {
             cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
         } catch {
@@ -57,7 +58,7 @@ struct CryptoAssembly {
         let engine = CryptoEngine(
             machine: machine, store: store, transport: homeserver,
             committer: PostgresStepCommitter(client: client, store: store, outbox: outbox.map { ($0, users) }),
-            logger: Logger(label: "sealbridge.crypto"))
+            ownership: ownership, logger: Logger(label: "sealbridge.crypto"))
         self.engine = engine
         let undecryptable = UndecryptableLog()
         let keyGauge = OneTimeKeyGauge()

@@ -85,7 +85,7 @@ public enum Daemon {
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
-                crypto = try CryptoAssembly(configuration: configuration, client: client, logger: logger)
+                crypto = try CryptoAssembly(configuration: configuration, client: client, ownership: ownership, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()
