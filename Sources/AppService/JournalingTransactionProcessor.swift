@@ -34,10 +34,20 @@ public struct JournalingTransactionProcessor: TransactionProcessing {
         if try await journal.count > 0 { return try await append(txnID: txnID, body: body, logger: logger, because: "earlier transactions are journaled") }
         let clock = ContinuousClock()
         let deadline = clock.now + holdFor
+        let bounded = holdFor > .zero
         var delay = Duration.milliseconds(100)
         while true {
             do {
-                return try await inner.process(txnID: txnID, body: body, transaction, logger: logger)
+                // Each attempt is bounded by what is left of the hold: an attempt stuck connecting to a
+                // database that went away would otherwise outlast it (the pool retries a connect for
+                // its own timeout). An attempt cut short that did commit makes the journaled copy a
+                // duplicate, which the replay answers without processing.
+                guard let outcome = try await Self.within(bounded ? max(deadline - clock.now, .milliseconds(1)) : .zero, {
+                    try await inner.process(txnID: txnID, body: body, transaction, logger: logger)
+                }) else {
+                    return try await append(txnID: txnID, body: body, logger: logger, because: "the database did not answer within the hold")
+                }
+                return outcome
             } catch where isDatabaseUnavailable(error) {
                 let remaining = deadline - clock.now
                 guard remaining > .zero else {
@@ -49,6 +59,30 @@ public struct JournalingTransactionProcessor: TransactionProcessing {
             } catch {
                 failed.increment()
                 throw error
+            }
+        }
+    }
+
+    /// Runs `body`, or stops waiting for it after `limit` (nil then): the attempt is cancelled and
+    /// left to end in the background (a call blocked on a dead connection cannot be interrupted; it
+    /// holds the crypto lock until it fails, and whatever it commits is idempotent on the txn id).
+    /// With no limit (`hold_seconds: 0`) it simply runs.
+    static func within(_ limit: Duration, _ body: @escaping @Sendable () async throws -> TransactionOutcome) async throws -> TransactionOutcome? {
+        guard limit > .zero else { return try await body() }
+        let attempt = Task { try await body() }
+        let answer = FirstAnswer()
+        return try await withCheckedThrowingContinuation { continuation in
+            Task {
+                do {
+                    let outcome = try await attempt.value
+                    await answer.give(.success(outcome), to: continuation)
+                } catch {
+                    await answer.give(.failure(error), to: continuation)
+                }
+            }
+            Task {
+                try? await Task.sleep(for: limit)
+                if await answer.give(.success(nil), to: continuation) { attempt.cancel() }
             }
         }
     }
@@ -65,5 +99,19 @@ public struct JournalingTransactionProcessor: TransactionProcessing {
         logger.notice("transaction journaled; it will be applied when the database is back", metadata: ["reason": "\(reason)"])
         await replay.wake()
         return .journaled
+    }
+}
+
+/// Resumes a continuation with the first answer given, once.
+actor FirstAnswer {
+    private var given = false
+
+    /// - Returns: Whether this answer was the first.
+    @discardableResult
+    func give(_ result: Result<TransactionOutcome?, any Error>, to continuation: CheckedContinuation<TransactionOutcome?, any Error>) -> Bool {
+        guard !given else { return false }
+        given = true
+        continuation.resume(with: result)
+        return true
     }
 }

@@ -215,7 +215,30 @@ struct JournalAndQuarantineTests {
     }
 }
 
+/// A processor whose calls hang (a connect to a database that went away) for `delay`.
+struct Hanging: TransactionProcessing {
+    let delay: Duration
+    func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        try? await Task.sleep(for: delay)
+        throw PostgresError(code: .connectionFailed, message: "simulated hang")
+    }
+}
+
 extension JournalAndQuarantineTests {
+    @Test("hold_seconds bounds the hold even when an attempt hangs: the transaction is journaled on time")
+    func holdIsAnUpperBound() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sb-journal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let journal = TransactionJournal(directory: directory, sealing: TestSealing())
+        let front = JournalingTransactionProcessor(
+            Hanging(delay: .seconds(5)), journal: journal, replay: JournalReplaySignal(), holdFor: .milliseconds(300))
+        let clock = ContinuousClock(), start = clock.now
+        let b = Self.body(true)
+        #expect(try await front.process(txnID: "slow", body: b, try Self.decode(b), logger: Self.logger) == .journaled)
+        #expect(clock.now - start < .seconds(2))
+        #expect(try await journal.count == 1)
+    }
+
     @Test("a body over max_body_size is answered 200 unprocessed, recorded in the quarantine (not kept), and the stream goes on")
     func oversizedBody() async throws {
         let harness = try await Harness.make(maxBodySize: 2048)
