@@ -86,7 +86,7 @@ class TransactionProxy:
                 record = None
                 match = re.search(r"/transactions/([^/?]+)", self.path)
                 if match and self.command == "PUT":
-                    record = {"txn_id": match.group(1), "body": body, "status": None, "answer": None, "at": time.monotonic()}
+                    record = {"txn_id": match.group(1), "body": body, "status": None, "answer": None, "at": time.monotonic(), "answered": None}
                     with proxy.lock:
                         proxy.records.append(record)
                     if not proxy.gate.is_set():
@@ -104,7 +104,7 @@ class TransactionProxy:
                 finally:
                     connection.close()
                 if record is not None:
-                    record["status"], record["answer"] = status, answer
+                    record["status"], record["answer"], record["answered"] = status, answer, time.monotonic()
                 self.send_response(status)
                 self.send_header("Content-Type", content_type or "application/json")
                 self.send_header("Content-Length", str(len(answer)))
