@@ -4,12 +4,15 @@ Synapse from PyPI with the registration `sealbridge generate-registration` wrote
 Needs SEALBRIDGE_TEST_DATABASE_URL (scripts/test sets it). Every port is on 127.0.0.1 and chosen free at
 run time; every process is stopped by PID at the end.
 """
+import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -54,13 +57,101 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+class TransactionProxy:
+    """An HTTP proxy between the homeserver and Sealbridge (the registration's `url` points at it).
+
+    Forwards every request unchanged and records each transaction: its txn id, exact body, and
+    Sealbridge's answer. `hold()` makes it keep the next transactions (the homeserver sends one at a
+    time, so it queues everything newer behind the held one) until `release()`.
+    """
+
+    def __init__(self, target_port: int):
+        self.target = ("127.0.0.1", target_port)
+        self.records: list[dict] = []
+        self.lock = threading.Lock()
+        self.gate = threading.Event()
+        self.gate.set()
+        self.holding = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                import http.client
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                record = None
+                match = re.search(r"/transactions/([^/?]+)", self.path)
+                if match and self.command == "PUT":
+                    record = {"txn_id": match.group(1), "body": body, "status": None, "answer": None, "at": time.monotonic(), "answered": None}
+                    with proxy.lock:
+                        proxy.records.append(record)
+                    if not proxy.gate.is_set():
+                        proxy.holding.set()
+                        proxy.gate.wait(120)
+                connection = http.client.HTTPConnection(*proxy.target, timeout=120)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                    connection.request(self.command, self.path, body=body if body or self.command in ("PUT", "POST") else None,
+                                       headers=headers)
+                    response = connection.getresponse()
+                    status, answer, content_type = response.status, response.read(), response.getheader("Content-Type")
+                except OSError as error:
+                    status, answer, content_type = 502, json.dumps({"errcode": "M_UNKNOWN", "error": str(error)}).encode(), "application/json"
+                finally:
+                    connection.close()
+                if record is not None:
+                    record["status"], record["answer"], record["answered"] = status, answer, time.monotonic()
+                self.send_response(status)
+                self.send_header("Content-Type", content_type or "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_PUT = do_POST = do_DELETE = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def hold(self):
+        """Keeps transactions that arrive from now on until `release()`; `holding` is set when one waits."""
+        self.holding.clear()
+        self.gate.clear()
+
+    def release(self):
+        self.gate.set()
+
+    def transactions(self) -> list[dict]:
+        with self.lock:
+            return list(self.records)
+
+    def close(self):
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Stack:
     """Handles on the running parts."""
 
-    def __init__(self, tmp: Path, bridge_api_extra: str = ""):
-        """`bridge_api_extra`: YAML lines added under `bridge_api:` (indented two spaces)."""
+    def __init__(self, tmp: Path, bridge_api_extra: str = "", appservice_extra: str = "", encryption_extra: str = "",
+                 database_base_url: str | None = None, proxy: bool = False):
+        """`bridge_api_extra`, `appservice_extra`, `encryption_extra`: YAML lines added under those sections
+        (indented two spaces). `database_base_url`: a PostgreSQL URL to create the database on instead of
+        $SEALBRIDGE_TEST_DATABASE_URL (a test's own cluster). `proxy`: register a `TransactionProxy` in
+        front of Sealbridge as the appservice's URL (`self.proxy`)."""
         self.tmp = tmp
-        base = os.environ.get("SEALBRIDGE_TEST_DATABASE_URL")
+        base = database_base_url or os.environ.get("SEALBRIDGE_TEST_DATABASE_URL")
         if not base:
             raise RuntimeError("SEALBRIDGE_TEST_DATABASE_URL is not set: run the tests with scripts/test")
         self.database = f"sbit_{secrets.token_hex(4)}"
@@ -79,10 +170,12 @@ appservice:
   port: {self.port}
   as_token: CHANGE_ME
   hs_token: CHANGE_ME
+{appservice_extra}
 database:
   uri: "{self.database_url}"
 encryption:
   pickle_key: "{secrets.token_urlsafe(48)}"
+{encryption_extra}
 management:
   admins: ["@admin:localhost"]
 bridge_api:
@@ -94,6 +187,12 @@ logging:
         self.registration = tmp / "registration.yaml"
         subprocess.run([SEALBRIDGE, "generate-registration", "--config", self.config, "--write-tokens",
                         "--output", self.registration], check=True, capture_output=True)
+        self.proxy = None
+        if proxy:
+            self.proxy = TransactionProxy(self.port)
+            text, count = re.subn(r"(?m)^url: .*$", f'url: "{self.proxy.url}"', self.registration.read_text())
+            assert count == 1, text
+            self.registration.write_text(text)
         self.synapse_dir = tmp / "synapse"
         self.homeserver = subprocess.run(
             [ROOT / "scripts" / "synapse-test-server", "start", self.synapse_dir, self.registration],
@@ -148,11 +247,31 @@ logging:
         assert status == 200, body
         return {**body, "password": password}
 
+    def log_lines(self) -> list[dict]:
+        """Sealbridge's log so far (`logging.format: json`), one object per line; other lines are skipped."""
+        lines = []
+        for line in (self.tmp / "sealbridge.log").read_text(errors="replace").splitlines():
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+        return lines
+
     def close(self):
-        if self.process and self.process.poll() is None:
-            self.stop()
-        subprocess.run([ROOT / "scripts" / "synapse-test-server", "stop", self.synapse_dir], check=False)
-        psql(self.admin_url, f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+        try:
+            if self.process and self.process.poll() is None:
+                try:
+                    self.stop()
+                except subprocess.TimeoutExpired:
+                    # SIGTERM not honoured in time: kill it rather than leak it (tests of a clean stop
+                    # assert on stop() themselves).
+                    self.process.kill()
+                    self.process.wait(10)
+        finally:
+            subprocess.run([ROOT / "scripts" / "synapse-test-server", "stop", self.synapse_dir], check=False)
+            if self.proxy:
+                self.proxy.close()
+            psql(self.admin_url, f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
 
 
 @pytest.fixture(scope="module")
