@@ -346,7 +346,6 @@ def test_a_refused_first_olm_message_does_not_wedge_its_sender(hostile):
 DEEP = "org.sealbridge.test.deep"
 
 
-@pytest.mark.xfail(reason="needs the entry-by-entry decoder", strict=False)
 def test_deep_to_device_does_not_cost_the_room_key_in_the_same_transaction(hostile, tmp_path):
     stack = hostile
     puppet = "@sealbridge_deep:localhost"
