@@ -2,11 +2,18 @@ import MatrixModels
 import Olm
 
 extension CryptoMachine {
-    /// Every claim on (room, session id) known in this step: accepted earlier in it, or stored.
+    /// Every claim on (room, session id) known in this step: accepted earlier in it, cached from an
+    /// earlier step, or stored.
     func claims(_ ref: GroupSessionRef, scratch: Scratch) async throws -> [StoredInboundGroupSession] {
         if let known = scratch.claims[ref] { return known }
+        if let cached = inboundCache.claims.get(ref) {
+            scratch.claims[ref] = cached
+            return cached
+        }
         let stored = try await store.inboundGroupSessions(roomID: ref.roomID, sessionID: ref.sessionID)
         scratch.claims[ref] = stored
+        // An unknown session id is not cached: its key may come in a later step from anywhere.
+        if !stored.isEmpty { inboundCache.claims.put(ref, stored) }
         return stored
     }
 

@@ -153,13 +153,44 @@ struct OlmSessionsKey: Hashable {
     var remoteKey: String
 }
 
-/// Unpickled inbound Megolm sessions, least recently used evicted first.
+/// Unpickled inbound Megolm sessions, and the claims on each session id, least recently used
+/// evicted first.
 ///
-/// Holds only sessions read from the store (committed); a key arriving in a step replaces the entry
-/// only after that step, so a rolled-back step cannot leave its key behind in memory.
+/// Holds only what was read from the store (committed); a key arriving in a step drops the entries it
+/// touches, to be read again after that step, so a rolled-back step cannot leave its key behind in
+/// memory. Only this machine writes inbound sessions (one instance owns the state), so what the cache
+/// holds stays true between steps.
 struct InboundSessionCache {
+    var sessions: LRUCache<InboundSessionKey, (record: StoredInboundGroupSession, session: InboundGroupSession)>
+    var claims: LRUCache<GroupSessionRef, [StoredInboundGroupSession]>
+
+    init(capacity: Int) {
+        sessions = LRUCache(capacity: capacity)
+        claims = LRUCache(capacity: capacity)
+    }
+
+    var count: Int { sessions.count }
+
+    mutating func get(_ key: InboundSessionKey) -> (StoredInboundGroupSession, InboundGroupSession)? {
+        sessions.get(key).map { ($0.record, $0.session) }
+    }
+
+    mutating func put(_ key: InboundSessionKey, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
+        sessions.put(key, (record, session))
+    }
+
+    /// Forgets a claim and the claims of its session id: a key for it arrived in the current step.
+    mutating func remove(_ key: InboundSessionKey) {
+        sessions.remove(key)
+        claims.remove(GroupSessionRef(roomID: key.roomID, sessionID: key.sessionID))
+    }
+}
+
+/// A bounded map, least recently used entries evicted first (an eighth at a time, so eviction cost
+/// stays amortized).
+struct LRUCache<Key: Hashable, Value> {
     let capacity: Int
-    private var entries: [InboundSessionKey: (record: StoredInboundGroupSession, session: InboundGroupSession, used: UInt64)] = [:]
+    private var entries: [Key: (value: Value, used: UInt64)] = [:]
     private var clock: UInt64 = 0
 
     init(capacity: Int) {
@@ -168,23 +199,22 @@ struct InboundSessionCache {
 
     var count: Int { entries.count }
 
-    mutating func get(_ key: InboundSessionKey) -> (StoredInboundGroupSession, InboundGroupSession)? {
+    mutating func get(_ key: Key) -> Value? {
         guard let entry = entries[key] else { return nil }
         clock += 1
         entries[key]?.used = clock
-        return (entry.record, entry.session)
+        return entry.value
     }
 
-    mutating func put(_ key: InboundSessionKey, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
+    mutating func put(_ key: Key, _ value: Value) {
         guard capacity > 0 else { return }
         clock += 1
         if entries[key] == nil, entries.count >= capacity {
-            // Evict the oldest eighth at once, so eviction cost stays amortized.
             let victims = entries.sorted { $0.value.used < $1.value.used }.prefix(max(1, capacity / 8))
             for victim in victims { entries[victim.key] = nil }
         }
-        entries[key] = (record, session, clock)
+        entries[key] = (value, clock)
     }
 
-    mutating func remove(_ key: InboundSessionKey) { entries[key] = nil }
+    mutating func remove(_ key: Key) { entries[key] = nil }
 }
