@@ -19,15 +19,7 @@ extension CryptoEngine {
             let users = due.sorted()
             do {
                 let response = try await withDeadline(timeout) { [transport] in try await transport.queryKeys(users, as: requester) }
-                try await step { () -> (CryptoChanges, Void) in
-                    let outcome = try await machine.receiveKeysQuery(response, users: users)
-                    for rejected in outcome.rejected {
-                        logger.warning("ignored a device", metadata: [
-                            "user": "\(rejected.userID)", "device": "\(rejected.deviceID)", "reason": "\(rejected.reason)",
-                        ])
-                    }
-                    return (outcome.changes, ())
-                }
+                try await commitKeysQuery(response, users: users)
             } catch {
                 logger.warning("could not query the devices of to-device senders; their messages keep waiting", metadata: [
                     "users": "\(users.count)", "error": "\(error)",

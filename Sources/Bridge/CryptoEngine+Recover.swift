@@ -9,9 +9,7 @@ extension CryptoEngine {
         var target = try await machine.device(userID: wedged.remoteUserID, curve25519: wedged.remoteKey)
         if target == nil {
             let response = try await transport.queryKeys([wedged.remoteUserID], as: wedged.localUserID)
-            try await step { () -> (CryptoChanges, Void) in
-                (try await machine.receiveKeysQuery(response, users: [wedged.remoteUserID]).changes, ())
-            }
+            try await commitKeysQuery(response, users: [wedged.remoteUserID])
             target = try await machine.device(userID: wedged.remoteUserID, curve25519: wedged.remoteKey)
         }
         guard let target else {

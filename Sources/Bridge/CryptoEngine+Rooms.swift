@@ -12,7 +12,20 @@ extension CryptoEngine {
     public func refreshDevices(_ users: [UserID], as requester: UserID) async throws {
         guard !users.isEmpty else { return }
         let response = try await transport.queryKeys(users, as: requester)
-        try await step { () -> (CryptoChanges, Void) in (try await machine.receiveKeysQuery(response, users: users).changes, ()) }
+        try await commitKeysQuery(response, users: users)
+    }
+
+    /// Commits a `/keys/query` answer for `users`; devices the machine refused are logged.
+    func commitKeysQuery(_ response: JSONValue, users: [UserID]) async throws {
+        try await step { () -> (CryptoChanges, Void) in
+            let outcome = try await machine.receiveKeysQuery(response, users: users)
+            for rejected in outcome.rejected {
+                logger.warning("ignored a device", metadata: [
+                    "user": "\(rejected.userID)", "device": "\(rejected.deviceID)", "reason": "\(rejected.reason)",
+                ])
+            }
+            return (outcome.changes, ())
+        }
     }
 
     /// Discards the outbound session of `sender` in `roomID` (the `rotate` command).

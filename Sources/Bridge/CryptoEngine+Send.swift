@@ -29,15 +29,7 @@ extension CryptoEngine {
                 case .queryDevices(let users):
                     queried.formUnion(users)
                     let response = try await transport.queryKeys(users, as: sender)
-                    try await step { () -> (CryptoChanges, Void) in
-                        let outcome = try await machine.receiveKeysQuery(response, users: users)
-                        for rejected in outcome.rejected {
-                            logger.warning("ignored a device", metadata: [
-                                "user": "\(rejected.userID)", "device": "\(rejected.deviceID)", "reason": "\(rejected.reason)",
-                            ])
-                        }
-                        return (outcome.changes, ())
-                    }
+                    try await commitKeysQuery(response, users: users)
                 case .claimOneTimeKeys(let devices):
                     let response = try await transport.claimKeys(CryptoMachine.keysClaimBody(devices), as: sender, device: device)
                     let failed = try await step { () -> (CryptoChanges, Set<DeviceRef>) in
