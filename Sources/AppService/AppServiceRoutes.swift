@@ -12,8 +12,8 @@ public struct AppServiceEndpoints: Sendable {
     public var maxBodySize: Int
     public var processor: any TransactionProcessing
     public var queries: any AppServiceQueries
-    /// Whether the daemon's dependencies (database) answer; drives `/health`.
-    public var health: @Sendable () async -> Bool
+    /// What `/health` says: 200 `ok`, or 503 `standby` / `unavailable`.
+    public var health: @Sendable () async -> HealthStatus
     /// Prometheus text for `/metrics`; nil disables the endpoint.
     public var metrics: (@Sendable () -> [UInt8])?
     /// Told when each transaction starts and ends (the watchdog's view of the pipeline).
@@ -25,7 +25,7 @@ public struct AppServiceEndpoints: Sendable {
     public init(
         hsToken: String, maxBodySize: Int = 128 * 1024 * 1024, processor: any TransactionProcessing,
         queries: any AppServiceQueries = NoOnDemandProvisioning(),
-        health: @escaping @Sendable () async -> Bool, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil,
+        health: @escaping @Sendable () async -> HealthStatus, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil,
         oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)? = nil
     ) {
         self.oversized = oversized
@@ -43,10 +43,10 @@ extension AppServiceEndpoints {
     /// Adds the appservice API (current and legacy unprefixed paths), `/health` and `/metrics` to `router`.
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("health") { _, _ in
-            let healthy = await health()
+            let status = await health()
             return Response(
-                status: healthy ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: healthy ? "{\"status\":\"ok\"}" : "{\"status\":\"unavailable\"}")))
+                status: status == .ok ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"\(status.rawValue)\"}")))
         }
         if let metrics {
             router.get("metrics") { _, _ in
@@ -158,4 +158,15 @@ extension AppServiceEndpoints {
     static func emptyObject() -> Response {
         Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{}")))
     }
+}
+
+/// The daemon's state as `/health` reports it.
+public enum HealthStatus: String, Sendable {
+    /// Serving: the database answers and this instance owns the crypto state.
+    case ok
+    /// Another instance owns the crypto state (or this one is taking it back): transactions sent here
+    /// are held and journaled, not processed. A load balancer should route to the instance that says ok.
+    case standby
+    /// The database does not answer.
+    case unavailable
 }

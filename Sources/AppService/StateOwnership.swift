@@ -22,9 +22,10 @@ public struct StateNotOwned: Error, CustomStringConvertible {
     public var description: String { "this instance does not hold the instance lock at the moment" }
 }
 
-/// Whether `error` says the database (or the right to write to it) is away for now, so that the
-/// transaction should wait and be journaled rather than counted as a failure of its own.
+/// Whether `error` says the database (or the right to write to it) is away for now — unavailable,
+/// the instance lock not held, or the write fenced out by a newer instance — so that the transaction
+/// should wait and be journaled rather than counted as a failure of its own.
 public func isDatabaseUnavailable(_ error: any Error) -> Bool {
-    if let error = error as? PostgresError { return error.isUnavailable }
+    if let error = error as? PostgresError { return error.isUnavailable || error.isFencedOut }
     return error is StateNotOwned
 }

@@ -23,6 +23,8 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         /// A text parameter holds a NUL byte, which PostgreSQL cannot store in `text` (and libpq would
         /// silently cut the value there): refused before anything is sent.
         public static let unstorableText = Code(rawValue: "unstorable_text")
+        /// Another instance took over (a newer fencing epoch): this write was refused before COMMIT.
+        public static let fencedOut = Code(rawValue: "fenced_out")
     }
 
     public var code: Code
@@ -41,6 +43,12 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
     /// Server refusals that say the same about the server, not the statement: shutting down or starting
     /// up (57P0x), out of connections or resources (53xxx), connection exceptions (08xxx), and the
     /// transaction conflicts that a retry resolves (40001 serialization failure, 40P01 deadlock).
+    /// The SQLSTATE the fencing check raises (`sealbridge_check_epoch`).
+    public static let fencedOutSQLState = "SBFEN"
+
+    /// Whether the write was refused because another instance took over the state.
+    public var isFencedOut: Bool { code == .fencedOut || sqlState == Self.fencedOutSQLState }
+
     public var isUnavailable: Bool {
         if code == .connectionFailed || code == .connectionLost || code == .poolClosed { return true }
         guard code == .server, let state = sqlState else { return false }

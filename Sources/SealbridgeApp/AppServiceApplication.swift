@@ -27,7 +27,10 @@ public func buildAppServiceApplication(
         hsToken: configuration.appservice.hsToken ?? "",
         maxBodySize: configuration.appservice.maxBodySize,
         processor: pipeline.front,
-        health: { await client.ping() },
+        health: { [ownership = pipeline.ownership] in
+            guard await client.ping() else { return .unavailable }
+            return ownership?.isOwned == false ? .standby : .ok
+        },
         metrics: metrics,
         heartbeat: pipeline.heartbeat,
         oversized: pipeline.oversized

@@ -33,7 +33,11 @@ struct CryptoAssembly {
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     /// - Parameter ownership: Whether this instance holds the instance lock; crypto steps wait while it does not.
-    init(configuration: SealbridgeConfiguration, client: PostgresClient, ownership: StateOwnership? = nil, logger: Logger) throws {
+    ///   Every write of crypto state is fenced by `fence`'s epoch.
+    init(
+        configuration: SealbridgeConfiguration, client: PostgresClient, ownership: StateOwnership? = nil, fence: InstanceFence? = nil,
+        logger: Logger
+    ) throws {
         do {
             cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
         } catch {
@@ -47,7 +51,7 @@ struct CryptoAssembly {
         let settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
-        let store = PostgresCryptoStore(client: client, cipher: cipher)
+        let store = PostgresCryptoStore(client: client, cipher: cipher, fence: fence)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
         let homeserver = HomeserverClient(
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver"))

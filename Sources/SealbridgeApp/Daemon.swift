@@ -1,3 +1,4 @@
+import Foundation
 import AppService
 import Bridge
 import BridgeAPI
@@ -8,6 +9,7 @@ import Postgres
 import Prometheus
 import SealbridgeConfig
 import ServiceLifecycle
+import Store
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
@@ -63,6 +65,19 @@ public enum Daemon {
             throw DaemonError(code: .databaseUnavailable, message: error.message)
         }
         do {
+            guard try await client.hasStableSession(lock) else {
+                await lock.release()
+                await client.close()
+                throw DaemonError(
+                    code: .configuration,
+                    message: "database.uri: statements of one connection reach different server sessions — a pooler in transaction mode (e.g. PgBouncer pool_mode=transaction) is in the way. It breaks the instance lock; connect to PostgreSQL directly or in session mode")
+            }
+        } catch let error as PostgresError {
+            await lock.release()
+            await client.close()
+            throw DaemonError(code: .databaseUnavailable, message: error.message)
+        }
+        do {
             let applied = try await Migrator.migrate(SealbridgeMigrations.all, on: client)
             if !applied.isEmpty { logger.notice("applied database migrations", metadata: ["versions": "\(applied)"]) }
         } catch {
@@ -70,12 +85,22 @@ public enum Daemon {
             await client.close()
             throw DaemonError(code: .migration, message: "\(error)")
         }
+        let fence = InstanceFence()
+        do {
+            let epoch = try await fence.takeOver(client: client, holder: instanceName)
+            logger.notice("owns the crypto state", metadata: ["epoch": "\(epoch)"])
+        } catch {
+            await lock.release()
+            await client.close()
+            throw DaemonError(code: .databaseUnavailable, message: "cannot take the fencing epoch: \(error)")
+        }
 
         let systemd = SystemdNotifier()
         let ownership = StateOwnership()
         var services: [any Service] = [
             DatabaseService(client: client),
-            InstanceLockService(client: client, key: lockKey, initial: lock, ownership: ownership, logger: logger),
+            InstanceLockService(
+                client: client, key: lockKey, initial: lock, ownership: ownership, fence: fence, holder: instanceName, logger: logger),
         ]
         var handler: any TransactionHandler = TransactionLog()
         var serializeWith: AsyncLock?
@@ -85,7 +110,7 @@ public enum Daemon {
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
-                crypto = try CryptoAssembly(configuration: configuration, client: client, ownership: ownership, logger: logger)
+                crypto = try CryptoAssembly(configuration: configuration, client: client, ownership: ownership, fence: fence, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()
@@ -120,6 +145,11 @@ public enum Daemon {
             services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("stopped")
+    }
+
+    /// Who holds the epoch, for operators reading `sealbridge_instance`: host and process id.
+    static var instanceName: String {
+        "\(ProcessInfo.processInfo.hostName) pid \(ProcessInfo.processInfo.processIdentifier)"
     }
 
     /// A stable advisory-lock key per appservice id, so two appservices may share one database server.

@@ -2,6 +2,7 @@ import AppService
 import Logging
 import Postgres
 import ServiceLifecycle
+import Store
 
 /// Keeps the database pool open while the daemon runs and closes it last on shutdown.
 ///
@@ -26,6 +27,9 @@ struct InstanceLockService: Service {
     let key: Int64
     let initial: AdvisoryLock
     let ownership: StateOwnership
+    /// Revoked at once when the lock is lost; a new epoch is taken with the lock.
+    let fence: InstanceFence
+    let holder: String
     let logger: Logger
     var interval: Duration = .seconds(1)
 
@@ -42,32 +46,35 @@ struct InstanceLockService: Service {
             while true {
                 try await Task.sleep(for: interval)
                 if await held.lock.isHeld() { continue }
+                fence.revoke()
                 ownership.set(false)
-                logger.error("lost the PostgreSQL instance lock (database restart or killed session); pausing until it is taken again")
+                logger.error("lost the PostgreSQL instance lock (database restart or killed session); standby until it is taken again")
                 await held.replace(try await retake())
                 ownership.set(true)
-                logger.notice("took the instance lock again; resuming")
+                logger.notice("took the instance lock again; resuming", metadata: ["epoch": "\(fence.epoch.map(String.init) ?? "?")"])
             }
         }
         await held.lock.release()
     }
 
-    /// Tries to take the lock again until it succeeds (cancellable by shutdown).
+    /// Waits (on one connection) until the lock is ours again and takes a new fencing epoch
+    /// (cancellable by shutdown).
     func retake() async throws -> AdvisoryLock {
         var delay = Duration.milliseconds(500)
-        var reported = false
         while true {
-            do {
-                if let lock = try await client.tryAdvisoryLock(key: key) { return lock }
-                if !reported {
-                    logger.warning("another Sealbridge instance holds the lock now; this one stays paused")
-                    reported = true
-                }
-            } catch {
-                logger.debug("database still unavailable", metadata: ["error": "\(error)"])
+            let logger = logger
+            let lock = try await client.advisoryLock(key: key, pollEvery: interval) {
+                logger.warning("another Sealbridge instance holds the lock now; this one stays on standby")
             }
-            try await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(5))
+            do {
+                try await fence.takeOver(client: client, holder: holder)
+                return lock
+            } catch {
+                logger.warning("took the lock but not a fencing epoch; trying again", metadata: ["error": "\(error)"])
+                await lock.release()
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
         }
     }
 }

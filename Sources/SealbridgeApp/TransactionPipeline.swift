@@ -16,6 +16,8 @@ public struct TransactionPipeline: Sendable {
     public let journal: TransactionJournal?
     public let replay: JournalReplayService?
     public let heartbeat = PipelineHeartbeat()
+    /// Whether this instance holds the instance lock (for `/health`); nil: always.
+    public let ownership: StateOwnership?
     /// Records bodies over `max_body_size` (answered 200 unprocessed); nil without a quarantine.
     public let oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)?
 
@@ -29,6 +31,7 @@ public struct TransactionPipeline: Sendable {
         configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler, cipher: StoreCipher?,
         lock: AsyncLock?, quarantine: TransactionQuarantine?, ownership: StateOwnership? = nil, logger: Logger
     ) {
+        self.ownership = ownership
         let sealing = cipher.map { CipherSealing(cipher: $0) }
         let limit = configuration.appservice.maxBodySize
         if let quarantine {

@@ -145,5 +145,23 @@ public enum CryptoStoreMigrations {
             );
             INSERT INTO sealbridge_crypto_state (id, recipients_version) VALUES (1, 0);
             """),
+            Migration(version: 15, name: "fencing epoch", sql: """
+            CREATE TABLE sealbridge_instance (
+                id integer PRIMARY KEY CHECK (id = 1),
+                epoch bigint NOT NULL,
+                holder text NOT NULL DEFAULT '',
+                taken_at timestamptz
+            );
+            INSERT INTO sealbridge_instance (id, epoch) VALUES (1, 0);
+            -- Run first in every write of crypto state: refuses (before COMMIT) a write from an instance
+            -- whose epoch is not the current one. FOR SHARE makes a takeover wait for writes in flight.
+            CREATE FUNCTION sealbridge_check_epoch(expected bigint) RETURNS void LANGUAGE plpgsql AS $$
+            BEGIN
+                IF (SELECT epoch FROM sealbridge_instance WHERE id = 1 FOR SHARE) IS DISTINCT FROM expected THEN
+                    RAISE EXCEPTION 'fenced out: another Sealbridge instance took over the crypto state (epoch %)', expected
+                        USING ERRCODE = 'SBFEN';
+                END IF;
+            END $$;
+            """),
     ]
 }

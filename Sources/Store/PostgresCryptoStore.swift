@@ -14,10 +14,13 @@ public struct PostgresCryptoStore: CryptoStore {
     let client: PostgresClient
     /// Seals what is kept as raw bytes (parked events, pending to-device payloads).
     let cipher: StoreCipher
+    /// Proves, in every write, that this instance owns the state; nil: no fencing (tests, tools).
+    let fence: InstanceFence?
 
-    public init(client: PostgresClient, cipher: StoreCipher) {
+    public init(client: PostgresClient, cipher: StoreCipher, fence: InstanceFence? = nil) {
         self.client = client
         self.cipher = cipher
+        self.fence = fence
     }
 
     public func account(userID: UserID) async throws -> StoredAccount? {
@@ -39,12 +42,17 @@ public struct PostgresCryptoStore: CryptoStore {
 
     public func save(_ changes: CryptoChanges) async throws {
         guard !changes.isEmpty else { return }
+        if let fence { _ = try fence.check() }
         try await client.withTransaction { try await save(changes, on: $0) }
     }
 
     /// Writes `changes` through `connection`, inside whatever transaction it has open.
+    ///
+    /// With a fence, the first statement checks this instance's epoch (even for no changes: the
+    /// transaction around it commits other state with it), and a stale epoch aborts everything.
     public func save(_ changes: CryptoChanges, on connection: PostgresConnection) async throws {
         var statements: [PostgresQuery] = []
+        if let fence { statements.append(try fence.check()) }
         for account in changes.accounts {
             statements.append("""
                 INSERT INTO sealbridge_crypto_accounts (user_id, device_id, pickle, device_keys_uploaded, fallback_rotated_at)
