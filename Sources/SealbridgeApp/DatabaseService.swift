@@ -18,10 +18,11 @@ struct DatabaseService: Service {
 }
 
 /// Watches the instance lock every second. If its connection dies (a database restart, a killed
-/// session) another process may take over, so this one stops processing at once: ``StateOwnership``
-/// turns false and transactions are held, then journaled. It then tries to take the lock again; once
-/// it has it, processing resumes (and the journal is applied) without a restart. While another
-/// instance holds the lock, this one stays paused.
+/// session) another process may take over, so this one stops writing at once: the fencing epoch is
+/// revoked, ``StateOwnership`` turns false (`/health` says standby) and transactions are held, then
+/// journaled. After ``yieldFor`` (so that a waiting standby wins the lock) it waits for the lock on
+/// one connection; once it has it and a new epoch, processing resumes (and the journal is applied)
+/// without a restart. While another instance holds the lock, this one stays on standby.
 struct InstanceLockService: Service {
     let client: PostgresClient
     let key: Int64
@@ -32,6 +33,9 @@ struct InstanceLockService: Service {
     let holder: String
     let logger: Logger
     var interval: Duration = .seconds(1)
+    /// How long an instance that lost its lock waits before asking for it again: a standby (which asks
+    /// every second) takes over first; with none, this instance resumes after the wait.
+    var yieldFor: Duration = .seconds(3)
 
     /// The lock currently held (replaced when it is taken again).
     actor Held {
@@ -49,6 +53,7 @@ struct InstanceLockService: Service {
                 fence.revoke()
                 ownership.set(false)
                 logger.error("lost the PostgreSQL instance lock (database restart or killed session); standby until it is taken again")
+                try await Task.sleep(for: yieldFor)
                 await held.replace(try await retake())
                 ownership.set(true)
                 logger.notice("took the instance lock again; resuming", metadata: ["epoch": "\(fence.epoch.map(String.init) ?? "?")"])
