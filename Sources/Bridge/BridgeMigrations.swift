@@ -26,5 +26,12 @@ public enum BridgeMigrations {
             ALTER TABLE sealbridge_bridge_sends ALTER COLUMN event_id DROP NOT NULL;
             ALTER TABLE sealbridge_bridge_sends ADD COLUMN claimed_at timestamptz NOT NULL DEFAULT now();
             """),
+            Migration(version: 22, name: "outbox position handed out to the long-poll consumer", sql: """
+            CREATE TABLE sealbridge_outbox_state (
+                id integer PRIMARY KEY CHECK (id = 1),
+                handed_out bigint NOT NULL
+            );
+            INSERT INTO sealbridge_outbox_state (id, handed_out) VALUES (1, 0);
+            """),
     ]
 }

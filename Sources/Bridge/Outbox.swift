@@ -88,15 +88,33 @@ public struct Outbox: Sendable {
         try await client.execute("DELETE FROM sealbridge_outbox WHERE id <= \(cursor)")
     }
 
-    /// One long-poll: acknowledges what the consumer says it has — but never past what this process
-    /// handed out, so a wrong or stale `since` cannot delete deliveries nobody received (after a
-    /// restart they simply come again) — then waits for what follows.
+    /// One long-poll: acknowledges what the consumer says it has — but never past what was ever handed
+    /// out, so a wrong or stale `since` cannot delete deliveries nobody received — then waits for
+    /// what follows.
+    ///
+    /// The highest delivery id handed out is stored (`sealbridge_outbox_state`), so a consumer's
+    /// acknowledgement still counts after a restart: what it acknowledged never comes again. Only
+    /// deliveries it did not acknowledge come again (at least once).
     public func poll(since: Int64, limit: Int, timeout: Duration) async throws -> (entries: [Entry], acknowledged: Int64) {
-        let acknowledged = min(since, await signal.handedOut)
+        let acknowledged = min(since, try await handedOut())
         if acknowledged > 0 { try await acknowledge(through: acknowledged) }
         let entries = try await next(after: acknowledged, limit: limit, timeout: timeout)
-        if let last = entries.last { await signal.handOut(through: last.id) }
+        if let last = entries.last {
+            try await client.execute("""
+                UPDATE sealbridge_outbox_state SET handed_out = greatest(handed_out, \(last.id)) WHERE id = 1
+                """)
+            await signal.handOut(through: last.id)
+        }
         return (entries, acknowledged)
+    }
+
+    /// The highest delivery id ever handed out by a long-poll: this process's, or the stored one.
+    func handedOut() async throws -> Int64 {
+        let known = await signal.handedOut
+        if known > 0 { return known }
+        let stored = try await client.query("SELECT handed_out FROM sealbridge_outbox_state WHERE id = 1").first?.decode(Int64.self, "handed_out") ?? 0
+        await signal.handOut(through: stored)
+        return stored
     }
 
     /// Deliveries waiting, for `status`.

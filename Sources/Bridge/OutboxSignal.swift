@@ -11,7 +11,7 @@ public actor OutboxSignal {
 
     public var current: UInt64 { generation }
 
-    /// The highest delivery id a long-poll returned since this process started.
+    /// The highest delivery id a long-poll returned (this process's, or the stored one once read).
     public private(set) var handedOut: Int64 = 0
 
     func handOut(through id: Int64) { handedOut = max(handedOut, id) }

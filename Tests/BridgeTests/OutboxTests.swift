@@ -76,6 +76,31 @@ struct OutboxTests {
         await TestDatabase.drop(client, name)
     }
 
+    @Test("an acknowledgement counts across a restart: what the consumer acknowledged never comes again, the rest comes again")
+    func acknowledgedAcrossRestart() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
+        let before = Outbox(client: client, cipher: cipher)
+        try await client.withTransaction { connection in
+            try await before.append(
+                [try Self.delivery("$1", body: "a"), try Self.delivery("$2", body: "b"), try Self.delivery("$3", body: "c")], on: connection)
+        }
+        let first = try await before.poll(since: 0, limit: 2, timeout: .zero)
+        #expect(first.entries.map { $0.event["event_id"]?.stringValue } == ["$1", "$2"])
+        // A new process (fresh signal, nothing handed out in memory): the consumer's cursor still counts.
+        let after = Outbox(client: client, cipher: cipher)
+        let second = try await after.poll(since: first.entries[1].id, limit: 10, timeout: .zero)
+        #expect(second.acknowledged == first.entries[1].id)
+        #expect(second.entries.map { $0.event["event_id"]?.stringValue } == ["$3"])
+        // A cursor beyond anything ever handed out still deletes nothing unseen.
+        let third = Outbox(client: client, cipher: cipher)
+        let bogus = try await third.poll(since: 1_000_000, limit: 10, timeout: .zero)
+        #expect(bogus.acknowledged == second.entries[0].id)
+        #expect(bogus.entries.isEmpty)
+        await TestDatabase.drop(client, name)
+    }
+
     @Test("a long-poll wakes when a delivery is committed")
     func wakes() async throws {
         let (client, name) = try await TestDatabase.fresh()
