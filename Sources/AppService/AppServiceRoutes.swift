@@ -16,6 +16,8 @@ public struct AppServiceEndpoints: Sendable {
     public var health: @Sendable () async -> HealthStatus
     /// Prometheus text for `/metrics`; nil disables the endpoint.
     public var metrics: (@Sendable () -> [UInt8])?
+    /// When set, `/metrics` requires this bearer token (`metrics.token`).
+    public var metricsToken: String?
     /// Told when each transaction starts and ends (the watchdog's view of the pipeline).
     public var heartbeat: PipelineHeartbeat?
     /// Records a transaction whose body is over ``maxBodySize`` (txn id, size in bytes), which is then
@@ -26,9 +28,10 @@ public struct AppServiceEndpoints: Sendable {
         hsToken: String, maxBodySize: Int = 128 * 1024 * 1024, processor: any TransactionProcessing,
         queries: any AppServiceQueries = NoOnDemandProvisioning(),
         health: @escaping @Sendable () async -> HealthStatus, metrics: (@Sendable () -> [UInt8])? = nil, heartbeat: PipelineHeartbeat? = nil,
-        oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)? = nil
+        oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)? = nil, metricsToken: String? = nil
     ) {
         self.oversized = oversized
+        self.metricsToken = metricsToken
         self.hsToken = hsToken
         self.maxBodySize = maxBodySize
         self.processor = processor
@@ -49,11 +52,7 @@ extension AppServiceEndpoints {
                 body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"\(status.rawValue)\"}")))
         }
         if let metrics {
-            router.get("metrics") { _, _ in
-                Response(
-                    status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                    body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
-            }
+            Self.registerMetrics(metrics, token: metricsToken, on: router)
         }
         let auth = HomeserverAuthMiddleware<Context>(hsToken: hsToken)
         for prefix in ["_matrix/app/v1", ""] {
@@ -153,6 +152,23 @@ extension AppServiceEndpoints {
             throw MatrixHTTPError.notJSON("ping body must be a JSON object")
         }
         return Self.emptyObject()
+    }
+
+    /// `GET /metrics` (Prometheus text), behind `token` when one is set: also for a listener of its own.
+    public static func registerMetrics<Context: RequestContext>(
+        _ metrics: @escaping @Sendable () -> [UInt8], token: String?, on router: Router<Context>
+    ) {
+        let handler: @Sendable (Request, Context) async throws -> Response = { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics())))
+        }
+        if let token {
+            router.group().add(middleware: HomeserverAuthMiddleware<Context>(hsToken: token, name: "metrics", acceptsQueryToken: false))
+                .get("metrics", use: handler)
+        } else {
+            router.get("metrics", use: handler)
+        }
     }
 
     static func emptyObject() -> Response {

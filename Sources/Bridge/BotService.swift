@@ -20,13 +20,18 @@ public final class BotService: Service, Sendable {
     let commands: ManagementCommands
     let managementRoom: RoomID?
     let autoJoin: Bool
+    /// Puppets join only when invited by a user of one of these servers (`bridge.allowed_inviter_servers`);
+    /// nil: from anywhere.
+    let allowedInviterServers: Set<String>?
     let logger: Logger
     let inbox: BotInbox
 
     public init(
         engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, actions: BridgeActions, commands: ManagementCommands,
-        managementRoom: RoomID?, autoJoin: Bool, inbox: BotInbox = BotInbox(), logger: Logger = Logger(label: "sealbridge.bot")
+        managementRoom: RoomID?, autoJoin: Bool, allowedInviterServers: Set<String>? = nil, inbox: BotInbox = BotInbox(),
+        logger: Logger = Logger(label: "sealbridge.bot")
     ) {
+        self.allowedInviterServers = allowedInviterServers
         self.engine = engine
         self.homeserver = homeserver
         self.store = store
@@ -60,6 +65,14 @@ public final class BotService: Service, Sendable {
         switch activity {
         case .invited(let roomID, let userID, let inviter):
             guard autoJoin, actions.users.isLocal(userID) else { return }
+            // A puppet is the bridge's: it goes where users of the bridged homeserver take it, not
+            // wherever any federated user invites it (rooms it joins cost keys, devices and traffic).
+            if actions.users.isPuppet(userID), let allowed = allowedInviterServers, !allowed.contains(inviter.serverName.rawValue) {
+                logger.notice("ignored an invite for a puppet from a server not in bridge.allowed_inviter_servers", metadata: [
+                    "room_id": "\(roomID)", "user": "\(userID)", "inviter": "\(inviter)",
+                ])
+                return
+            }
             try await actions.join(roomID, as: userID)
             logger.info("joined a room", metadata: ["room_id": "\(roomID)", "user": "\(userID)", "inviter": "\(inviter)"])
         case .message(let message):

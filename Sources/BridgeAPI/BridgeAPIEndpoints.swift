@@ -28,7 +28,7 @@ public struct BridgeAPIEndpoints: Sendable {
     }
 
     public func register<Context: RequestContext>(on router: Router<Context>) {
-        let api = router.group("_sealbridge/v1").add(middleware: HomeserverAuthMiddleware<Context>(hsToken: token, name: "bridge API"))
+        let api = router.group("_sealbridge/v1").add(middleware: HomeserverAuthMiddleware<Context>(hsToken: token, name: "bridge API", acceptsQueryToken: false))
         api.put("rooms/:roomId/send/:type/:txnId") { request, context in try await mapped(context) { try await send(request, context) } }
         api.post("rooms") { request, context in try await mapped(context) { try await createRoom(request, context) } }
         api.post("rooms/:roomId/join") { request, context in try await mapped(context) { try await membership(request, context, join: true) } }

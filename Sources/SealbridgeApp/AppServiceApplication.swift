@@ -33,7 +33,8 @@ public func buildAppServiceApplication(
         },
         metrics: metrics,
         heartbeat: pipeline.heartbeat,
-        oversized: pipeline.oversized
+        oversized: pipeline.oversized,
+        metricsToken: configuration.metrics.token
     ).register(on: router)
     bridgeAPI?.register(on: router)
     return Application(
@@ -44,12 +45,8 @@ public func buildAppServiceApplication(
 }
 
 /// A listener that serves only `/metrics`, for operators who keep metrics off the appservice port.
-func buildMetricsApplication(host: String, port: Int, registry: PrometheusCollectorRegistry, logger: Logger) -> some ApplicationProtocol {
+func buildMetricsApplication(host: String, port: Int, registry: PrometheusCollectorRegistry, token: String?, logger: Logger) -> some ApplicationProtocol {
     let router = Router()
-    router.get("metrics") { _, _ in
-        Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
-    }
+    AppServiceEndpoints.registerMetrics({ registry.emitToBuffer() }, token: token, on: router)
     return Application(router: router, configuration: .init(address: .hostname(host, port: port)), logger: logger)
 }

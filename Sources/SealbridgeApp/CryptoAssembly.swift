@@ -138,7 +138,8 @@ struct CryptoAssembly {
         }
         bot = BotService(
             engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands, managementRoom: managementRoom,
-            autoJoin: configuration.management.autoAcceptInvites, inbox: inbox, logger: Logger(label: "sealbridge.bot"))
+            autoJoin: configuration.management.autoAcceptInvites, allowedInviterServers: Set(configuration.bridge.allowedInviterServers),
+            inbox: inbox, logger: Logger(label: "sealbridge.bot"))
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,

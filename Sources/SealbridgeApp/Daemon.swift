@@ -132,7 +132,7 @@ public enum Daemon {
         services.append(SystemdWatchdogService(notifier: systemd, heartbeat: pipeline.heartbeat))
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {
-            services.append(buildMetricsApplication(host: host, port: port, registry: registry, logger: logger))
+            services.append(buildMetricsApplication(host: host, port: port, registry: registry, token: configuration.metrics.token, logger: logger))
         }
         services.append(buildAppServiceApplication(
             configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: bridgeAPI,

@@ -37,7 +37,7 @@ extension SealbridgeConfiguration {
         let base = environment["CREDENTIALS_DIRECTORY"].map { URL(fileURLWithPath: $0) } ?? directory
         let reader = ConfigReader(environment: environment, fileBase: base)
         let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
-        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "bridge_api", "logging", "metrics"])
+        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "bridge", "bridge_api", "logging", "metrics"])
         let stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
         let journalDefault = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("journal").path }
             ?? directory.appendingPathComponent("journal").path
@@ -47,6 +47,7 @@ extension SealbridgeConfiguration {
             database: readDatabase(top.section("database")),
             encryption: readEncryption(top.section("encryption")),
             management: readManagement(top.section("management")),
+            bridge: readBridge(top.section("bridge"), serverName: top.section("homeserver").string("server_name") ?? ""),
             bridgeAPI: readBridgeAPI(top.section("bridge_api")),
             logging: readLogging(top.section("logging")),
             metrics: readMetrics(top.section("metrics")))
@@ -169,13 +170,31 @@ extension SealbridgeConfiguration {
         return Management(admins: admins, room: room, autoAcceptInvites: s.bool("auto_accept_invites", default: true))
     }
 
+    static func readBridge(_ s: ConfigReader.Section, serverName: String) -> Bridge {
+        s.rejectUnknown(["allowed_inviter_servers"])
+        var servers = s.strings("allowed_inviter_servers")
+        for (index, server) in servers.enumerated() where !Validation.isServerName(server) {
+            s.reader.problem("\(s.key("allowed_inviter_servers"))[\(index)]", "not a server name: \"\(server)\"")
+        }
+        if servers.isEmpty { servers = [serverName] }
+        return Bridge(allowedInviterServers: servers)
+    }
+
     static func readBridgeAPI(_ s: ConfigReader.Section) -> BridgeAPI {
         s.rejectUnknown(["token", "token_file", "webhook"])
         let token = s.secret("token", required: false, environmentName: "SEALBRIDGE_BRIDGE_API_TOKEN")
         let webhook = s.section("webhook")
-        webhook.rejectUnknown(["url", "secret", "secret_file"])
+        webhook.rejectUnknown(["url", "secret", "secret_file", "allow_insecure_http"])
         let url = webhook.string("url")
-        if let url { Validation.httpURL(url, webhook.key("url"), s.reader) }
+        if let url {
+            Validation.httpURL(url, webhook.key("url"), s.reader)
+            // Deliveries carry plaintext: over the network only with TLS, unless the operator says so.
+            if url.lowercased().hasPrefix("http://"), !Validation.isLoopbackURL(url), !webhook.bool("allow_insecure_http", default: false) {
+                s.reader.problem(
+                    webhook.key("url"),
+                    "http:// sends decrypted messages in the clear: use https://, a loopback address, or set allow_insecure_http: true")
+            }
+        }
         let secret = webhook.secret("secret", required: url != nil, environmentName: "SEALBRIDGE_BRIDGE_API_WEBHOOK_SECRET")
         for (key, value) in [(s.key("token"), token), (webhook.key("secret"), secret)] {
             if value == placeholder {
@@ -200,10 +219,16 @@ extension SealbridgeConfiguration {
     }
 
     static func readMetrics(_ s: ConfigReader.Section) -> Metrics {
-        s.rejectUnknown(["enabled", "listen"])
+        s.rejectUnknown(["enabled", "listen", "token", "token_file"])
         let listen = s.string("listen")
         if let listen, Validation.hostPort(listen) == nil { s.reader.problem(s.key("listen"), "must be host:port, e.g. 127.0.0.1:9330") }
-        return Metrics(enabled: s.bool("enabled", default: true), listen: listen)
+        let token = s.secret("token", required: false, environmentName: "SEALBRIDGE_METRICS_TOKEN")
+        if token == placeholder {
+            s.reader.problem(s.key("token"), "still the example placeholder CHANGE_ME")
+        } else if let token, token.count < 32 {
+            s.reader.problem(s.key("token"), "too short: use at least 32 random characters")
+        }
+        return Metrics(enabled: s.bool("enabled", default: true), listen: listen, token: token)
     }
 
     /// Checks that involve several sections.

@@ -77,6 +77,11 @@ public struct SealbridgeConfiguration: Sendable {
         public var autoAcceptInvites: Bool
     }
 
+    public struct Bridge: Sendable {
+        /// Puppets accept invites only from users of these servers (the default: the homeserver's own).
+        public var allowedInviterServers: [String]
+    }
+
     public struct BridgeAPI: Sendable {
         /// The bearer token the bridge logic presents on `/_sealbridge/v1`; nil turns the API off.
         public var token: String?
@@ -100,6 +105,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var enabled: Bool
         /// `host:port` for a separate metrics listener; nil serves `/metrics` on the appservice listener.
         public var listen: String?
+        /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+        public var token: String?
     }
 
     public var homeserver: Homeserver
@@ -107,6 +114,7 @@ public struct SealbridgeConfiguration: Sendable {
     public var database: Database
     public var encryption: Encryption
     public var management: Management
+    public var bridge: Bridge
     public var bridgeAPI: BridgeAPI
     public var logging: Logging
     public var metrics: Metrics

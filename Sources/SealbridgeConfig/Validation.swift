@@ -9,6 +9,12 @@ enum Validation {
         }
     }
 
+    /// Whether the URL's host is this machine (127.0.0.0/8, ::1, localhost).
+    static func isLoopbackURL(_ text: String) -> Bool {
+        guard let host = URL(string: text)?.host?.lowercased() else { return false }
+        return host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]"
+    }
+
     static func isServerName(_ text: String) -> Bool {
         guard !text.isEmpty, text.utf8.count <= 255 else { return false }
         let host: Substring

@@ -87,6 +87,26 @@ struct AuthAndLimitsTests {
         await harness.close()
     }
 
+    @Test("/metrics behind metrics.token: no token 401, a wrong one 403, one in the URL 400, the header 200; open without one")
+    func metricsToken() async throws {
+        let token = String(repeating: "m", count: 40)
+        for protected in [true, false] {
+            let router = Router()
+            AppServiceEndpoints.registerMetrics({ Array("sealbridge_up 1\n".utf8) }, token: protected ? token : nil, on: router)
+            try await Application(router: router).test(.router) { client in
+                try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == (protected ? .unauthorized : .ok)) }
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer wrong"]) {
+                    #expect($0.status == (protected ? .forbidden : .ok))
+                }
+                try await client.execute(uri: "/metrics?access_token=\(token)", method: .get) { #expect($0.status == (protected ? .badRequest : .ok)) }
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(token)"]) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == "sealbridge_up 1\n")
+                }
+            }
+        }
+    }
+
     @Test("ping, user and alias queries, health")
     func otherEndpoints() async throws {
         let harness = try await Harness.make()

@@ -51,6 +51,9 @@ def test_bridge_api_refuses_wrong_tokens_and_foreign_users(stack):
     assert (status, body["errcode"]) == (403, "M_FORBIDDEN")
     status, body = request("GET", f"{stack.url}/_sealbridge/v1/events")
     assert (status, body["errcode"]) == (401, "M_MISSING_TOKEN")
+    # The token goes in the header only: never in a URL (access logs, proxies), even the right one.
+    status, body = request("GET", f"{stack.url}/_sealbridge/v1/events?access_token={stack.bridge_token}")
+    assert (status, body["errcode"]) == (400, "M_INVALID_PARAM"), body
     # The appservice's hs_token is not the bridge API's token.
     status, _ = api(stack, "GET", "/events", token=stack.tokens["hs_token"])
     assert status == 403

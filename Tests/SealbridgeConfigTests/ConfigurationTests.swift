@@ -260,10 +260,24 @@ struct WebhookConfigurationTests {
         let config = try SealbridgeConfiguration.parse(validYAML(
             "bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: http://127.0.0.1:9000/hook\n    secret: \"\(secret)\""))
         #expect(config.bridgeAPI.webhookURL == "http://127.0.0.1:9000/hook" && config.bridgeAPI.webhookSecret == secret)
-        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: http://h/x")) }
+        #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: https://h/x")) }
             == ["bridge_api.webhook.secret: missing (set secret, secret_file or $SEALBRIDGE_BRIDGE_API_WEBHOOK_SECRET)"])
         #expect(problems { _ = try SealbridgeConfiguration.parse(validYAML("bridge_api:\n  webhook:\n    url: ftp://h/x\n    secret: short")) }
             == ["bridge_api.webhook.url: not an http(s) URL: \"ftp://h/x\"", "bridge_api.webhook.secret: too short: use at least 32 random characters",
                 "bridge_api.webhook.url: needs bridge_api.token (the bridge API must be on)"])
+    }
+
+    @Test("a webhook over plain http:// is refused unless it is on this machine or explicitly allowed")
+    func insecureWebhook() throws {
+        let secret = String(repeating: "s", count: 40)
+        func yaml(_ url: String, allow: Bool = false) -> String {
+            validYAML("bridge_api:\n  token: \"\(token)\"\n  webhook:\n    url: \(url)\n    secret: \"\(secret)\"" + (allow ? "\n    allow_insecure_http: true" : ""))
+        }
+        #expect(problems { _ = try SealbridgeConfiguration.parse(yaml("http://bridge.example.org/hook")) }
+            == ["bridge_api.webhook.url: http:// sends decrypted messages in the clear: use https://, a loopback address, or set allow_insecure_http: true"])
+        for ok in ["https://bridge.example.org/hook", "http://localhost:9000/hook", "http://127.0.0.2/hook", "http://[::1]:9000/hook"] {
+            #expect(problems { _ = try SealbridgeConfiguration.parse(yaml(ok)) }.isEmpty, "\(ok)")
+        }
+        #expect(problems { _ = try SealbridgeConfiguration.parse(yaml("http://bridge.internal/hook", allow: true)) }.isEmpty)
     }
 }
