@@ -20,6 +20,7 @@ func testConfiguration(databaseURL: String, maxBodySize: Int = 128 * 1024 * 1024
           as_token: "as-\(String(repeating: "y", count: 40))"
           hs_token: "\(hsToken)"
           max_body_size: \(maxBodySize)
+          journal: {path: "\(FileManager.default.temporaryDirectory.appendingPathComponent("sb-test-journal-\(UUID().uuidString)").path)"}
         database: {uri: "\(databaseURL)"}
         encryption: {pickle_key: "\(String(repeating: "k", count: 44))"}
         """)
@@ -43,6 +44,16 @@ struct Harness {
             configuration: configuration, client: client,
             pipeline: TransactionPipeline(
                 configuration: configuration, client: client, handler: handler, cipher: nil, lock: nil, quarantine: nil, logger: Logger(label: "test")),
+            metricsRegistry: nil, logger: Logger(label: "test"))
+    }
+
+    /// The daemon's pipeline with a quarantine (and the journal, sealed with a test key).
+    func application(handler: any TransactionHandler, quarantine: TransactionQuarantine) -> some ApplicationProtocol {
+        buildAppServiceApplication(
+            configuration: configuration, client: client,
+            pipeline: TransactionPipeline(
+                configuration: configuration, client: client, handler: handler, cipher: TestSealing().cipher, lock: nil, quarantine: quarantine,
+                logger: Logger(label: "test")),
             metricsRegistry: nil, logger: Logger(label: "test"))
     }
 

@@ -191,12 +191,7 @@ struct JournalAndQuarantineTests {
         let harness = try await Harness.make()
         let handler = SwitchableHandler(failing: true)
         let quarantine = TransactionQuarantine(client: harness.client, sealing: TestSealing(), threshold: 2)
-        let app = buildAppServiceApplication(
-            configuration: harness.configuration, client: harness.client,
-            pipeline: TransactionPipeline(
-                configuration: harness.configuration, client: harness.client, handler: handler, cipher: TestSealing().cipher, lock: nil,
-                quarantine: quarantine, logger: Self.logger),
-            metricsRegistry: nil, logger: Self.logger)
+        let app = harness.application(handler: handler, quarantine: quarantine)
         try await app.test(.router) { client in
             try await client.execute(uri: "/_matrix/app/v1/transactions/h1", method: .put, headers: authorized, body: ByteBuffer(bytes: Self.body(true))) {
                 #expect($0.status == .internalServerError)
@@ -246,12 +241,7 @@ extension JournalAndQuarantineTests {
         let handler = SwitchableHandler(failing: false)
         let notified = NotificationLog()
         let quarantine = TransactionQuarantine(client: harness.client, sealing: TestSealing(), threshold: 3, onQuarantine: { await notified.add($0) })
-        let app = buildAppServiceApplication(
-            configuration: harness.configuration, client: harness.client,
-            pipeline: TransactionPipeline(
-                configuration: harness.configuration, client: harness.client, handler: handler, cipher: TestSealing().cipher, lock: nil,
-                quarantine: quarantine, logger: Self.logger),
-            metricsRegistry: nil, logger: Self.logger)
+        let app = harness.application(handler: handler, quarantine: quarantine)
         let big = "{\"events\":[{\"type\":\"m.room.message\",\"content\":{\"body\":\"" + String(repeating: "a", count: 4096) + "\"}}]}"
         try await app.test(.router) { client in
             try await client.execute(uri: "/_matrix/app/v1/transactions/big", method: .put, headers: authorized, body: ByteBuffer(string: big)) {
