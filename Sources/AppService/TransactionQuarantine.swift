@@ -26,7 +26,9 @@ public actor TransactionQuarantine {
     let client: PostgresClient
     let sealing: any TransactionSealing
     public let threshold: Int
-    /// Told of each quarantined transaction (the bot writes to the management room).
+    /// Told of each quarantined transaction (the bot writes to the management room). Run in a task
+    /// of its own, never awaited: the quarantine happens while the transaction holds the crypto lock,
+    /// and telling the admins means sending (network, and the same lock for an encrypted room).
     let onQuarantine: @Sendable (Entry) async -> Void
     private var attempts: [String: (count: Int, firstBody: [UInt8], firstDigest: [UInt8])] = [:]
     let quarantined = Counter(label: "sealbridge_appservice_transactions_quarantined_total")
@@ -74,7 +76,7 @@ public actor TransactionQuarantine {
         logger.critical(
             "transaction quarantined after repeated failures; answered 200 so the stream goes on. Admins: `quarantine` lists it, `quarantine retry ID` runs it again",
             metadata: ["quarantine_id": "\(id)"])
-        await onQuarantine(Entry(id: id, txnID: txnID, error: message, attempts: entry.count, quarantinedAt: Date(), resolvedAt: nil))
+        tell(Entry(id: id, txnID: txnID, error: message, attempts: entry.count, quarantinedAt: Date(), resolvedAt: nil))
         return id
     }
 
@@ -93,7 +95,13 @@ public actor TransactionQuarantine {
                 """).first!.decode(Int64.self, "id")
         }
         quarantined.increment()
-        await onQuarantine(Entry(id: id, txnID: key, error: message, attempts: 1, quarantinedAt: Date(), resolvedAt: nil))
+        tell(Entry(id: id, txnID: key, error: message, attempts: 1, quarantinedAt: Date(), resolvedAt: nil))
+    }
+
+    /// Tells the admins after the caller is done (see ``onQuarantine``).
+    private func tell(_ entry: Entry) {
+        let onQuarantine = onQuarantine
+        Task { await onQuarantine(entry) }
     }
 
     /// The most recent entries, newest first.

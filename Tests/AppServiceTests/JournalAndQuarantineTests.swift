@@ -1,4 +1,5 @@
 import AppService
+import Bridge
 import Foundation
 import Hummingbird
 import HummingbirdTesting
@@ -87,7 +88,7 @@ struct JournalAndQuarantineTests {
             Issue.record("expected quarantined, got \(outcome)")
             return
         }
-        #expect(await notified.entries.map(\.id) == [id])
+        #expect(await notified.waitFor(1).map(\.id) == [id])
         // Its txn id is committed: the homeserver's next retry is a duplicate, the stream goes on.
         #expect(try await processor.process(txnID: "p1", body: retry, try Self.decode(retry), logger: Self.logger) == .duplicate)
         handler.set(failing: false)
@@ -255,7 +256,7 @@ extension JournalAndQuarantineTests {
         #expect(try await harness.committedTransactionIDs() == ["big", "next"])
         let entry = try #require(try await quarantine.list().first)
         #expect(entry.txnID == "big" && entry.error.contains("max_body_size"))
-        #expect(await notified.entries.count == 1)
+        #expect(await notified.waitFor(1).count == 1)
         await #expect(throws: QuarantineError.self) { try await quarantine.retry(id: entry.id, handler: handler, logger: Self.logger) }
         await harness.close()
     }
@@ -264,6 +265,38 @@ extension JournalAndQuarantineTests {
 actor NotificationLog {
     var entries: [TransactionQuarantine.Entry] = []
     func add(_ entry: TransactionQuarantine.Entry) { entries.append(entry) }
+
+    /// The entries, once `count` have come (or after 10 s).
+    func waitFor(_ count: Int) async -> [TransactionQuarantine.Entry] {
+        for _ in 0..<200 where entries.count < count { try? await Task.sleep(for: .milliseconds(50)) }
+        return entries
+    }
+}
+
+extension JournalAndQuarantineTests {
+    @Test("telling the admins of a quarantine never waits inside the transaction: a notification that needs the crypto lock (an encrypted reply) cannot deadlock it")
+    func notificationOutsideTheLock() async throws {
+        let harness = try await Harness.make()
+        let lock = AsyncLock()
+        let notified = NotificationLog()
+        // Like the bot's notice to an encrypted management room: it takes the crypto lock to send.
+        let quarantine = TransactionQuarantine(client: harness.client, sealing: TestSealing(), threshold: 1, onQuarantine: { entry in
+            _ = try? await lock.withLock { await notified.add(entry) }
+        })
+        let processor = SerializedTransactionProcessor(
+            PostgresTransactionProcessor(client: harness.client, handler: SwitchableHandler(failing: true), quarantine: quarantine), lock: lock)
+        let b = Self.body(false)
+        let attempt = Task { try await processor.process(txnID: "dl", body: b, try Self.decode(b), logger: Self.logger) }
+        let timer = Task { try await Task.sleep(for: .seconds(10)); attempt.cancel() }
+        let outcome = try await attempt.value
+        timer.cancel()
+        guard case .quarantined = outcome else {
+            Issue.record("expected the transaction to be quarantined, got \(outcome)")
+            return
+        }
+        #expect(await notified.waitFor(1).count == 1)
+        await harness.close()
+    }
 }
 
 @Suite("Management commands: quarantine, utd")
