@@ -20,23 +20,23 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
     let handler: any TransactionHandler
     /// nil: every failure is thrown (tests of the bare processor).
     let quarantine: TransactionQuarantine?
-    /// Whether this instance holds the instance lock; nil: always (tests).
-    let ownership: StateOwnership?
+    /// Whether this instance owns the crypto state; nil: always (tests).
+    let fence: InstanceFence?
     let redelivered = Counter(label: "sealbridge_appservice_transactions_redelivered_total", dimensions: [("body", "different")])
 
     public init(
-        client: PostgresClient, handler: any TransactionHandler, quarantine: TransactionQuarantine? = nil, ownership: StateOwnership? = nil
+        client: PostgresClient, handler: any TransactionHandler, quarantine: TransactionQuarantine? = nil, fence: InstanceFence? = nil
     ) {
         self.client = client
         self.handler = handler
         self.quarantine = quarantine
-        self.ownership = ownership
+        self.fence = fence
     }
 
     public func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
         let key = Self.storableID(txnID)
         let digest = SHA256.hash(body)
-        if let ownership, !ownership.isOwned { throw StateNotOwned() }
+        if let fence { _ = try fence.check() }
         do {
             let (outcome, afterCommit) = try await client.withTransaction { connection -> (TransactionOutcome, AfterCommit) in
                 let claimed = try await connection.execute("""

@@ -1,8 +1,8 @@
 import Foundation
-import AppService
 import Logging
 import MatrixCrypto
 import MatrixModels
+import Postgres
 
 /// Drives the sans-I/O ``CryptoMachine``: performs the requests it asks for through a
 /// ``CryptoTransport`` and commits what it changed, in the order that keeps keys safe. One file per
@@ -24,19 +24,19 @@ public struct CryptoEngine: Sendable {
     let roomLocks = KeyedAsyncLock<RoomID>()
     /// Rate limit of `/keys/query` for to-device senders whose devices are unknown.
     let senderQueries: SenderQueryThrottle
-    /// Whether this instance holds the instance lock; no step commits while it does not. nil: always.
-    let ownership: StateOwnership?
+    /// Whether this instance owns the crypto state; no step runs while it does not. nil: always.
+    let fence: InstanceFence?
     let logger: Logger
 
     /// - Parameters:
     ///   - senderQueryInterval: Shortest time between two `/keys/query` for one unknown to-device
     ///     sender (default 30 s).
-    ///   - ownership: Whether this instance holds the instance lock; nil: always (tests, tools).
+    ///   - fence: Whether this instance owns the crypto state; nil: always (tests, tools).
     public init(
         machine: CryptoMachine, store: any CryptoStore, transport: any CryptoTransport, committer: (any StepCommitter)? = nil,
-        senderQueryInterval: TimeInterval = 30, ownership: StateOwnership? = nil, logger: Logger = Logger(label: "sealbridge.crypto")
+        senderQueryInterval: TimeInterval = 30, fence: InstanceFence? = nil, logger: Logger = Logger(label: "sealbridge.crypto")
     ) {
-        self.ownership = ownership
+        self.fence = fence
         self.machine = machine
         self.store = store
         self.transport = transport
@@ -47,7 +47,7 @@ public struct CryptoEngine: Sendable {
 
     /// Runs a machine call and commits the changes it returns, under the lock.
     ///
-    /// - Throws: ``StateNotOwned`` while this instance does not hold the instance lock.
+    /// - Throws: `fencedOut` while this instance does not own the crypto state.
     func step<T: Sendable>(_ body: () async throws -> (CryptoChanges, T)) async throws -> T {
         try await locked {
             let (changes, value) = try await body()
@@ -59,7 +59,7 @@ public struct CryptoEngine: Sendable {
     /// Runs `body` under the lock, if this instance may write crypto state now.
     func locked<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         try await lock.withLock {
-            if let ownership, !ownership.isOwned { throw StateNotOwned() }
+            if let fence { _ = try fence.check() }
             return try await body()
         }
     }

@@ -27,9 +27,9 @@ public func buildAppServiceApplication(
         hsToken: configuration.appservice.hsToken ?? "",
         maxBodySize: configuration.appservice.maxBodySize,
         processor: pipeline.front,
-        health: { [ownership = pipeline.ownership] in
+        health: { [fence = pipeline.fence] in
             guard await client.ping() else { return .unavailable }
-            return ownership?.isOwned == false ? .standby : .ok
+            return fence?.owns == false ? .standby : .ok
         },
         metrics: metrics,
         heartbeat: pipeline.heartbeat,

@@ -32,10 +32,10 @@ struct CryptoAssembly {
     let housekeeping: BridgeHousekeepingService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
-    /// - Parameter ownership: Whether this instance holds the instance lock; crypto steps wait while it does not.
-    ///   Every write of crypto state is fenced by `fence`'s epoch.
+    /// - Parameter fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse
+    ///   while this instance does not own the state.
     init(
-        configuration: SealbridgeConfiguration, client: PostgresClient, ownership: StateOwnership? = nil, fence: InstanceFence? = nil,
+        configuration: SealbridgeConfiguration, client: PostgresClient, fence: InstanceFence? = nil,
         logger: Logger
     ) throws {
         do {
@@ -62,7 +62,7 @@ struct CryptoAssembly {
         let engine = CryptoEngine(
             machine: machine, store: store, transport: homeserver,
             committer: PostgresStepCommitter(client: client, store: store, outbox: outbox.map { ($0, users) }),
-            ownership: ownership, logger: Logger(label: "sealbridge.crypto"))
+            fence: fence, logger: Logger(label: "sealbridge.crypto"))
         self.engine = engine
         let undecryptable = UndecryptableLog()
         let keyGauge = OneTimeKeyGauge()

@@ -96,11 +96,10 @@ public enum Daemon {
         }
 
         let systemd = SystemdNotifier()
-        let ownership = StateOwnership()
         var services: [any Service] = [
             DatabaseService(client: client),
             InstanceLockService(
-                client: client, key: lockKey, initial: lock, ownership: ownership, fence: fence, holder: instanceName, logger: logger),
+                client: client, key: lockKey, initial: lock, fence: fence, holder: instanceName, logger: logger),
         ]
         var handler: any TransactionHandler = TransactionLog()
         var serializeWith: AsyncLock?
@@ -110,7 +109,7 @@ public enum Daemon {
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
-                crypto = try CryptoAssembly(configuration: configuration, client: client, ownership: ownership, fence: fence, logger: logger)
+                crypto = try CryptoAssembly(configuration: configuration, client: client, fence: fence, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()
@@ -127,7 +126,7 @@ public enum Daemon {
         }
         let pipeline = TransactionPipeline(
             configuration: configuration, client: client, handler: handler, cipher: cipher, lock: serializeWith, quarantine: quarantine,
-            ownership: ownership, logger: Logger(label: "sealbridge.appservice"))
+            fence: fence, logger: Logger(label: "sealbridge.appservice"))
         if let replay = pipeline.replay { services.append(replay) }
         services.append(SystemdWatchdogService(notifier: systemd, heartbeat: pipeline.heartbeat))
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil

@@ -19,15 +19,13 @@ struct DatabaseService: Service {
 
 /// Watches the instance lock every second. If its connection dies (a database restart, a killed
 /// session) another process may take over, so this one stops writing at once: the fencing epoch is
-/// revoked, ``StateOwnership`` turns false (`/health` says standby) and transactions are held, then
-/// journaled. After ``yieldFor`` (so that a waiting standby wins the lock) it waits for the lock on
+/// revoked (`/health` says standby, crypto steps refuse) and transactions are held, then journaled. After ``yieldFor`` (so that a waiting standby wins the lock) it waits for the lock on
 /// one connection; once it has it and a new epoch, processing resumes (and the journal is applied)
 /// without a restart. While another instance holds the lock, this one stays on standby.
 struct InstanceLockService: Service {
     let client: PostgresClient
     let key: Int64
     let initial: AdvisoryLock
-    let ownership: StateOwnership
     /// Revoked at once when the lock is lost; a new epoch is taken with the lock.
     let fence: InstanceFence
     let holder: String
@@ -51,11 +49,9 @@ struct InstanceLockService: Service {
                 try await Task.sleep(for: interval)
                 if await held.lock.isHeld() { continue }
                 fence.revoke()
-                ownership.set(false)
                 logger.error("lost the PostgreSQL instance lock (database restart or killed session); standby until it is taken again")
                 try await Task.sleep(for: yieldFor)
                 await held.replace(try await retake())
-                ownership.set(true)
                 logger.notice("took the instance lock again; resuming", metadata: ["epoch": "\(fence.epoch.map(String.init) ?? "?")"])
             }
         }

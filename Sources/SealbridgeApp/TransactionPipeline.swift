@@ -16,8 +16,8 @@ public struct TransactionPipeline: Sendable {
     public let journal: TransactionJournal?
     public let replay: JournalReplayService?
     public let heartbeat = PipelineHeartbeat()
-    /// Whether this instance holds the instance lock (for `/health`); nil: always.
-    public let ownership: StateOwnership?
+    /// Whether this instance owns the crypto state (for `/health`); nil: always.
+    public let fence: InstanceFence?
     /// Records bodies over `max_body_size` (answered 200 unprocessed); nil without a quarantine.
     public let oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)?
 
@@ -26,12 +26,12 @@ public struct TransactionPipeline: Sendable {
     ///     a transaction that meets an unavailable database is then answered with an error.
     ///   - lock: The crypto engine's lock, held by each transaction through its commit.
     ///   - quarantine: Where repeatedly failing transactions go; nil: they are answered with an error.
-    ///   - ownership: Whether the instance lock is held; transactions wait while it is not.
+    ///   - fence: Whether this instance owns the crypto state; transactions wait while it does not.
     public init(
         configuration: SealbridgeConfiguration, client: PostgresClient, handler: any TransactionHandler, cipher: StoreCipher?,
-        lock: AsyncLock?, quarantine: TransactionQuarantine?, ownership: StateOwnership? = nil, logger: Logger
+        lock: AsyncLock?, quarantine: TransactionQuarantine?, fence: InstanceFence? = nil, logger: Logger
     ) {
-        self.ownership = ownership
+        self.fence = fence
         let sealing = cipher.map { CipherSealing(cipher: $0) }
         let limit = configuration.appservice.maxBodySize
         if let quarantine {
@@ -42,7 +42,7 @@ public struct TransactionPipeline: Sendable {
             oversized = nil
         }
         var processor: any TransactionProcessing = PostgresTransactionProcessor(
-            client: client, handler: handler, quarantine: quarantine, ownership: ownership)
+            client: client, handler: handler, quarantine: quarantine, fence: fence)
         if let lock { processor = SerializedTransactionProcessor(processor, lock: lock) }
         committed = processor
         if let sealing {

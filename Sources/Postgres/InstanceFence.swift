@@ -1,16 +1,16 @@
-import Foundation
-import Postgres
 import Synchronization
 
 /// The fencing token that proves, inside every write of crypto state, that this instance still owns
 /// it — not only at startup.
 ///
 /// Whoever takes the instance lock increments the epoch (``takeOver(client:holder:)``); every
-/// ``PostgresCryptoStore`` write then starts with `sealbridge_check_epoch(mine)`, which refuses the
+/// `PostgresCryptoStore` write then starts with `sealbridge_check_epoch(mine)`, which refuses the
 /// write before COMMIT once another instance has taken a newer epoch (`fenced_out`). The check takes
 /// the epoch row `FOR SHARE`, so a takeover waits for writes already in flight and the old instance's
 /// next write fails: two instances never both advance a ratchet. While the instance does not own the
-/// state (``epoch`` nil) writes are refused without asking the database.
+/// state (``epoch`` nil: the lock was lost and not taken back) writes are refused without asking the
+/// database, transactions are held and journaled, and `/health` says standby. It is the one record
+/// of whether this instance owns the state.
 public final class InstanceFence: Sendable {
     private let current = Mutex<Int64?>(nil)
 
@@ -35,8 +35,12 @@ public final class InstanceFence: Sendable {
         return epoch
     }
 
+    /// Whether this instance owns the crypto state now.
+    public var owns: Bool { epoch != nil }
+
     /// The statement that opens every write of crypto state.
-    func check() throws(PostgresError) -> PostgresQuery {
+    /// - Throws: `fencedOut` while this instance does not own the state.
+    public func check() throws(PostgresError) -> PostgresQuery {
         guard let epoch else {
             throw PostgresError(code: .fencedOut, message: "this instance does not own the crypto state (no fencing epoch)")
         }
@@ -45,5 +49,5 @@ public final class InstanceFence: Sendable {
 }
 
 extension String {
-    var storableHolder: String { String(unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
+    fileprivate var storableHolder: String { String(unicodeScalars.filter { $0.value >= 0x20 }.prefix(200)) }
 }
