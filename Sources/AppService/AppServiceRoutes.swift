@@ -79,7 +79,12 @@ extension AppServiceEndpoints {
             logger.critical(
                 "transaction body over appservice.max_body_size: answered 200 unprocessed (a 413 would stop every room); raise max_body_size",
                 metadata: ["size": "\(size)", "limit": "\(maxBodySize)"])
-            try await oversized(txnID, size)
+            do {
+                try await oversized(txnID, size)
+            } catch {
+                logger.error("could not record the oversized transaction; the homeserver will retry it", metadata: ["error": "\(error)"])
+                throw MatrixHTTPError.unknown("Transaction body over max_body_size could not be recorded; retry later")
+            }
             return Self.emptyObject()
         }
         let decoded: AppserviceTransaction

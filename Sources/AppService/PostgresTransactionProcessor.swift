@@ -72,6 +72,6 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
     /// The txn id as stored: as sent when it is storable text of at most 255 bytes, else its SHA-256.
     static func storableID(_ txnID: String) -> String {
         guard !txnID.isStorableText || txnID.utf8.count > 255 else { return txnID }
-        return "sha256:" + SHA256.hash(Array(txnID.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        return "sha256:" + Hex.encode(SHA256.hash(Array(txnID.utf8)))
     }
 }

@@ -68,7 +68,7 @@ public struct WebhookDeliveryService: Service {
     }
 
     public static func signature(_ body: [UInt8], secret: [UInt8]) -> String {
-        "sha256=" + HMACSHA256.authenticationCode(for: body, key: secret).map { String(format: "%02x", $0) }.joined()
+        "sha256=" + Hex.encode(HMACSHA256.authenticationCode(for: body, key: secret))
     }
 }
 

@@ -53,7 +53,9 @@ extension CryptoMachine {
             if let failure = decrypted.payloadFailure { throw failure }
             try OlmDecryption.validateAddressing(
                 decrypted.payload, sender: event.sender, recipient: record.userID, recipientEd25519: account.identityKeys.ed25519)
-            guard let senderDevice = try await senderDevice(of: decrypted.payload, senderKey: decrypted.senderKey, sender: event.sender) else {
+            guard let senderDevice = try await senderDevice(
+                of: decrypted.payload, senderKey: decrypted.senderKey, sender: event.sender, scratch: scratch)
+            else {
                 step.changes.pendingToDevice.append(PendingToDevice(
                     id: Self.randomID(), recipient: DeviceRef(userID: record.userID, deviceID: record.deviceID), sender: event.sender,
                     senderKey: decrypted.senderKey, payload: decrypted.payload, receivedAt: now()))
@@ -131,12 +133,19 @@ extension CryptoMachine {
     /// pinned under its id), else the tracked device list.
     ///
     /// - Returns: nil when neither knows a device of `sender` with `senderKey` yet.
-    func senderDevice(of payload: JSONValue, senderKey: String, sender: UserID) async throws(DecryptionFailure) -> VerifiedDeviceKeys? {
+    func senderDevice(
+        of payload: JSONValue, senderKey: String, sender: UserID, scratch: Scratch
+    ) async throws(DecryptionFailure) -> VerifiedDeviceKeys? {
         let known: [VerifiedDeviceKeys]
-        do {
-            known = try await store.devices(userIDs: [sender])[sender] ?? []
-        } catch {
-            throw .malformed("cannot read the device list of \(sender): \(error)")
+        if let read = scratch.senderDevices[sender] {
+            known = read
+        } else {
+            do {
+                known = try await store.devices(userIDs: [sender])[sender] ?? []
+            } catch {
+                throw .malformed("cannot read the device list of \(sender): \(error)")
+            }
+            scratch.senderDevices[sender] = known
         }
         if let keys = payload["sender_device_keys"], keys != .null {
             let device = try VerifiedDeviceKeys(keys, expectedUser: sender)
@@ -171,6 +180,6 @@ extension CryptoMachine {
 
     /// 16 random bytes in hex: ids of pending to-device payloads.
     static func randomID() -> String {
-        SecureRandom.bytes(count: 16).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+        Hex.encode(SecureRandom.bytes(count: 16))
     }
 }

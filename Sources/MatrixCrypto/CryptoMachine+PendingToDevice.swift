@@ -18,7 +18,9 @@ extension CryptoMachine {
             var outcome = ToDeviceOutcome(sender: message.sender, recipient: message.recipient.userID, type: message.payload["type"]?.stringValue)
             let recipient = try await readableAccount(message.recipient.userID, into: scratch)
             do throws(DecryptionFailure) {
-                guard let device = try await senderDevice(of: message.payload, senderKey: message.senderKey, sender: message.sender) else {
+                guard let device = try await senderDevice(
+                    of: message.payload, senderKey: message.senderKey, sender: message.sender, scratch: scratch)
+                else {
                     guard tracked[message.sender] == false else { continue }
                     throw .unverifiedSender("no device of \(message.sender) has the curve25519 key the message came from")
                 }

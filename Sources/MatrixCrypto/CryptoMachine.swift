@@ -60,6 +60,8 @@ public actor CryptoMachine {
         var olmSessions: [OlmSessionsKey: [(record: StoredOlmSession, session: Session)]] = [:]
         /// Room keys another owner already claimed, found in the step (logged and counted).
         var conflicts: [RoomKeyConflict] = []
+        /// Device lists of to-device senders read in this step (one read per sender, not per message).
+        var senderDevices: [UserID: [VerifiedDeviceKeys]] = [:]
         /// Local users whose account pickle did not open in this step.
         var unreadableAccounts: Set<UserID> = []
         /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.
