@@ -150,6 +150,9 @@ public struct BridgeAPIEndpoints: Sendable {
         } catch let error as CryptoError {
             // E.g. a room without m.room.encryption state the machine could read, or no device for the sender.
             throw MatrixHTTPError(.internalServerError, "M_UNKNOWN", "encryption: \(error.message)")
+        } catch where isDatabaseUnavailable(error) {
+            throw MatrixHTTPError(
+                .serviceUnavailable, "M_UNKNOWN", "the database is unavailable or this instance is on standby (another owns the crypto state); retry later")
         } catch let error as HomeserverError {
             guard error.status >= 400 else { throw MatrixHTTPError(.badGateway, "M_UNKNOWN", "homeserver: \(error.message)") }
             throw MatrixHTTPError(.init(code: error.status), error.errcode ?? "M_UNKNOWN", "homeserver: \(error.message)")

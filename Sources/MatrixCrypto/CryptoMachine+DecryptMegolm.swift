@@ -63,7 +63,14 @@ extension CryptoMachine {
         _ roomID: RoomID, _ envelope: MegolmDecryption.Envelope, sender: UserID, otherwise: DecryptionFailure, scratch: Scratch
     ) async throws -> DecryptionFailure {
         let ref = GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID)
-        let notices = (scratch.withheld[ref] ?? []) + (try await store.withheldNotices(roomID: roomID, sessionID: envelope.sessionID))
+        let stored: [WithheldNotice]
+        if let read = scratch.storedWithheld[ref] {
+            stored = read
+        } else {
+            stored = try await store.withheldNotices(roomID: roomID, sessionID: envelope.sessionID)
+            scratch.storedWithheld[ref] = stored
+        }
+        let notices = (scratch.withheld[ref] ?? []) + stored
         guard let notice = notices.first(where: { $0.applies(to: sender, senderKey: envelope.senderKey) }) else { return otherwise }
         return .withheld(code: notice.code, reason: notice.reason)
     }

@@ -56,6 +56,8 @@ public actor CryptoMachine {
         var untracked: Set<UserID> = []
         /// Withheld notices received earlier in the step.
         var withheld: [GroupSessionRef: [WithheldNotice]] = [:]
+        /// Withheld notices read from the store in the step, per session id (one read each).
+        var storedWithheld: [GroupSessionRef: [WithheldNotice]] = [:]
         /// Olm sessions per (local user, remote curve25519 key), most recently used first.
         var olmSessions: [OlmSessionsKey: [(record: StoredOlmSession, session: Session)]] = [:]
         /// Room keys another owner already claimed, found in the step (logged and counted).

@@ -80,7 +80,7 @@ def test_a_killed_lock_session_hands_over_and_the_old_instance_cannot_write(tmp_
                             "SELECT count(*) FROM sealbridge_appservice_transactions WHERE txn_id = 'straight-to-the-old-one'") == "0"
                 path = f"/_sealbridge/v1/rooms/{urllib.parse.quote(room_id, safe='')}/send/m.room.message/old-1?as={urllib.parse.quote(puppet, safe='')}"
                 status, body = request("PUT", stack.url + path, token=stack.bridge_token, body={"msgtype": "m.text", "body": "from the old instance"})
-                assert status != 200, body
+                assert (status, body.get("errcode")) == (503, "M_UNKNOWN") and "standby" in body.get("error", ""), body
 
                 # The homeserver now reaches the new instance (a load balancer following /health).
                 stack.proxy.target = ("127.0.0.1", b_port)
