@@ -67,6 +67,9 @@ actor ForgetfulStore: CryptoStore {
     func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date? {
         await inner.lastOlmRecovery(localUserID: localUserID, remoteKey: remoteKey)
     }
+    func crossSigningIdentity(userID: UserID) async throws -> StoredCrossSigningIdentity? { await inner.crossSigningIdentity(userID: userID) }
+    func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID] { await inner.crossSigningBacklog(after: after, limit: limit) }
+    func crossSigningProgress() async throws -> CrossSigningProgress { await inner.crossSigningProgress() }
 }
 
 /// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.
