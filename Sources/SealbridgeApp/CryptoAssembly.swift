@@ -34,9 +34,11 @@ struct CryptoAssembly {
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
     /// - Parameter fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse
     ///   while this instance does not own the state.
+    /// - Parameter resetIdentity: `sealbridge run --reset-identity`: with no usable recovery key, make a
+    ///   new bot identity rather than refuse to start (see ``BotDeviceService``).
     init(
         configuration: SealbridgeConfiguration, client: PostgresClient, fence: InstanceFence? = nil,
-        logger: Logger
+        resetIdentity: Bool = false, logger: Logger
     ) throws {
         do {
             cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
@@ -47,6 +49,14 @@ struct CryptoAssembly {
             throw DaemonError(
                 code: .configuration,
                 message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
+        }
+        var recoveryKey: RecoveryKey?
+        if let text = configuration.encryption.recoveryKey {
+            do {
+                recoveryKey = try RecoveryKey(text)
+            } catch {
+                throw DaemonError(code: .configuration, message: "encryption.recovery_key(_file): \(error.message)")
+            }
         }
         let settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
@@ -143,35 +153,52 @@ struct CryptoAssembly {
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
-            displayName: configuration.appservice.botDisplayName, logger: logger)
+            displayName: configuration.appservice.botDisplayName, homeserver: homeserver, recoveryKey: recoveryKey,
+            resetIdentity: resetIdentity, logger: logger)
     }
 }
 
 /// Gives the bot its device and published keys at startup, retrying while the homeserver is not
 /// reachable yet (it may start after us), then stays idle until shutdown.
+///
+/// First it makes sure a lost database does not become a new bot identity
+/// (``CryptoEngine/restoreIdentity(of:from:recoveryKey:resetIdentity:)``): when the homeserver serves
+/// a master key for the bot that the database lacks, the identity is restored from secret storage
+/// with the recovery key, or, without one, the daemon stops with a message naming the two ways out.
+/// Anything that creates the bot's cross-signing identity must run after this.
 struct BotDeviceService: Service {
     let engine: CryptoEngine
     let userID: UserID
     let deviceID: DeviceID
     let displayName: String
+    let homeserver: any SecretStorageTransport
+    let recoveryKey: RecoveryKey?
+    let resetIdentity: Bool
     let logger: Logger
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        let refusal = try? await cancelWhenGracefulShutdown { () async throws -> IdentityRestoreError? in
             var delay = Duration.seconds(1)
             while true {
                 do {
+                    _ = try await engine.restoreIdentity(of: userID, from: homeserver, recoveryKey: recoveryKey, resetIdentity: resetIdentity)
                     let device = try await engine.ensureDevice(userID, deviceID: deviceID, displayName: displayName)
                     logger.info("bot device ready", metadata: ["user": "\(userID)", "device": "\(device)"])
-                    return
+                    return nil
+                } catch let error as IdentityRestoreError {
+                    return error
                 } catch is CancellationError {
-                    return
+                    return nil
                 } catch {
                     logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                     try await Task.sleep(for: delay)
                     delay = min(delay * 2, .seconds(60))
                 }
             }
+        }
+        if let refusal = refusal ?? nil {
+            logger.critical("refusing to run without the bot's cross-signing identity", metadata: ["reason": "\(refusal.message)"])
+            throw DaemonError(code: .configuration, message: refusal.message)
         }
         try? await gracefulShutdown()
     }

@@ -13,7 +13,7 @@ import Store
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case databaseUnavailable, migration, configuration }
+    public enum Code: Sendable { case databaseUnavailable, migration, configuration, homeserverUnavailable }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -39,7 +39,10 @@ public enum Daemon {
 
     /// Runs until SIGTERM or SIGINT: takes the instance lock (waiting as a standby while another
     /// instance holds it), migrates, then serves until shutdown, finishing in-flight transactions.
-    public static func run(configuration: SealbridgeConfiguration) async throws {
+    ///
+    /// - Parameter resetIdentity: Make a new bot cross-signing identity if the database lost it and no
+    ///   recovery key restores it (`sealbridge run --reset-identity`); otherwise that case stops the daemon.
+    public static func run(configuration: SealbridgeConfiguration, resetIdentity: Bool = false) async throws {
         LoggingSetup.bootstrap(configuration.logging)
         let logger = Logger(label: "sealbridge")
         let registry = PrometheusCollectorRegistry()
@@ -109,7 +112,8 @@ public enum Daemon {
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
-                crypto = try CryptoAssembly(configuration: configuration, client: client, fence: fence, logger: logger)
+                crypto = try CryptoAssembly(
+                    configuration: configuration, client: client, fence: fence, resetIdentity: resetIdentity, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()

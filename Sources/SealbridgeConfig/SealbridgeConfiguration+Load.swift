@@ -134,7 +134,7 @@ extension SealbridgeConfiguration {
     }
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
-        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable"])
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "recovery_key", "recovery_key_file", "rotation", "sharing_policy", "undecryptable"])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
         if key == placeholder {
@@ -142,6 +142,8 @@ extension SealbridgeConfiguration {
         } else if let key, key.utf8.count < 43 {
             s.reader.problem(s.key("pickle_key"), "too weak: use at least 32 random bytes, e.g. `openssl rand -base64 32`")
         }
+        // Checked as a recovery key (prefix, parity) when the daemon starts: SealbridgeConfig knows no crypto.
+        let recoveryKey = s.secret("recovery_key", required: false, environmentName: "SEALBRIDGE_ENCRYPTION_RECOVERY_KEY")
         let rotation = s.section("rotation")
         rotation.rejectUnknown(["period_ms", "messages"])
         let policyText = s.string("sharing_policy", default: SharingPolicy.allDevices.rawValue)!
@@ -152,7 +154,7 @@ extension SealbridgeConfiguration {
         let undecryptable = s.section("undecryptable")
         undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
         return Encryption(
-            enabled: enabled, pickleKey: key,
+            enabled: enabled, pickleKey: key, recoveryKey: recoveryKey,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
             rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices,
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),

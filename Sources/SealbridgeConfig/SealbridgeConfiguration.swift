@@ -60,6 +60,9 @@ public struct SealbridgeConfiguration: Sendable {
         public var enabled: Bool
         /// The secret that keys at rest are derived from (HKDF); ≥ 32 bytes of entropy.
         public var pickleKey: String?
+        /// The bot's secret storage recovery key (as `sealbridge recovery-key` printed it): restores
+        /// the bot's cross-signing identity when the database has lost it. nil: none configured.
+        public var recoveryKey: String?
         public var rotationPeriodMilliseconds: Int
         public var rotationMessages: Int
         public var sharingPolicy: SharingPolicy

@@ -35,7 +35,7 @@ enum ExitStatus {
         } catch let error as DaemonError {
             report("sealbridge: \(error.message)")
             switch error.code {
-            case .databaseUnavailable: throw unavailable
+            case .databaseUnavailable, .homeserverUnavailable: throw unavailable
             case .migration: throw ExitCode.failure
             case .configuration: throw config
             }

@@ -8,9 +8,13 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
+    @Flag(help: ArgumentHelp(
+        "If the database lost the bot's cross-signing identity and no recovery key restores it, make a new one (users will see that the bot's identity changed)."))
+    var resetIdentity = false
+
     func run() async throws {
         let configuration = try ExitStatus.loadConfiguration(options.path)
-        try await ExitStatus.reportingDaemonErrors { try await Daemon.run(configuration: configuration) }
+        try await ExitStatus.reportingDaemonErrors { try await Daemon.run(configuration: configuration, resetIdentity: resetIdentity) }
     }
 }
 

@@ -16,7 +16,9 @@ struct Sealbridge: AsyncParsableCommand {
             A second `run` against the same database waits as a standby until the first stops.
             """,
         version: SealbridgeInfo.version,
-        subcommands: [RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self])
+        subcommands: [
+            RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self, RecoveryKeyCommand.self,
+        ])
 }
 
 /// The `--config` option every subcommand takes.

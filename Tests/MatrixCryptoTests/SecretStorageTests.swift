@@ -243,3 +243,32 @@ func base58(_ bytes: [UInt8]) -> String {
     }
     return String(output.reversed())
 }
+
+/// A published master key is read only when it is one: a malformed key is an error, never "none".
+@Suite("The homeserver's master key")
+struct PublishedMasterKeyTests {
+    let user = try! UserID("@bot:hs")
+
+    func answer(_ key: JSONValue) -> JSONValue { ["master_keys": ["@bot:hs": key]] }
+
+    @Test("read when well formed, nil when absent, refused when malformed")
+    func parse() throws {
+        let good: JSONValue = ["user_id": "@bot:hs", "usage": ["master"], "keys": ["ed25519:abc": "abc"]]
+        #expect(try PublishedMasterKey.masterKey(of: user, in: answer(good)) == "abc")
+        #expect(try PublishedMasterKey.masterKey(of: user, in: ["master_keys": [:]]) == nil)
+        #expect(try PublishedMasterKey.masterKey(of: user, in: [:]) == nil)
+        let bad: [JSONValue] = [
+            ["user_id": "@other:hs", "usage": ["master"], "keys": ["ed25519:abc": "abc"]],
+            ["user_id": "@bot:hs", "usage": ["self_signing"], "keys": ["ed25519:abc": "abc"]],
+            ["user_id": "@bot:hs", "usage": ["master"], "keys": ["ed25519:abc": "abd"]],
+            ["user_id": "@bot:hs", "usage": ["master"], "keys": ["ed25519:abc": "abc", "ed25519:d": "d"]],
+            ["user_id": "@bot:hs", "usage": ["master"], "keys": [:]],
+            ["user_id": "@bot:hs", "usage": "master", "keys": ["ed25519:abc": "abc"]],
+            ["user_id": "@bot:hs", "usage": ["master"], "keys": ["ed25519:abc": 5]],
+            "a string",
+        ]
+        for key in bad {
+            #expect(throws: CryptoError.self) { try PublishedMasterKey.masterKey(of: user, in: answer(key)) }
+        }
+    }
+}
