@@ -50,14 +50,7 @@ struct CryptoAssembly {
                 code: .configuration,
                 message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
         }
-        var recoveryKey: RecoveryKey?
-        if let text = configuration.encryption.recoveryKey {
-            do {
-                recoveryKey = try RecoveryKey(text)
-            } catch {
-                throw DaemonError(code: .configuration, message: "encryption.recovery_key(_file): \(error.message)")
-            }
-        }
+        let recoveryKey = try RecoveryKeySetup.configuredKey(configuration)
         let settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))

@@ -123,6 +123,20 @@ public enum RecoveryKeySetup {
         }
     }
 
+    /// Reads `encryption.recovery_key(_file)` as a recovery key, so a typo is found by `check-config`
+    /// and at startup rather than on the day the database is lost.
+    ///
+    /// - Returns: The key, or nil when none is configured.
+    /// - Throws: ``DaemonError`` `configuration` naming the check that failed, never the key.
+    public static func configuredKey(_ configuration: SealbridgeConfiguration) throws -> RecoveryKey? {
+        guard let text = configuration.encryption.recoveryKey else { return nil }
+        do {
+            return try RecoveryKey(text)
+        } catch {
+            throw DaemonError(code: .configuration, message: "encryption.recovery_key(_file): \(error.message)")
+        }
+    }
+
     /// Maps homeserver and secret storage failures to ``DaemonError``s an operator can act on.
     static func homeserverStep<T>(_ bot: UserID, _ body: () async throws -> T) async throws -> T {
         do {

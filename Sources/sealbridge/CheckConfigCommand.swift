@@ -1,4 +1,5 @@
 import ArgumentParser
+import SealbridgeApp
 
 /// `sealbridge check-config`: validates the configuration and prints a summary without secrets.
 struct CheckConfigCommand: ParsableCommand {
@@ -9,6 +10,13 @@ struct CheckConfigCommand: ParsableCommand {
 
     func run() throws {
         let configuration = try ExitStatus.loadConfiguration(options.path)
+        do {
+            _ = try RecoveryKeySetup.configuredKey(configuration)
+        } catch let error as DaemonError {
+            ExitStatus.report("sealbridge: 1 problem(s) in \(options.path):")
+            ExitStatus.report("  \(error.message)")
+            throw ExitStatus.config
+        }
         print("config OK: \(configuration.summary)")
     }
 }

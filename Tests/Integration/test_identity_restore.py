@@ -164,6 +164,9 @@ def test_wrong_or_mistyped_key_refuses(restore):
     result = restore.run_expecting_failure()
     assert result.returncode == 78 and "recovery_key" in result.stderr and "typo" in result.stderr, result.stderr[-2000:]
     assert text not in result.stderr
+    # check-config (systemd's ExecStartPre) finds the typo too.
+    checked = subprocess.run([SEALBRIDGE, "check-config", "--config", restore.stack.config], capture_output=True, text=True, timeout=30)
+    assert checked.returncode == 78 and "typo" in checked.stderr, checked.stderr
     assert restore.master_uploads() == restore.uploads
 
 
