@@ -13,7 +13,13 @@ import Store
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case databaseUnavailable, migration, configuration, homeserverUnavailable }
+    public enum Code: Sendable {
+        case databaseUnavailable, migration, configuration
+        /// The homeserver holds a cross-signing identity for the bot that the database does not.
+        case identity
+        /// The homeserver did not answer (`sealbridge recovery-key`).
+        case homeserverUnavailable
+    }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -127,6 +133,7 @@ public enum Daemon {
             if let webhook = crypto.webhook { services.append(webhook) }
             if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot, crypto.undecryptableService]
+            if let backfill = crypto.crossSigningBackfill { services.append(backfill) }
         }
         let pipeline = TransactionPipeline(
             configuration: configuration, client: client, handler: handler, cipher: cipher, lock: serializeWith, quarantine: quarantine,

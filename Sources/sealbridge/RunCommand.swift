@@ -8,8 +8,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
-    @Flag(help: ArgumentHelp(
-        "If the database lost the bot's cross-signing identity and no recovery key restores it, make a new one (users will see that the bot's identity changed)."))
+    @Flag(help: "If the homeserver holds a cross-signing identity for the bot that this database does not, and no recovery key (encryption.recovery_key_file) restores it, publish a new one (users will see \"identity changed\"). Only needed once.")
     var resetIdentity = false
 
     func run() async throws {

@@ -109,13 +109,43 @@ class Restore:
                               capture_output=True, text=True, timeout=90)
 
 
+def test_daemon_made_identity_comes_back_with_the_printed_key(stack):
+    """The operator's path: the daemon publishes the bot's identity, `sealbridge recovery-key` prints a
+    key, the database is lost, and the key brings back the same identity without a new upload."""
+    r = Restore(stack)
+    wait_for(lambda: any(line.get("msg") == "bot device ready" for line in stack.log_lines()), 60, "the bot's device")
+    master = wait_for(lambda: r.published_master(), 60, "the bot's published identity")
+    assert r.stored_master() == master
+    uploads = r.master_uploads()
+
+    printed = r.recovery_key()
+    assert printed.returncode == 0, printed.stderr
+    key = printed.stdout.strip()
+    assert key.startswith("Es") and len(key.split(" ")) == 12, printed.stdout
+    assert master in printed.stderr and key not in printed.stderr
+    assert r.stop() == 0
+
+    r.empty_database()
+    r.key_file = stack.tmp / "printed.key"
+    r.key_file.write_text(key + "\n")
+    r.configure_key(str(r.key_file))
+    mark = len(stack.log_lines())
+    stack.start()
+    wait_for(lambda: r.logged_since(mark, "bot device ready"), 60, "the bot's device")
+    assert r.logged_since(mark, "restored the cross-signing identity from secret storage")
+    assert r.stored_master() == master
+    assert r.published_master() == master
+    assert r.master_uploads() == uploads
+    r.configure_key(None)
+
+
 @pytest.fixture(scope="module")
 def restore(stack):
     """Stops the daemon, publishes an identity for the bot and keeps its seeds in secret storage made
     by mautrix; yields the helper with the recovery key and master key."""
     r = Restore(stack)
     wait_for(lambda: any(line.get("msg") == "bot device ready" for line in stack.log_lines()), 60, "the bot's device")
-    assert stack.stop() == 0
+    assert r.stop() == 0
     seeds = {name: olm.PkSigning.generate_seed() for name in ("master", "self_signing", "user_signing")}
     status, body = r.hs("POST", "/_matrix/client/v3/keys/device_signing/upload", cross_signing_upload(seeds))
     assert status == 200, body
@@ -241,4 +271,7 @@ def test_reset_identity_lets_the_daemon_start(restore):
         [SEALBRIDGE, "run", "--config", restore.stack.config, "--reset-identity"], stdout=restore.stack.log, stderr=restore.stack.log)
     wait_for(lambda: restore.logged_since(mark, "bot device ready"), 60, "the bot's device")
     assert any("--reset-identity" in line.get("msg", "") for line in restore.stack.log_lines()[mark:])
+    # Asked for, the reset happens: a new master key, in the database and on the homeserver.
+    wait_for(lambda: restore.stored_master() not in ("", restore.master), 60, "a new identity")
+    wait_for(lambda: restore.published_master() == restore.stored_master(), 60, "the new identity published")
     assert restore.stop() == 0
