@@ -37,6 +37,11 @@ public enum RecoveryKeySetup {
     ///   without `rotate`, or the key text is not a recovery key; `databaseUnavailable`;
     ///   `homeserverUnavailable`.
     public static func run(configuration: SealbridgeConfiguration, keyText: String?, rotate: Bool) async throws -> Outcome {
+        guard configuration.encryption.enabled, configuration.encryption.crossSigning.enabled else {
+            throw DaemonError(
+                code: .configuration,
+                message: "encryption.cross_signing.enabled is false (or encryption is off): the bot has no cross-signing identity to keep")
+        }
         let cipher: StoreCipher
         do {
             cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
