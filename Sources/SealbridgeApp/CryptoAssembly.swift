@@ -135,9 +135,11 @@ struct CryptoAssembly {
                 try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
             },
         ]
+        let keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
+        self.keyCheck = keyCheck
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
-            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), bot: botUser)
+            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), keyCheck: keyCheck, bot: botUser)
         let commands = ManagementCommands(
             admins: admins,
             commands: [
@@ -176,7 +178,6 @@ struct CryptoAssembly {
             engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands, managementRoom: managementRoom,
             autoJoin: configuration.management.autoAcceptInvites, allowedInviterServers: Set(configuration.bridge.allowedInviterServers),
             inbox: inbox, logger: Logger(label: "sealbridge.bot"))
-        keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
             displayName: configuration.appservice.botDisplayName, identityPolicy: identityPolicy?(botUser), logger: logger)
