@@ -31,7 +31,7 @@ struct CryptoAssembly {
     /// Prunes the bridge API's send records; nil when the bridge API is off.
     let housekeeping: BridgeHousekeepingService?
 
-    /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
+    /// - Throws: ``DaemonError`` with `configuration` when the pickle key is unusable.
     /// - Parameter fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse
     ///   while this instance does not own the state.
     init(
@@ -43,14 +43,11 @@ struct CryptoAssembly {
         } catch {
             throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
         }
-        guard configuration.encryption.sharingPolicy == .allDevices else {
-            throw DaemonError(
-                code: .configuration,
-                message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
-        }
-        let settings = CryptoSettings(
+        var settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
+        settings.sharingPolicy = TrustPolicy(rawValue: configuration.encryption.sharingPolicy.rawValue) ?? .all
+        settings.acceptFrom = TrustPolicy(rawValue: configuration.encryption.acceptFrom.rawValue) ?? .all
         let store = PostgresCryptoStore(client: client, cipher: cipher, fence: fence)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
         let homeserver = HomeserverClient(
@@ -120,6 +117,7 @@ struct CryptoAssembly {
                     }
                 },
                 UndecryptableCommand(machine: machine).command,
+            ] + TrustCommands(engine: engine, requester: botUser).commands + [
                 QuarantineCommand(quarantine: quarantine, retry: { id in
                     try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
                 }).command,

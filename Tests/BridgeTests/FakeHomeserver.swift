@@ -21,6 +21,8 @@ actor FakeHomeserver {
     /// Every to-device message sent: type, sender, recipient and Olm message type (0 pre-key, 1 normal).
     private(set) var sentToDevice: [(type: String, sender: UserID, to: DeviceRef, olmType: Int64?)] = []
     private var parties: Set<String> = []
+    /// Published cross-signing keys per user: `master_keys` and `self_signing_keys` entries.
+    private var crossSigning: [UserID: (master: JSONValue, selfSigning: JSONValue)] = [:]
 
     func register(party: String) { parties.insert(party) }
 
@@ -61,7 +63,28 @@ actor FakeHomeserver {
             for (id, device) in devices[user] ?? [:] where device.keys != .null { list[id.rawValue] = device.keys }
             answer[user.rawValue] = .object(list)
         }
-        return ["device_keys": .object(answer), "failures": [:]]
+        var masters: [String: JSONValue] = [:], selfSigning: [String: JSONValue] = [:]
+        for user in users {
+            guard let keys = crossSigning[user] else { continue }
+            masters[user.rawValue] = keys.master
+            selfSigning[user.rawValue] = keys.selfSigning
+        }
+        return [
+            "device_keys": .object(answer), "failures": [:], "master_keys": .object(masters), "self_signing_keys": .object(selfSigning),
+        ]
+    }
+
+    /// Publishes `user`'s cross-signing keys (as `/keys/device_signing/upload` would) and tells every
+    /// party their device list changed.
+    func publishCrossSigning(_ user: UserID, master: JSONValue, selfSigning: JSONValue) {
+        crossSigning[user] = (master, selfSigning)
+        for party in parties { changedUsers[party, default: []].insert(user) }
+    }
+
+    /// Replaces a device's published keys with a signed copy (as `/keys/signatures/upload` would).
+    func replaceDeviceKeys(_ user: UserID, _ deviceID: DeviceID, with keys: JSONValue) {
+        devices[user]?[deviceID]?.keys = keys
+        for party in parties { changedUsers[party, default: []].insert(user) }
     }
 
     func claim(_ body: JSONValue) -> JSONValue {
