@@ -46,8 +46,10 @@ public struct TrustCommands: Sendable {
         }
         do {
             switch try await engine.trust(user, fingerprint: arguments.dropFirst().joined()) {
-            case .success(let identity):
-                return CommandReply(body: "Trusted \(user)'s master key \(MasterKeyFingerprint.grouped(identity.masterKey ?? "")): the devices it cross-signs are now verified.")
+            case .success(let (identity, signed)):
+                let published = signed ? " The bot's user-signing key signed it on the homeserver." : ""
+                return CommandReply(
+                    body: "Trusted \(user)'s master key \(MasterKeyFingerprint.grouped(identity.masterKey ?? "")): the devices it cross-signs are now verified.\(published)")
             case .failure(.noIdentity):
                 return CommandReply(body: "\(user) has no cross-signing identity Sealbridge knows of; nothing changed. Run whois \(user) to see what is known.")
             case .failure(.mismatch):

@@ -13,6 +13,8 @@ public struct CrossSigningKeys: Sendable, Hashable {
     public var selfSigningKey: String?
     /// Listed only to the user themself; nil as for `selfSigningKey`.
     public var userSigningKey: String?
+    /// The master key object as served, for signatures other users made of it.
+    public var masterJSON: JSONValue = .null
 
     public init(userID: UserID, masterKey: String, selfSigningKey: String? = nil, userSigningKey: String? = nil) {
         self.userID = userID
@@ -57,7 +59,9 @@ public struct CrossSigningKeys: Sendable, Hashable {
         }
         let selfSigning = signedByMaster("self_signing_keys", usage: "self_signing")
         let userSigning = signedByMaster("user_signing_keys", usage: "user_signing")
-        return (CrossSigningKeys(userID: userID, masterKey: master, selfSigningKey: selfSigning, userSigningKey: userSigning), problems)
+        var keys = CrossSigningKeys(userID: userID, masterKey: master, selfSigningKey: selfSigning, userSigningKey: userSigning)
+        keys.masterJSON = response["master_keys"]?[userID.rawValue] ?? .null
+        return (keys, problems)
     }
 
     /// Whether the self-signing key signed `deviceKeys` (the device's published JSON, which must
@@ -72,6 +76,11 @@ public struct CrossSigningKeys: Sendable, Hashable {
         } catch {
             return false
         }
+    }
+
+    /// Whether `signer`'s user-signing key `userSigningKey` validly signed the master key.
+    public func masterIsSigned(by signer: UserID, userSigningKey: String) -> Bool {
+        (try? SignedJSON.verify(masterJSON, userID: signer, keyID: "ed25519:\(userSigningKey)", publicKey: userSigningKey)) != nil
     }
 
     enum KeyProblem: Error {

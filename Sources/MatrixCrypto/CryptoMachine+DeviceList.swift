@@ -57,6 +57,7 @@ extension CryptoMachine {
         var outcome = KeysQueryOutcome()
         let known = try await store.devices(userIDs: users)
         let identities = try await store.userIdentities(users)
+        let anchor = try await anchorKeys()
         let answered = response["device_keys"]?.objectValue ?? [:]
         for user in users {
             guard let devices = answered[user.rawValue]?.objectValue else { continue }
@@ -84,7 +85,7 @@ extension CryptoMachine {
             outcome.changes.trackedUsers[user] = false
             outcome.changes.deviceLists[user] = verified
             let previous = identities[user]
-            let identity = Self.nextIdentity(previous: previous, keys: crossSigning, signedDevices: signed, userID: user)
+            let identity = Self.nextIdentity(previous: previous, keys: crossSigning, signedDevices: signed, userID: user, anchor: anchor)
             if identity != previous { outcome.changes.userIdentities[user] = identity }
             if identity?.identityChanged == true, previous?.masterKey != identity?.masterKey { outcome.changedIdentities.append(user) }
         }

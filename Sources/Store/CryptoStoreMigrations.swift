@@ -163,6 +163,20 @@ public enum CryptoStoreMigrations {
                 END IF;
             END $$;
             """),
+            Migration(version: 16, name: "local cross-signing identities", sql: """
+            -- A local user's own cross-signing identity: public keys, the three seeds sealed with the
+            -- store cipher, and how far its publication got (see StoredCrossSigningIdentity).
+            CREATE TABLE sealbridge_cross_signing_identities (
+                user_id text PRIMARY KEY,
+                master_key text NOT NULL,
+                self_signing_key text NOT NULL,
+                user_signing_key text NOT NULL,
+                sealed_seeds bytea NOT NULL,
+                published boolean NOT NULL,
+                signed_device_id text,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
         Migration(version: 17, name: "remote users' cross-signing identities", sql: """
             -- One row per remote user ever seen cross-signed; kept when they are untracked, so the
             -- pinned master key (trust on first use) outlives leaving every shared room.
@@ -175,6 +189,8 @@ public enum CryptoStoreMigrations {
                 -- {device id: Ed25519 key} of the devices the self-signing key signed.
                 cross_signed_devices jsonb NOT NULL DEFAULT '{}',
                 vouched_master_key text,
+                -- The bot's user-signing key, when it was seen validly signing the current master key.
+                signed_by_user_signing_key text,
                 identity_changed boolean GENERATED ALWAYS AS (master_key IS NOT NULL AND master_key <> pinned_master_key) STORED,
                 updated_at timestamptz NOT NULL DEFAULT now()
             );

@@ -10,7 +10,8 @@ extension PostgresCryptoStore {
         guard !userIDs.isEmpty else { return [:] }
         var found: [UserID: StoredUserIdentity] = [:]
         for row in try await client.query("""
-            SELECT user_id, pinned_master_key, master_key, self_signing_key, user_signing_key, cross_signed_devices, vouched_master_key
+            SELECT user_id, pinned_master_key, master_key, self_signing_key, user_signing_key, cross_signed_devices, vouched_master_key,
+                   signed_by_user_signing_key
             FROM sealbridge_user_identities
             WHERE user_id = ANY(ARRAY(SELECT jsonb_array_elements_text(\(Self.textArray(userIDs.map(\.rawValue))))))
             """) {
@@ -20,7 +21,8 @@ extension PostgresCryptoStore {
                 masterKey: try row.decode(String?.self, "master_key"), selfSigningKey: try row.decode(String?.self, "self_signing_key"),
                 userSigningKey: try row.decode(String?.self, "user_signing_key"),
                 crossSignedDevices: try Self.deviceKeys(try row.decode(PostgresJSONB.self, "cross_signed_devices")),
-                vouchedMasterKey: try row.decode(String?.self, "vouched_master_key"))
+                vouchedMasterKey: try row.decode(String?.self, "vouched_master_key"),
+                signedByUserSigningKey: try row.decode(String?.self, "signed_by_user_signing_key"))
         }
         return found
     }
@@ -30,13 +32,14 @@ extension PostgresCryptoStore {
             let devices = JSONValue.object(Dictionary(uniqueKeysWithValues: identity.crossSignedDevices.map { ($0.key.rawValue, JSONValue.string($0.value)) }))
             return """
                 INSERT INTO sealbridge_user_identities (user_id, pinned_master_key, master_key, self_signing_key, user_signing_key,
-                    cross_signed_devices, vouched_master_key, updated_at)
+                    cross_signed_devices, vouched_master_key, signed_by_user_signing_key, updated_at)
                 VALUES (\(user.rawValue), \(identity.pinnedMasterKey), \(identity.masterKey), \(identity.selfSigningKey),
-                        \(identity.userSigningKey), \(PostgresJSONB(devices.serializedString())), \(identity.vouchedMasterKey), now())
+                        \(identity.userSigningKey), \(PostgresJSONB(devices.serializedString())), \(identity.vouchedMasterKey),
+                        \(identity.signedByUserSigningKey), now())
                 ON CONFLICT (user_id) DO UPDATE SET pinned_master_key = EXCLUDED.pinned_master_key, master_key = EXCLUDED.master_key,
                     self_signing_key = EXCLUDED.self_signing_key, user_signing_key = EXCLUDED.user_signing_key,
                     cross_signed_devices = EXCLUDED.cross_signed_devices, vouched_master_key = EXCLUDED.vouched_master_key,
-                    updated_at = now()
+                    signed_by_user_signing_key = EXCLUDED.signed_by_user_signing_key, updated_at = now()
                 """
         }
     }

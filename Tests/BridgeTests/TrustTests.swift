@@ -25,7 +25,7 @@ struct CrossSigner {
     func publish(on hs: FakeHomeserver, signing device: DeviceID) async throws {
         let selfSigningJSON = try SignedJSON.sign(
             Self.key(selfSigning.publicKey, user: user, usage: "self_signing"), userID: user, keyID: "ed25519:\(master.publicKey)", with: master)
-        await hs.publishCrossSigning(user, master: Self.key(master.publicKey, user: user, usage: "master"), selfSigning: selfSigningJSON)
+        await hs.uploadSigningKeys(["master_key": Self.key(master.publicKey, user: user, usage: "master"), "self_signing_key": selfSigningJSON], userID: user)
         guard let keys = await hs.devices[user]?[device]?.keys else { return }
         let signed = try SignedJSON.sign(keys, userID: user, keyID: "ed25519:\(selfSigning.publicKey)", with: selfSigning)
         await hs.replaceDeviceKeys(user, device, with: signed)
@@ -127,5 +127,53 @@ struct TrustTests {
         #expect(try await alice.sync().bodies.contains("now you can read"))
         let after = try #require(try await bob.store.outboundGroupSession(roomID: room, senderUserID: bob.user)).shares
         #expect(after.count == 1 && after[0].messageIndex != nil && after[0].withheldCode == nil)
+    }
+
+    @Test("with the bot's cross-signing identity, trust signs the master key on the homeserver; that signature alone makes the user verified")
+    func trustSignsMasterKey() async throws {
+        var settings = CryptoSettings()
+        settings.trustAnchor = try UserID("@bob:localhost")
+        let (hs, alice, bob, _) = try await pair(bob: settings, crossSignAlice: true)
+        try await bob.engine.ensureCrossSigning(bob.user, onForeignIdentity: .refuse)
+        let userSigning = try #require(try await bob.store.crossSigningIdentity(userID: bob.user)).keys.userSigning
+        let master = try #require(try await bob.store.userIdentities([alice.user])[alice.user]?.masterKey)
+        guard case .success(let (_, signed)) = try await bob.engine.trust(alice.user, fingerprint: master) else {
+            Issue.record("the current master key was not trusted")
+            return
+        }
+        #expect(signed)
+        let served = try #require(await hs.signingKeys[alice.user]?["master_key"])
+        #expect((try? SignedJSON.verify(served, userID: bob.user, keyID: "ed25519:\(userSigning)", publicKey: userSigning)) != nil)
+
+        // Without the recorded vouch, the signature the homeserver serves makes Alice verified by itself.
+        var forgotten = try #require(try await bob.store.userIdentities([alice.user])[alice.user])
+        forgotten.vouchedMasterKey = nil
+        var changes = CryptoChanges()
+        changes.userIdentities[alice.user] = forgotten
+        try await bob.store.save(changes)
+        #expect(try await bob.machine.deviceTrust(of: alice.user).devices.map(\.1) == [.crossSigned])
+        try await bob.engine.refreshDevices([alice.user], as: bob.user)
+        #expect(try await bob.machine.deviceTrust(of: alice.user).devices.map(\.1) == [.verified])
+    }
+
+    @Test("a master key signed by a key that is not the bot's user-signing key does not verify anyone")
+    func foreignSignatureDoesNotVerify() async throws {
+        var settings = CryptoSettings()
+        settings.trustAnchor = try UserID("@bob:localhost")
+        let (hs, alice, bob, _) = try await pair(bob: settings, crossSignAlice: true)
+        try await bob.engine.ensureCrossSigning(bob.user, onForeignIdentity: .refuse)
+        // The server adds a "signature by the bot" made with a key that is not the bot's.
+        let forger = try PkSigning(seed: PkSigning.generateSeed())
+        let userSigning = try #require(try await bob.store.crossSigningIdentity(userID: bob.user)).keys.userSigning
+        let master = try #require(await hs.signingKeys[alice.user]?["master_key"])
+        var forged = try SignedJSON.sign(master, userID: bob.user, keyID: "ed25519:\(userSigning)", with: forger)
+        if case .object(var members) = forged, case .object(var signatures)? = members["signatures"] {
+            signatures[bob.user.rawValue] = ["ed25519:\(userSigning)": .string(forger.sign("other"))]
+            members["signatures"] = .object(signatures)
+            forged = .object(members)
+        }
+        await hs.uploadSigningKeys(["master_key": forged], userID: alice.user)
+        try await bob.engine.refreshDevices([alice.user], as: bob.user)
+        #expect(try await bob.machine.deviceTrust(of: alice.user).devices.map(\.1) == [.crossSigned])
     }
 }

@@ -157,7 +157,7 @@ struct CrossSigningTests {
         }
         // The admin compares the new key with Alice and trusts it, typed in groups.
         let vouched = try await harness.machine.vouch(for: alice, fingerprint: MasterKeyFingerprint.grouped(second.master.publicKey)).get()
-        await harness.store.save(vouched)
+        await harness.store.save(vouched.changes)
         stored = try #require(try await harness.store.userIdentities([alice])[alice])
         #expect(stored.pinnedMasterKey == second.master.publicKey && !stored.identityChanged && stored.isVerified)
         #expect(try await harness.machine.deviceTrust(of: alice).devices.map(\.1) == [.verified])

@@ -32,11 +32,12 @@ enum IdentityConformance {
         changed.userSigningKey = "USK2"
         changed.crossSignedDevices = [:]
         changed.vouchedMasterKey = "MASTER1"
+        changed.signedByUserSigningKey = "BOTUSK"
         var update = CryptoChanges()
         update.userIdentities[alice] = changed
         try await store.save(update)
         let read = try #require(try await store.userIdentities([alice])[alice])
-        #expect(read == changed && read.identityChanged && !read.isVerified)
+        #expect(read == changed && read.identityChanged && read.isVerified)
 
         // No master key now: the pin stays.
         var gone = changed

@@ -34,12 +34,13 @@ public actor MemoryCryptoStore: CryptoStore {
     private var pending: [String: PendingToDevice] = [:]
     private var tracked: [UserID: Bool] = [:]
     private var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
-    private var identities: [UserID: StoredUserIdentity] = [:]
+    private var remoteIdentities: [UserID: StoredUserIdentity] = [:]
     private var rooms: [RoomID: RoomEncryption] = [:]
     private var memberships: [RoomID: [UserID: String]] = [:]
     private var outbound: [OutboundSessionOwner: StoredOutboundGroupSession] = [:]
     private var withheld: [WithheldKey: WithheldNotice] = [:]
     private var recoveries: [RecoveryKey: Date] = [:]
+    private var identities: [UserID: StoredCrossSigningIdentity] = [:]
     private var version: Int64 = 0
     private let now: @Sendable () -> Date
 
@@ -132,7 +133,7 @@ public actor MemoryCryptoStore: CryptoStore {
 
     public func userIdentities(_ userIDs: [UserID]) -> [UserID: StoredUserIdentity] {
         var found: [UserID: StoredUserIdentity] = [:]
-        for user in userIDs { if let identity = identities[user] { found[user] = identity } }
+        for user in userIDs { if let identity = remoteIdentities[user] { found[user] = identity } }
         return found
     }
 
@@ -168,6 +169,23 @@ public actor MemoryCryptoStore: CryptoStore {
         recoveries[RecoveryKey(localUserID: localUserID, remoteKey: remoteKey)]
     }
 
+    public func crossSigningIdentity(userID: UserID) -> StoredCrossSigningIdentity? { identities[userID] }
+
+    public func crossSigningBacklog(after: UserID?, limit: Int) -> [UserID] {
+        accounts.values.filter { account in
+            guard after == nil || account.userID > after! else { return false }
+            guard let identity = identities[account.userID] else { return true }
+            return !identity.published || identity.signedDeviceID != account.deviceID
+        }.map(\.userID).sorted().prefix(limit).map { $0 }
+    }
+
+    public func crossSigningProgress() -> CrossSigningProgress {
+        let complete = accounts.values.filter { account in
+            identities[account.userID].map { $0.published && $0.signedDeviceID == account.deviceID } ?? false
+        }.count
+        return CrossSigningProgress(devices: accounts.count, complete: complete)
+    }
+
     public func save(_ changes: CryptoChanges) {
         let savedAt = now()
         for event in changes.parkedEvents where parked[event.eventID] == nil {
@@ -200,7 +218,7 @@ public actor MemoryCryptoStore: CryptoStore {
         }
         for (user, outdated) in changes.trackedUsers { tracked[user] = outdated }
         for (user, list) in changes.deviceLists { deviceLists[user] = list }
-        for (user, identity) in changes.userIdentities { identities[user] = identity }
+        for (user, identity) in changes.userIdentities { remoteIdentities[user] = identity }
         for (room, settings) in changes.rooms { rooms[room] = settings }
         for member in changes.memberships { memberships[member.roomID, default: [:]][member.userID] = member.membership }
         for owner in changes.discardedOutboundSessions { outbound[owner] = nil }
@@ -224,6 +242,7 @@ public actor MemoryCryptoStore: CryptoStore {
         for recovery in changes.olmRecoveries {
             recoveries[RecoveryKey(localUserID: recovery.localUserID, remoteKey: recovery.remoteKey)] = recovery.at
         }
+        for identity in changes.crossSigningIdentities { identities[identity.userID] = identity }
         if changes.changesRecipients { version += 1 }
     }
 }

@@ -20,10 +20,13 @@ public struct StoredUserIdentity: Sendable, Hashable {
     public var crossSignedDevices: [DeviceID: String]
     /// The master key an admin vouched for with `trust @user FINGERPRINT`.
     public var vouchedMasterKey: String?
+    /// The trust anchor's (the bot's) user-signing key, when a keys answer showed it validly signed
+    /// the current master key; kept until the master key changes.
+    public var signedByUserSigningKey: String?
 
     public init(
         userID: UserID, pinnedMasterKey: String, masterKey: String?, selfSigningKey: String? = nil, userSigningKey: String? = nil,
-        crossSignedDevices: [DeviceID: String] = [:], vouchedMasterKey: String? = nil
+        crossSignedDevices: [DeviceID: String] = [:], vouchedMasterKey: String? = nil, signedByUserSigningKey: String? = nil
     ) {
         self.userID = userID
         self.pinnedMasterKey = pinnedMasterKey
@@ -32,13 +35,14 @@ public struct StoredUserIdentity: Sendable, Hashable {
         self.userSigningKey = userSigningKey
         self.crossSignedDevices = crossSignedDevices
         self.vouchedMasterKey = vouchedMasterKey
+        self.signedByUserSigningKey = signedByUserSigningKey
     }
 
     /// The current master key is not the pinned one.
     public var identityChanged: Bool { masterKey != nil && masterKey != pinnedMasterKey }
 
-    /// An admin vouched for the current master key.
-    public var isVerified: Bool { masterKey != nil && vouchedMasterKey == masterKey }
+    /// An admin vouched for the current master key, or the bot's user-signing key signed it.
+    public var isVerified: Bool { masterKey != nil && (vouchedMasterKey == masterKey || signedByUserSigningKey != nil) }
 
     /// Whether the current self-signing key signed exactly these device keys.
     public func crossSigns(_ device: VerifiedDeviceKeys) -> Bool {
