@@ -176,4 +176,31 @@ struct TrustTests {
         try await bob.engine.refreshDevices([alice.user], as: bob.user)
         #expect(try await bob.machine.deviceTrust(of: alice.user).devices.map(\.1) == [.crossSigned])
     }
+
+    @Test("whois shows each device's level and the grouped fingerprint; trust with that fingerprint verifies, a wrong one changes nothing; admins only")
+    func commands() async throws {
+        let (_, alice, bob, _) = try await pair(crossSignAlice: true)
+        let admin = try UserID("@admin:localhost")
+        let commands = ManagementCommands(admins: [admin], commands: TrustCommands(engine: bob.engine, requester: bob.user).commands)
+        let master = try #require(try await bob.store.userIdentities([alice.user])[alice.user]?.masterKey)
+        let grouped = MasterKeyFingerprint.grouped(master)
+        #expect(grouped.split(separator: " ").count == 11 && grouped.replacingOccurrences(of: " ", with: "") == master)
+
+        let before = try #require(await commands.handle("whois \(alice.user)", from: admin)).body
+        #expect(before.contains("\(alice.device): cross_signed") && before.contains("\(grouped) (pinned)"))
+        #expect(await commands.handle("trust \(alice.user) \(grouped)", from: try UserID("@stranger:localhost"))?.body
+            == "Only Sealbridge admins can run commands.")
+
+        let wrong = String(master.reversed())
+        #expect(try #require(await commands.handle("trust \(alice.user) \(wrong)", from: admin)).body.contains("nothing changed"))
+        #expect(try #require(await commands.handle("whois \(alice.user)", from: admin)).body.contains("cross_signed"))
+
+        let trusted = try #require(await commands.handle("trust \(alice.user) \(grouped)", from: admin)).body
+        #expect(trusted.hasPrefix("Trusted \(alice.user)'s master key"))
+        let after = try #require(await commands.handle("whois \(alice.user)", from: admin)).body
+        #expect(after.contains("\(alice.device): verified") && after.contains("trusted by an admin"))
+        #expect(try #require(await commands.handle("whois @nobody:localhost", from: admin)).body.contains("none (not cross-signed)"))
+        #expect(await commands.handle("whois not-a-user", from: admin)?.body == "usage: whois @user:server")
+    }
 }
+
