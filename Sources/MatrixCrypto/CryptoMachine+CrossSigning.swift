@@ -42,6 +42,22 @@ extension CryptoMachine {
         return (devices.map { ($0, DeviceTrust.of($0, identity: identity)) }, identity)
     }
 
+    /// Reads the device lists and identities of the senders of the encrypted events among `events`
+    /// not read yet in this step: two queries for a whole transaction, not two per sender.
+    func loadSenders(_ events: [JSONValue], scratch: Scratch) async throws {
+        let senders = Set(events.compactMap { event -> UserID? in
+            guard event["type"]?.stringValue == "m.room.encrypted", event["state_key"] == nil else { return nil }
+            return event["sender"]?.stringValue.flatMap { try? UserID($0) }
+        })
+        let missing = senders.filter { scratch.senderDevices[$0] == nil || scratch.identities[$0] == nil }.sorted()
+        guard !missing.isEmpty else { return }
+        let devices = try await store.devices(userIDs: missing), identities = try await store.userIdentities(missing)
+        for user in missing {
+            if scratch.senderDevices[user] == nil { scratch.senderDevices[user] = devices[user] ?? [] }
+            if scratch.identities[user] == nil { scratch.identities[user] = .some(identities[user]) }
+        }
+    }
+
     /// The trust level, now, of the device that shared an inbound session: found by the claim's
     /// sender, curve25519 key and (when recorded) Ed25519 key. Read once per sender per step.
     func senderTrust(_ claim: StoredInboundGroupSession, scratch: Scratch) async throws -> DeviceTrust {
