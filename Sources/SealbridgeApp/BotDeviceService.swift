@@ -1,4 +1,5 @@
 import Bridge
+import HomeserverClient
 import Logging
 import MatrixModels
 import ServiceLifecycle
@@ -7,9 +8,10 @@ import ServiceLifecycle
 /// startup, retrying while the homeserver is not reachable yet (it may start after us), then stays
 /// idle until shutdown.
 ///
-/// One failure is fatal: the homeserver serving a cross-signing identity for the bot that the
-/// database does not hold (a lost or reset database). Replacing it would make every user's client
-/// warn "identity changed", so the daemon stops and says how to go on.
+/// Two failures are fatal, because retrying cannot help: the homeserver serving a cross-signing
+/// identity for the bot that the database does not hold (a lost or reset database; replacing it would
+/// make every user's client warn "identity changed"), and a homeserver that demands interactive auth
+/// for an appservice's cross-signing keys. The daemon stops and says how to go on.
 struct BotDeviceService: Service {
     let engine: CryptoEngine
     let userID: UserID
@@ -45,6 +47,9 @@ struct BotDeviceService: Service {
                         "user": "\(userID)",
                     ])
                     throw DaemonError(code: .identity, message: Self.foreignIdentityAdvice(userID))
+                } catch let error as CrossSigningAuthRequired {
+                    // Retrying cannot help: the homeserver's policy must change, or cross-signing go off.
+                    throw DaemonError(code: .configuration, message: error.description)
                 } catch {
                     logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
                     try await Task.sleep(for: delay)

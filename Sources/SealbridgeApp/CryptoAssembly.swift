@@ -32,6 +32,8 @@ struct CryptoAssembly {
     let housekeeping: BridgeHousekeepingService?
     /// Publishes identities for local users that lack one; nil with cross-signing off.
     let crossSigningBackfill: CrossSigningBackfillService?
+    /// Pruning of crypto tables that only grow (`retention`), for the housekeeping service.
+    let housekeepingTasks: [HousekeepingTask]
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key is unusable.
     /// - Parameters:
@@ -115,6 +117,22 @@ struct CryptoAssembly {
                 policy: policy, logger: Logger(label: "sealbridge.crypto.cross-signing"))
         }
         crossSigningBackfill = backfill
+        let retention = configuration.retention
+        housekeepingTasks = [
+            // Under the crypto lock: a step never works from an Olm session that is being deleted.
+            HousekeepingTask(table: "sealbridge_olm_sessions") { batch in
+                try await engine.lock.withLock {
+                    try await store.pruneOlmSessions(keep: retention.olmSessionsPerKey, idleBefore: Date().addingTimeInterval(-86_400), batch: batch)
+                }
+            },
+            HousekeepingTask(table: "sealbridge_withheld_sessions") { batch in
+                try await store.pruneWithheldNotices(receivedBefore: Date().addingTimeInterval(-retention.withheld), batch: batch)
+            },
+            // Recovery records only throttle a wedged session's replacement (an hour).
+            HousekeepingTask(table: "sealbridge_olm_recoveries") { batch in
+                try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
+            },
+        ]
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
             outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), bot: botUser)

@@ -147,6 +147,21 @@ public struct SealbridgeConfiguration: Sendable {
     public var bridgeAPI: BridgeAPI
     public var logging: Logging
     public var metrics: Metrics
+    public var retention: Retention
+
+    /// How long rows that only grow are kept (the housekeeping service prunes the rest in batches).
+    public struct Retention: Sendable {
+        /// Time between two housekeeping rounds.
+        public var interval: TimeInterval
+        /// Committed appservice txn ids and their log rows.
+        public var transactions: TimeInterval
+        /// Quarantine entries that were retried successfully (unresolved ones stay).
+        public var resolvedQuarantine: TimeInterval
+        /// Olm sessions kept per (local device, remote key), newest first; older ones go after a day unused.
+        public var olmSessionsPerKey: Int
+        /// Withheld notices.
+        public var withheld: TimeInterval
+    }
 }
 
 extension SealbridgeConfiguration {
