@@ -35,7 +35,7 @@ struct CryptoAssembly {
     /// Pruning of crypto tables that only grow (`retention`), for the housekeeping service.
     let housekeepingTasks: [HousekeepingTask]
 
-    /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
+    /// - Throws: ``DaemonError`` with `configuration` when the pickle key is unusable.
     /// - Parameters:
     ///   - fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse while
     ///     this instance does not own the state.
@@ -50,14 +50,12 @@ struct CryptoAssembly {
         } catch {
             throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
         }
-        guard configuration.encryption.sharingPolicy == .allDevices else {
-            throw DaemonError(
-                code: .configuration,
-                message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
-        }
-        let settings = CryptoSettings(
+        var settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
+        settings.sharingPolicy = TrustPolicy(rawValue: configuration.encryption.sharingPolicy.rawValue) ?? .all
+        settings.acceptFrom = TrustPolicy(rawValue: configuration.encryption.acceptFrom.rawValue) ?? .all
+        settings.trustAnchor = try UserID(configuration.botUserID)
         let store = PostgresCryptoStore(client: client, cipher: cipher, fence: fence)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
         let homeserver = HomeserverClient(
@@ -158,6 +156,7 @@ struct CryptoAssembly {
                 },
                 UndecryptableCommand(machine: machine).command,
                 IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
+            ] + TrustCommands(engine: engine, requester: botUser).commands + [
                 QuarantineCommand(quarantine: quarantine, retry: { id in
                     try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
                 }).command,

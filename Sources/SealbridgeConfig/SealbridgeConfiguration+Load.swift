@@ -137,7 +137,7 @@ extension SealbridgeConfiguration {
     }
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
-        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable", "cross_signing"])
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "accept_from", "undecryptable", "cross_signing"])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
         if key == placeholder {
@@ -147,10 +147,12 @@ extension SealbridgeConfiguration {
         }
         let rotation = s.section("rotation")
         rotation.rejectUnknown(["period_ms", "messages"])
-        let policyText = s.string("sharing_policy", default: SharingPolicy.allDevices.rawValue)!
-        let policy = SharingPolicy(rawValue: policyText)
-        if policy == nil {
-            s.reader.problem(s.key("sharing_policy"), "must be one of \(SharingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        func policy(_ key: String) -> TrustPolicy {
+            guard let policy = TrustPolicy(configValue: s.string(key, default: TrustPolicy.all.rawValue)!) else {
+                s.reader.problem(s.key(key), "must be one of \(TrustPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                return .all
+            }
+            return policy
         }
         let undecryptable = s.section("undecryptable")
         undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
@@ -159,7 +161,7 @@ extension SealbridgeConfiguration {
         return Encryption(
             enabled: enabled, pickleKey: key,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
-            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices,
+            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy"), acceptFrom: policy("accept_from"),
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),
             parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400),
             crossSigning: CrossSigning(
