@@ -4,7 +4,10 @@ import MatrixModels
 
 extension CryptoEngine {
     /// Makes sure `userID` has a device with published keys: creates it on the homeserver (MSC4190),
-    /// generates and commits its account, then uploads its keys and records them as published.
+    /// generates and commits its account, then uploads its keys and records them as published; with
+    /// cross-signing on, a new device is then signed by its user's identity (made if needed). A
+    /// cross-signing failure other than a refused foreign identity is logged, not thrown: the device
+    /// works, and the backfill retries the identity.
     ///
     /// - Returns: The device id (existing or new).
     @discardableResult
@@ -18,6 +21,17 @@ extension CryptoEngine {
             return (changes, upload)
         }
         if let upload { try await self.upload(upload) }
+        if let policy = crossSigning?(userID) {
+            do {
+                try await ensureCrossSigning(userID, onForeignIdentity: policy)
+            } catch let error as CrossSigningIdentityError where error.code == .foreignIdentity {
+                throw error
+            } catch {
+                logger.warning("a new device is not cross-signed yet; the backfill will retry", metadata: [
+                    "user": "\(userID)", "error": "\(error)",
+                ])
+            }
+        }
         return try await machine.deviceID(of: userID) ?? deviceID
     }
 

@@ -6,7 +6,7 @@ import Postgres
 
 /// Drives the sans-I/O ``CryptoMachine``: performs the requests it asks for through a
 /// ``CryptoTransport`` and commits what it changed, in the order that keeps keys safe. One file per
-/// verb: `+Devices` (devices, key uploads), `+Send`, `+Recover` (wedged sessions), `+Rooms`,
+/// verb: `+Devices` (devices, key uploads), `+CrossSigning` (local identities), `+Send`, `+Recover` (wedged sessions), `+Rooms`,
 /// `+PendingSenders` (to-device payloads waiting for their sender's keys, undecryptable events).
 ///
 /// One ``lock`` serializes every machine call with the commit of its changes (transactions from the
@@ -26,17 +26,24 @@ public struct CryptoEngine: Sendable {
     let senderQueries: SenderQueryThrottle
     /// Whether this instance owns the crypto state; no step runs while it does not. nil: always.
     let fence: InstanceFence?
+    /// Local users get a cross-signing identity with their device, and what to do about one the
+    /// homeserver has that the database does not; nil: cross-signing off.
+    let crossSigning: (@Sendable (UserID) -> ForeignIdentityPolicy)?
     let logger: Logger
 
     /// - Parameters:
     ///   - senderQueryInterval: Shortest time between two `/keys/query` for one unknown to-device
     ///     sender (default 30 s).
     ///   - fence: Whether this instance owns the crypto state; nil: always (tests, tools).
+    ///   - crossSigning: Per local user, what to do when the homeserver serves a cross-signing
+    ///     identity the database does not hold; nil: no cross-signing.
     public init(
         machine: CryptoMachine, store: any CryptoStore, transport: any CryptoTransport, committer: (any StepCommitter)? = nil,
-        senderQueryInterval: TimeInterval = 30, fence: InstanceFence? = nil, logger: Logger = Logger(label: "sealbridge.crypto")
+        senderQueryInterval: TimeInterval = 30, fence: InstanceFence? = nil,
+        crossSigning: (@Sendable (UserID) -> ForeignIdentityPolicy)? = nil, logger: Logger = Logger(label: "sealbridge.crypto")
     ) {
         self.fence = fence
+        self.crossSigning = crossSigning
         self.machine = machine
         self.store = store
         self.transport = transport

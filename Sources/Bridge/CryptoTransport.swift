@@ -15,6 +15,10 @@ public protocol CryptoTransport: Sendable {
     func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue
     func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws
     func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID
+    /// Publishes a local user's cross-signing keys (`/keys/device_signing/upload`).
+    func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws
+    /// Publishes signatures (`/keys/signatures/upload`); returns the homeserver's `failures`.
+    func uploadSignatures(_ body: JSONValue, as userID: UserID) async throws -> [String: JSONValue]
 }
 
 extension HomeserverClient: CryptoTransport {

@@ -10,9 +10,12 @@ public actor OneTimeKeyGauge {
     public init() {}
 
     /// Records the counts of a committed transaction; an empty map means zero keys.
+    ///
+    /// Synapse keeps a user's cross-signing keys as hidden devices whose id is the public key, and
+    /// reports them in MSC3202 counts too, with no one-time keys: they are not devices and are skipped.
     public func record(_ reported: [UserID: [DeviceID: [String: Int]]]) {
         for (user, devices) in reported {
-            for (device, byAlgorithm) in devices {
+            for (device, byAlgorithm) in devices where !KeyFormat.isKey(device.rawValue) {
                 counts[DeviceRef(userID: user, deviceID: device)] = byAlgorithm[EncryptionAlgorithm.signedCurve25519] ?? 0
             }
         }

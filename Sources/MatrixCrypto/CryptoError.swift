@@ -17,6 +17,8 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let roomNotEncrypted = Code(rawValue: "room_not_encrypted")
         /// The remote device to reach is not in the tracked device lists.
         public static let unknownDevice = Code(rawValue: "unknown_device")
+        /// Cross-signing seeds or keys that do not belong together (wrong size, or another identity's).
+        public static let invalidCrossSigning = Code(rawValue: "invalid_cross_signing")
     }
 
     public var code: Code

@@ -30,12 +30,17 @@ struct CryptoAssembly {
     let webhook: WebhookDeliveryService?
     /// Prunes the bridge API's send records; nil when the bridge API is off.
     let housekeeping: BridgeHousekeepingService?
+    /// Publishes identities for local users that lack one; nil with cross-signing off.
+    let crossSigningBackfill: CrossSigningBackfillService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
-    /// - Parameter fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse
-    ///   while this instance does not own the state.
+    /// - Parameters:
+    ///   - fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse while
+    ///     this instance does not own the state.
+    ///   - resetIdentity: Replace a cross-signing identity of the bot that the homeserver holds and the
+    ///     database does not (`sealbridge run --reset-identity`); otherwise the daemon stops on one.
     init(
-        configuration: SealbridgeConfiguration, client: PostgresClient, fence: InstanceFence? = nil,
+        configuration: SealbridgeConfiguration, client: PostgresClient, fence: InstanceFence? = nil, resetIdentity: Bool = false,
         logger: Logger
     ) throws {
         do {
@@ -57,12 +62,18 @@ struct CryptoAssembly {
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver"))
         let botUser = try UserID(configuration.botUserID)
         let users = LocalUsers(bot: botUser, puppetNamespaceRegex: configuration.puppetNamespaceRegex)
+        // Puppets' identities live only here: one the homeserver holds and we lost goes with their old
+        // devices. The bot's is the one users see; it is replaced only when the operator says so.
+        var identityPolicy: (@Sendable (UserID) -> ForeignIdentityPolicy)?
+        if configuration.encryption.crossSigning.enabled {
+            identityPolicy = { @Sendable user in user == botUser && !resetIdentity ? ForeignIdentityPolicy.refuse : .replace }
+        }
         // The bridge API's outbox: written by the transaction handler, read by the consumers and `status`.
         let outbox = configuration.bridgeAPI.token == nil ? nil : Outbox(client: client, cipher: cipher)
         let engine = CryptoEngine(
             machine: machine, store: store, transport: homeserver,
             committer: PostgresStepCommitter(client: client, store: store, outbox: outbox.map { ($0, users) }),
-            fence: fence, logger: Logger(label: "sealbridge.crypto"))
+            fence: fence, crossSigning: identityPolicy, logger: Logger(label: "sealbridge.crypto"))
         self.engine = engine
         let undecryptable = UndecryptableLog()
         let keyGauge = OneTimeKeyGauge()
@@ -100,9 +111,15 @@ struct CryptoAssembly {
                     key: "quarantine-\(entry.id)")
             })
         self.quarantine = quarantine
+        let backfill = identityPolicy.map { policy in
+            CrossSigningBackfillService(
+                engine: engine, store: store, perSecond: configuration.encryption.crossSigning.backfillPerSecond, skip: botUser,
+                policy: policy, logger: Logger(label: "sealbridge.crypto.cross-signing"))
+        }
+        crossSigningBackfill = backfill
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
-            outbox: outbox, bot: botUser)
+            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), bot: botUser)
         let commands = ManagementCommands(
             admins: admins,
             commands: [
@@ -120,6 +137,7 @@ struct CryptoAssembly {
                     }
                 },
                 UndecryptableCommand(machine: machine).command,
+                IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
                 QuarantineCommand(quarantine: quarantine, retry: { id in
                     try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
                 }).command,
@@ -143,36 +161,6 @@ struct CryptoAssembly {
         keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
-            displayName: configuration.appservice.botDisplayName, logger: logger)
-    }
-}
-
-/// Gives the bot its device and published keys at startup, retrying while the homeserver is not
-/// reachable yet (it may start after us), then stays idle until shutdown.
-struct BotDeviceService: Service {
-    let engine: CryptoEngine
-    let userID: UserID
-    let deviceID: DeviceID
-    let displayName: String
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var delay = Duration.seconds(1)
-            while true {
-                do {
-                    let device = try await engine.ensureDevice(userID, deviceID: deviceID, displayName: displayName)
-                    logger.info("bot device ready", metadata: ["user": "\(userID)", "device": "\(device)"])
-                    return
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.warning("bot device not ready; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
-                    try await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(60))
-                }
-            }
-        }
-        try? await gracefulShutdown()
+            displayName: configuration.appservice.botDisplayName, identityPolicy: identityPolicy?(botUser), logger: logger)
     }
 }

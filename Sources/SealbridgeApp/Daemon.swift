@@ -13,7 +13,11 @@ import Store
 
 /// Why the daemon could not start; the command line maps ``Code`` to an exit status.
 public struct DaemonError: Error, CustomStringConvertible {
-    public enum Code: Sendable { case databaseUnavailable, migration, configuration }
+    public enum Code: Sendable {
+        case databaseUnavailable, migration, configuration
+        /// The homeserver holds a cross-signing identity for the bot that the database does not.
+        case identity
+    }
     public var code: Code
     public var message: String
     public var description: String { message }
@@ -39,7 +43,7 @@ public enum Daemon {
 
     /// Runs until SIGTERM or SIGINT: takes the instance lock (waiting as a standby while another
     /// instance holds it), migrates, then serves until shutdown, finishing in-flight transactions.
-    public static func run(configuration: SealbridgeConfiguration) async throws {
+    public static func run(configuration: SealbridgeConfiguration, resetIdentity: Bool = false) async throws {
         LoggingSetup.bootstrap(configuration.logging)
         let logger = Logger(label: "sealbridge")
         let registry = PrometheusCollectorRegistry()
@@ -109,7 +113,8 @@ public enum Daemon {
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
-                crypto = try CryptoAssembly(configuration: configuration, client: client, fence: fence, logger: logger)
+                crypto = try CryptoAssembly(
+                    configuration: configuration, client: client, fence: fence, resetIdentity: resetIdentity, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()
@@ -123,6 +128,7 @@ public enum Daemon {
             if let webhook = crypto.webhook { services.append(webhook) }
             if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot, crypto.undecryptableService]
+            if let backfill = crypto.crossSigningBackfill { services.append(backfill) }
         }
         let pipeline = TransactionPipeline(
             configuration: configuration, client: client, handler: handler, cipher: cipher, lock: serializeWith, quarantine: quarantine,

@@ -13,6 +13,8 @@ struct DaemonStatus: Sendable {
     let keyGauge: OneTimeKeyGauge
     /// The bridge API's outbox, to show deliveries nobody consumed yet; nil when the API is off.
     let outbox: Outbox?
+    /// Cross-signing of local devices and the backfill's progress.
+    let identities: IdentityStatus
     /// A device under this many one-time keys on the server counts as low (a quarter of the 50 kept).
     static let lowKeyThreshold = 13
     let bot: UserID
@@ -53,6 +55,7 @@ struct DaemonStatus: Sendable {
         if let outbox {
             rows.append(("bridge API deliveries waiting", (try? await outbox.pendingCount()).map { "\($0)" } ?? "unknown"))
         }
+        rows.append(("cross-signed devices (identity)", await identities.summary()))
         rows.append(("devices low on one-time keys (< \(Self.lowKeyThreshold), last reported)", "\(await keyGauge.low(below: Self.lowKeyThreshold))"))
         return rows
     }

@@ -134,7 +134,7 @@ extension SealbridgeConfiguration {
     }
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
-        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable"])
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable", "cross_signing"])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
         if key == placeholder {
@@ -151,12 +151,17 @@ extension SealbridgeConfiguration {
         }
         let undecryptable = s.section("undecryptable")
         undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
+        let crossSigning = s.section("cross_signing")
+        crossSigning.rejectUnknown(["enabled", "backfill_per_second"])
         return Encryption(
             enabled: enabled, pickleKey: key,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
             rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices,
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),
-            parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400))
+            parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400),
+            crossSigning: CrossSigning(
+                enabled: crossSigning.bool("enabled", default: true),
+                backfillPerSecond: crossSigning.int("backfill_per_second", default: 20, range: 1...1_000)))
     }
 
     static func readManagement(_ s: ConfigReader.Section) -> Management {

@@ -67,6 +67,21 @@ public struct SealbridgeConfiguration: Sendable {
         public var undecryptableAfter: TimeInterval
         /// How long parked events are kept (and can still be decrypted late), in seconds.
         public var parkedRetention: TimeInterval
+        public var crossSigning: CrossSigning
+    }
+
+    /// The bot's and puppets' own cross-signing identities (MSC4153: strict clients share keys only
+    /// with cross-signed devices).
+    public struct CrossSigning: Sendable {
+        /// Publish an identity for every local user and sign its device.
+        public var enabled: Bool
+        /// How many existing local users the startup backfill publishes per second.
+        public var backfillPerSecond: Int
+
+        public init(enabled: Bool = true, backfillPerSecond: Int = 20) {
+            self.enabled = enabled
+            self.backfillPerSecond = backfillPerSecond
+        }
     }
 
     public struct Management: Sendable {

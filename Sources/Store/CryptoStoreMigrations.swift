@@ -163,5 +163,19 @@ public enum CryptoStoreMigrations {
                 END IF;
             END $$;
             """),
+            Migration(version: 16, name: "local cross-signing identities", sql: """
+            -- A local user's own cross-signing identity: public keys, the three seeds sealed with the
+            -- store cipher, and how far its publication got (see StoredCrossSigningIdentity).
+            CREATE TABLE sealbridge_cross_signing_identities (
+                user_id text PRIMARY KEY,
+                master_key text NOT NULL,
+                self_signing_key text NOT NULL,
+                user_signing_key text NOT NULL,
+                sealed_seeds bytea NOT NULL,
+                published boolean NOT NULL,
+                signed_device_id text,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 }

@@ -53,6 +53,11 @@ struct Bench: AsyncParsableCommand {
                     results.append(try await IngestWorkload(events: events, sessions: 100, activePuppets: active, remoteKeys: keys, label: "scale\(active)")
                         .run(databaseURL: databaseURL, client: client))
                 }
+                // Cross-signing of existing devices: what a paced backfill costs the ingest beside it,
+                // then how fast an unpaced one signs every provisioned puppet.
+                results.append(try await IngestWorkload(events: events, sessions: 100, label: "backfill", backfillPerSecond: 20)
+                    .run(databaseURL: databaseURL, client: client))
+                results.append(try await BackfillWorkload().run(client: client, homeserverPort: homeserver.port))
                 await homeserver.stop()
             }
             await client.close()

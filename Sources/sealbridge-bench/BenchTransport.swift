@@ -39,6 +39,14 @@ final class BenchTransport: CryptoTransport {
 
     func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
 
+    /// Accepts cross-signing keys and signatures (counted as uploads); nothing reads them back.
+    func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws { uploads.add(1, ordering: .relaxed) }
+
+    func uploadSignatures(_ body: JSONValue, as userID: UserID) async throws -> [String: JSONValue] {
+        uploads.add(1, ordering: .relaxed)
+        return [:]
+    }
+
     /// Stores uploaded device keys and one-time keys, like a homeserver, so local devices can be queried and claimed.
     func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {
         uploads.add(1, ordering: .relaxed)

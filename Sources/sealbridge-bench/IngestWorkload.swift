@@ -26,6 +26,9 @@ struct IngestWorkload {
     var activePuppets = 0
     var remoteKeys: BenchTransport?
     var label = "ingest"
+    /// Runs the cross-signing backfill at this pace on the same engine (and crypto lock) while the
+    /// transactions go in, to see what it costs them; nil: no backfill.
+    var backfillPerSecond: Int?
 
     func run(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
         let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
@@ -40,7 +43,8 @@ struct IngestWorkload {
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
         let store = PostgresCryptoStore(client: client, cipher: cipher)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
-        let engine = CryptoEngine(machine: machine, store: store, transport: BenchTransport())
+        let engine = CryptoEngine(
+            machine: machine, store: store, transport: BenchTransport(), logger: Logger(label: "bench.crypto", factory: { _ in SwiftLogNoOpLogHandler() }))
         // With the bridge API's outbox, as the daemon runs when bridge_api.token is set: every decrypted
         // event is sealed and queued in the transaction.
         let users = LocalUsers(bot: try UserID("@bot:bench"), puppetNamespaceRegex: "@puppet_.+:bench")
@@ -80,7 +84,7 @@ struct IngestWorkload {
                 let ciphertext = try session.encrypt(payload.serialized())
                 ciphertexts.append((n % sessions, ciphertext))
                 batch.append(["type": "m.room.encrypted", "room_id": .string(room.rawValue), "sender": .string(user.rawValue),
-                              "event_id": .string("$ingest\(n)"), "origin_server_ts": .integer(Int64(n)), "user_id": .string(user.rawValue), "age": 5,
+                              "event_id": .string("$\(label)\(n)"), "origin_server_ts": .integer(Int64(n)), "user_id": .string(user.rawValue), "age": 5,
                               "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "session_id": .string(session.sessionID),
                                           "ciphertext": .string(ciphertext), "sender_key": .string("curve-\(n % sessions)"), "device_id": "D"]])
             }
@@ -100,6 +104,12 @@ struct IngestWorkload {
         defer { Task { await server.stop() } }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var latencies: [Double] = []
+        let backfill = backfillPerSecond.map { rate in
+            CrossSigningBackfillService(
+                engine: engine, store: store, perSecond: rate, skip: nil, policy: { _ in .replace },
+                logger: Logger(label: "bench.backfill", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+        let backfillTask = backfill.map { service in Task { await service.pass() } }
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         for (index, body) in bodies.enumerated() {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/_matrix/app/v1/transactions/\(label)-\(index)")
@@ -114,6 +124,8 @@ struct IngestWorkload {
             latencies.append((Measure.now() - t0) * 1000)
         }
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
+        backfillTask?.cancel()
+        _ = await backfillTask?.value
         try await http.shutdown()
         let decrypted = try await client.query(
             "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
@@ -125,12 +137,17 @@ struct IngestWorkload {
             let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
         }
+        var workload = activePuppets == 0 ? "ingest over HTTP" : "ingest over HTTP, \(activePuppets) active puppets"
+        var notes = "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
+        if let backfill, let backfillPerSecond {
+            workload += ", cross-signing backfill at \(backfillPerSecond)/s"
+            notes += "; \(backfill.progress.published) identities published meanwhile (\(backfill.progress.failed) failed)"
+        }
         return BenchResult(
-            workload: activePuppets == 0 ? "ingest over HTTP" : "ingest over HTTP, \(activePuppets) active puppets", store: "postgresql", operations: events,
+            workload: workload, store: "postgresql", operations: events,
             unit: "events", wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
-            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling,
-            notes: "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction")
+            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling, notes: notes)
     }
 
     /// An Olm pre-key to-device message carrying a new room key (in `room`) to puppet `index`, from a

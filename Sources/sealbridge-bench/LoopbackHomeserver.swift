@@ -42,6 +42,13 @@ enum LoopbackHomeserver {
             let users = (try await Self.body(request)["device_keys"]?.objectValue ?? [:]).keys.compactMap { try? UserID($0) }
             return Self.json(try await state.queryKeys(users, as: try Self.user(request)))
         }
+        router.post("/_matrix/client/v3/keys/device_signing/upload") { request, _ in
+            try await state.uploadSigningKeys(try await Self.body(request), as: try Self.user(request))
+            return Self.json([:])
+        }
+        router.post("/_matrix/client/v3/keys/signatures/upload") { request, _ in
+            Self.json(["failures": .object(try await state.uploadSignatures(try await Self.body(request), as: try Self.user(request)))])
+        }
         router.post("/_matrix/client/v3/keys/claim") { request, _ in
             Self.json(try await state.claimKeys(try await Self.body(request), as: try Self.user(request), device: try Self.device(request)))
         }

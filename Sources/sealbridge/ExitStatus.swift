@@ -38,6 +38,8 @@ enum ExitStatus {
             case .databaseUnavailable: throw unavailable
             case .migration: throw ExitCode.failure
             case .configuration: throw config
+            // The operator must choose (restore or reset); restarting would change nothing.
+            case .identity: throw config
             }
         }
     }

@@ -8,9 +8,12 @@ struct RunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOption
 
+    @Flag(help: "Publish a new cross-signing identity for the bot even though the homeserver holds one this database does not (users will see \"identity changed\"). Only needed once, after losing the database without a recovery key.")
+    var resetIdentity = false
+
     func run() async throws {
         let configuration = try ExitStatus.loadConfiguration(options.path)
-        try await ExitStatus.reportingDaemonErrors { try await Daemon.run(configuration: configuration) }
+        try await ExitStatus.reportingDaemonErrors { try await Daemon.run(configuration: configuration, resetIdentity: resetIdentity) }
     }
 }
 

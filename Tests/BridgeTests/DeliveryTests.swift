@@ -71,4 +71,13 @@ struct OneTimeKeyGaugeTests {
         await gauge.record([bot: [device: [:]]])
         #expect(await gauge.low(below: 13) == 1)
     }
+
+    @Test("Synapse's hidden cross-signing-key devices (named by their public key, no one-time keys) are not counted")
+    func crossSigningKeysAreNotDevices() async throws {
+        let gauge = OneTimeKeyGauge()
+        let bot = try UserID("@bot:hs")
+        let master = try DeviceID(String(repeating: "A", count: 43)), selfSigning = try DeviceID(String(repeating: "B", count: 43))
+        await gauge.record([bot: [try DeviceID("SEALBRIDGE"): ["signed_curve25519": 50], master: [:], selfSigning: ["signed_curve25519": 0]]])
+        #expect(await gauge.low(below: 13) == 0)
+    }
 }

@@ -21,6 +21,14 @@ actor FakeHomeserver {
     /// Every to-device message sent: type, sender, recipient and Olm message type (0 pre-key, 1 normal).
     private(set) var sentToDevice: [(type: String, sender: UserID, to: DeviceRef, olmType: Int64?)] = []
     private var parties: Set<String> = []
+    /// Published cross-signing keys per user: `master_key`, `self_signing_key`, `user_signing_key`.
+    private(set) var signingKeys: [UserID: [String: JSONValue]] = [:]
+    /// How many cross-signing uploads each user made (a second identity would show here).
+    private(set) var signingKeyUploads: [UserID: Int] = [:]
+    /// While true, every signature upload is refused (reported in `failures`, as Synapse does).
+    var refuseSignatures = false
+
+    func setRefuseSignatures(_ refuse: Bool) { refuseSignatures = refuse }
 
     func register(party: String) { parties.insert(party) }
 
@@ -54,14 +62,61 @@ actor FakeHomeserver {
 
     func oneTimeKeyCount(_ userID: UserID, _ deviceID: DeviceID) -> Int { devices[userID]?[deviceID]?.oneTimeKeys.count ?? 0 }
 
-    func query(_ users: [UserID]) -> JSONValue {
+    func query(_ users: [UserID], requester: UserID? = nil) -> JSONValue {
         var answer: [String: JSONValue] = [:]
+        var masters: [String: JSONValue] = [:], selfSigning: [String: JSONValue] = [:], userSigning: [String: JSONValue] = [:]
         for user in users {
             var list: [String: JSONValue] = [:]
             for (id, device) in devices[user] ?? [:] where device.keys != .null { list[id.rawValue] = device.keys }
             answer[user.rawValue] = .object(list)
+            masters[user.rawValue] = signingKeys[user]?["master_key"]
+            selfSigning[user.rawValue] = signingKeys[user]?["self_signing_key"]
+            // Like Synapse: a user-signing key only for its own user.
+            if user == requester { userSigning[user.rawValue] = signingKeys[user]?["user_signing_key"] }
         }
-        return ["device_keys": .object(answer), "failures": [:]]
+        return [
+            "device_keys": .object(answer), "master_keys": .object(masters), "self_signing_keys": .object(selfSigning),
+            "user_signing_keys": .object(userSigning), "failures": [:],
+        ]
+    }
+
+    /// Takes a user's cross-signing keys (replacing any: an appservice needs no interactive auth).
+    func uploadSigningKeys(_ body: JSONValue, userID: UserID) {
+        signingKeyUploads[userID, default: 0] += 1
+        for name in ["master_key", "self_signing_key", "user_signing_key"] {
+            if let key = body[name] { signingKeys[userID, default: [:]][name] = key }
+        }
+        for party in parties { changedUsers[party, default: []].insert(userID) }
+    }
+
+    /// Adds signatures of a user's own devices, checking (as Synapse does) that the signed object is
+    /// the stored device keys; refused ones come back as failures.
+    func uploadSignatures(_ body: JSONValue, userID: UserID) -> [String: JSONValue] {
+        var failures: [String: JSONValue] = [:]
+        if refuseSignatures { return [userID.rawValue: ["*": ["errcode": "M_INVALID_SIGNATURE"]]] }
+        for (deviceText, signed) in body[userID.rawValue]?.objectValue ?? [:] {
+            guard let deviceID = try? DeviceID(deviceText), case .object(var stored)? = devices[userID]?[deviceID]?.keys,
+                case .object(var incoming) = signed
+            else {
+                failures[userID.rawValue, default: [:]] = .object([deviceText: ["errcode": "M_NOT_FOUND"]])
+                continue
+            }
+            let newSignatures = incoming["signatures"]?[userID.rawValue]?.objectValue ?? [:]
+            incoming["signatures"] = nil
+            var bare = stored
+            bare["signatures"] = nil
+            guard bare == incoming else {
+                failures[userID.rawValue, default: [:]] = .object([deviceText: ["errcode": "M_INVALID_SIGNATURE"]])
+                continue
+            }
+            var mine = stored["signatures"]?[userID.rawValue]?.objectValue ?? [:]
+            mine.merge(newSignatures) { _, new in new }
+            var signatures = stored["signatures"]?.objectValue ?? [:]
+            signatures[userID.rawValue] = .object(mine)
+            stored["signatures"] = .object(signatures)
+            devices[userID]?[deviceID]?.keys = .object(stored)
+        }
+        return failures
     }
 
     func claim(_ body: JSONValue) -> JSONValue {
@@ -136,7 +191,13 @@ struct FakeTransport: CryptoTransport {
         await homeserver.upload(body, userID: userID, deviceID: device)
     }
 
-    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue { await homeserver.query(users) }
+    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue { await homeserver.query(users, requester: requester) }
+
+    func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws { await homeserver.uploadSigningKeys(body, userID: userID) }
+
+    func uploadSignatures(_ body: JSONValue, as userID: UserID) async throws -> [String: JSONValue] {
+        await homeserver.uploadSignatures(body, userID: userID)
+    }
 
     func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue { await homeserver.claim(body) }
 

@@ -67,6 +67,9 @@ actor ForgetfulStore: CryptoStore {
     func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date? {
         await inner.lastOlmRecovery(localUserID: localUserID, remoteKey: remoteKey)
     }
+    func crossSigningIdentity(userID: UserID) async throws -> StoredCrossSigningIdentity? { await inner.crossSigningIdentity(userID: userID) }
+    func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID] { await inner.crossSigningBacklog(after: after, limit: limit) }
+    func crossSigningProgress() async throws -> CrossSigningProgress { await inner.crossSigningProgress() }
 }
 
 /// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.
@@ -84,7 +87,10 @@ final class Party: Sendable {
     var device: DeviceID { devices[0].1 }
     var machine: CryptoMachine { engine.machine }
 
-    init(_ name: String, on homeserver: FakeHomeserver, users: [String], settings: CryptoSettings = CryptoSettings()) async throws {
+    init(
+        _ name: String, on homeserver: FakeHomeserver, users: [String], settings: CryptoSettings = CryptoSettings(),
+        crossSigning: (@Sendable (UserID) -> ForeignIdentityPolicy)? = nil
+    ) async throws {
         self.name = name
         self.homeserver = homeserver
         await homeserver.register(party: name)
@@ -92,7 +98,8 @@ final class Party: Sendable {
         let clock = self.clock
         let machine = CryptoMachine(
             store: store, cipher: try StoreCipher(secret: String(repeating: name, count: 40)), settings: settings, now: { clock.now })
-        engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: homeserver), senderQueryInterval: 0)
+        engine = CryptoEngine(
+            machine: machine, store: store, transport: FakeTransport(homeserver: homeserver), senderQueryInterval: 0, crossSigning: crossSigning)
         var devices: [(UserID, DeviceID)] = []
         for (index, user) in users.enumerated() {
             let userID = try UserID(user)

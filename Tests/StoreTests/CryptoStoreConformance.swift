@@ -134,6 +134,45 @@ enum CryptoStoreConformance {
         let gone = try await store.expire(parkedBefore: .distantFuture, pendingBefore: newer)
         #expect(gone.parked == 1 && gone.pending == 1)
         #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).isEmpty)
+
+        try await crossSigning(store, bot: bot, device: device)
+    }
+
+    /// Local cross-signing identities: read back as written, and the backlog lists every local user
+    /// whose identity is missing, unpublished or signs another device than its current one.
+    static func crossSigning(_ store: any CryptoStore, bot: UserID, device: DeviceID) async throws {
+        let puppet = try UserID("@puppet:localhost"), puppetDevice = try DeviceID("P1")
+        var accounts = CryptoChanges()
+        accounts.accounts = [StoredAccount(userID: puppet, deviceID: puppetDevice, pickle: "puppet-account", deviceKeysUploaded: true)]
+        try await store.save(accounts)
+        #expect(try await store.crossSigningIdentity(userID: bot) == nil)
+        #expect(try await store.crossSigningBacklog(after: nil, limit: 10) == [bot, puppet])
+        #expect(try await store.crossSigningBacklog(after: bot, limit: 10) == [puppet])
+        #expect(try await store.crossSigningBacklog(after: nil, limit: 1) == [bot])
+        #expect(try await store.crossSigningProgress() == CrossSigningProgress(devices: 2, complete: 0))
+
+        let keys = CrossSigningPublicKeys(master: "M", selfSigning: "S", userSigning: "U")
+        var identity = StoredCrossSigningIdentity(userID: bot, keys: keys, sealedSeeds: [1, 0, 2], published: false, signedDeviceID: nil)
+        var created = CryptoChanges()
+        created.crossSigningIdentities = [identity]
+        try await store.save(created)
+        #expect(try await store.crossSigningIdentity(userID: bot) == identity)
+        #expect(try await store.crossSigningBacklog(after: nil, limit: 10) == [bot, puppet])
+
+        // Published and signing the current device: done. Signing an older device: back on the list.
+        identity.published = true
+        identity.signedDeviceID = device
+        var published = CryptoChanges()
+        published.crossSigningIdentities = [identity]
+        try await store.save(published)
+        #expect(try await store.crossSigningIdentity(userID: bot) == identity)
+        #expect(try await store.crossSigningBacklog(after: nil, limit: 10) == [puppet])
+        #expect(try await store.crossSigningProgress() == CrossSigningProgress(devices: 2, complete: 1))
+        var recreated = CryptoChanges()
+        recreated.accounts = [StoredAccount(userID: bot, deviceID: try DeviceID("BOT2"), pickle: "account-v3", deviceKeysUploaded: true)]
+        try await store.save(recreated)
+        #expect(try await store.crossSigningBacklog(after: nil, limit: 10) == [bot, puppet])
+        #expect(try await store.crossSigningProgress() == CrossSigningProgress(devices: 2, complete: 0))
     }
 }
 

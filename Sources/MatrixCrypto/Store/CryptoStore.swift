@@ -67,6 +67,15 @@ public protocol CryptoStore: Sendable {
     func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice]
     /// When `localUserID` last replaced a wedged session with `remoteKey`.
     func lastOlmRecovery(localUserID: UserID, remoteKey: String) async throws -> Date?
+
+    // MARK: Local cross-signing
+    /// A local user's own cross-signing identity, if it has one.
+    func crossSigningIdentity(userID: UserID) async throws -> StoredCrossSigningIdentity?
+    /// Local users after `after` (in user id order) whose identity is missing, unpublished, or does
+    /// not sign their current device: the backfill's work list.
+    func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID]
+    /// How many local devices are fully cross-signed.
+    func crossSigningProgress() async throws -> CrossSigningProgress
 }
 
 /// A local device's Olm account.
@@ -175,6 +184,8 @@ public struct CryptoChanges: Sendable {
     public var outboundShares: [OutboundShare] = []
     public var withheldNotices: [WithheldNotice] = []
     public var olmRecoveries: [OlmRecovery] = []
+    /// Local users' cross-signing identities, created or advanced (one per user: the last wins).
+    public var crossSigningIdentities: [StoredCrossSigningIdentity] = []
 
     public init() {}
 
@@ -184,6 +195,7 @@ public struct CryptoChanges: Sendable {
             && releasedToDevice.isEmpty && deviceLists.isEmpty && trackedUsers.isEmpty
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
             && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
+            && crossSigningIdentities.isEmpty
     }
 
     /// Appends `other`'s changes after these (later writes win where both touch one row).
@@ -207,6 +219,7 @@ public struct CryptoChanges: Sendable {
         outboundShares += other.outboundShares
         withheldNotices += other.withheldNotices
         olmRecoveries += other.olmRecoveries
+        crossSigningIdentities += other.crossSigningIdentities
     }
 }
 

@@ -39,6 +39,7 @@ public actor MemoryCryptoStore: CryptoStore {
     private var outbound: [OutboundSessionOwner: StoredOutboundGroupSession] = [:]
     private var withheld: [WithheldKey: WithheldNotice] = [:]
     private var recoveries: [RecoveryKey: Date] = [:]
+    private var identities: [UserID: StoredCrossSigningIdentity] = [:]
     private var version: Int64 = 0
     private let now: @Sendable () -> Date
 
@@ -161,6 +162,23 @@ public actor MemoryCryptoStore: CryptoStore {
         recoveries[RecoveryKey(localUserID: localUserID, remoteKey: remoteKey)]
     }
 
+    public func crossSigningIdentity(userID: UserID) -> StoredCrossSigningIdentity? { identities[userID] }
+
+    public func crossSigningBacklog(after: UserID?, limit: Int) -> [UserID] {
+        accounts.values.filter { account in
+            guard after == nil || account.userID > after! else { return false }
+            guard let identity = identities[account.userID] else { return true }
+            return !identity.published || identity.signedDeviceID != account.deviceID
+        }.map(\.userID).sorted().prefix(limit).map { $0 }
+    }
+
+    public func crossSigningProgress() -> CrossSigningProgress {
+        let complete = accounts.values.filter { account in
+            identities[account.userID].map { $0.published && $0.signedDeviceID == account.deviceID } ?? false
+        }.count
+        return CrossSigningProgress(devices: accounts.count, complete: complete)
+    }
+
     public func save(_ changes: CryptoChanges) {
         let savedAt = now()
         for event in changes.parkedEvents where parked[event.eventID] == nil {
@@ -216,6 +234,7 @@ public actor MemoryCryptoStore: CryptoStore {
         for recovery in changes.olmRecoveries {
             recoveries[RecoveryKey(localUserID: recovery.localUserID, remoteKey: recovery.remoteKey)] = recovery.at
         }
+        for identity in changes.crossSigningIdentities { identities[identity.userID] = identity }
         if changes.changesRecipients { version += 1 }
     }
 }
