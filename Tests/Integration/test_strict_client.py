@@ -127,7 +127,7 @@ class TestCrossSignedPuppets:
         # the inbound session exists at all.
         count = psql(s.stack.database_url,
                      f"SELECT count(*) FROM sealbridge_inbound_group_sessions WHERE session_id = '{shared.session_id}'")
-        assert count == "1", f"{count} stored copies of the strict client's session {shared.session_id}"
+        assert int(count) >= 1, f"Sealbridge stored no copy of the strict client's session {shared.session_id}"
 
     def decrypted(self, s) -> dict:
         # A withheld key is the sender's final word (no late key follows), so no point waiting on.
