@@ -101,18 +101,22 @@ class Scenario:
 def cross_signed(tmp_path_factory):
     scenario = Scenario(tmp_path_factory.mktemp("strict"), SURFACE_AFTER,
                         [f"@sealbridge_strict{n}:localhost" for n in range(2)], "dora")
-    scenario.sent = scenario.run(scenario.client.send_text(scenario.room_id, "hello strict world"))
-    yield scenario
-    scenario.close()
+    try:
+        scenario.sent = scenario.run(scenario.client.send_text(scenario.room_id, "hello strict world"))
+        yield scenario
+    finally:
+        scenario.close()
 
 
 @pytest.fixture(scope="class")
 def without_identity(tmp_path_factory):
     scenario = Scenario(tmp_path_factory.mktemp("unsigned"), SURFACE_AFTER + "  cross_signing:\n    enabled: false\n",
                         ["@sealbridge_unsigned0:localhost"], "ezra")
-    scenario.sent = scenario.run(scenario.client.send_text(scenario.room_id, "hello unsigned world"))
-    yield scenario
-    scenario.close()
+    try:
+        scenario.sent = scenario.run(scenario.client.send_text(scenario.room_id, "hello unsigned world"))
+        yield scenario
+    finally:
+        scenario.close()
 
 
 class TestCrossSignedPuppets:
@@ -145,7 +149,8 @@ class TestCrossSignedPuppets:
 
     def test_delivery_says_cross_signed(self, cross_signed):
         delivery = self.decrypted(cross_signed)
-        assert delivery["encryption"].get("trust") == "cross_signed", delivery["encryption"]
+        trust = delivery["encryption"].get("trust")
+        assert trust == "cross_signed", f"trust {trust!r} for a message from a cross-signed device"
 
     def test_puppet_replies_decrypt_on_the_strict_client(self, cross_signed):
         s = cross_signed
