@@ -38,5 +38,8 @@ public enum AppServiceMigrations {
                 resolved_at timestamptz
             );
             """),
+        Migration(version: 5, name: "retention: committed transactions by age", sql: """
+            CREATE INDEX sealbridge_appservice_transactions_committed_at ON sealbridge_appservice_transactions (committed_at);
+            """),
     ]
 }

@@ -24,6 +24,12 @@ extension CryptoEngine {
                     "user": "\(rejected.userID)", "device": "\(rejected.deviceID)", "reason": "\(rejected.reason)",
                 ])
             }
+            for refused in outcome.refusedKeys {
+                logger.warning("ignored a cross-signing key", metadata: ["user": "\(refused.userID)", "reason": "\(refused.reason)"])
+            }
+            for user in outcome.changedIdentities {
+                logger.warning("a user's master key changed since it was pinned; their devices are identity_changed until an admin trusts it", metadata: ["user": "\(user)"])
+            }
             return (outcome.changes, ())
         }
     }

@@ -61,12 +61,18 @@ public struct CryptoTransactionHandler: TransactionHandler {
         let counts = transaction.oneTimeKeyCounts
         // A local recipient of the waiting payloads asks for their senders' devices.
         let pending = step.changes.pendingToDevice
+        // Senders whose key-sharing device is not in their stored device list (a new device, whose
+        // room key came with MSC4147 sender_device_keys) were judged unknown_device: the trust anchor
+        // (the bot) fetches their devices, so their next events are judged on what they publish.
+        let unjudged = Set(step.roomEvents.filter { $0.trust == .unknownDevice && !isLocal($0.sender) }.map(\.sender))
+        let anchor = unjudged.isEmpty ? nil : await engine.machine.trustAnchor
         return logged.then(AfterCommit {
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
             if let requester = pending.first?.recipient.userID {
                 followUps.enqueue(.resolveSenders(Set(pending.map(\.sender)), requester: requester))
             }
+            if let anchor { followUps.enqueue(.resolveSenders(unjudged, requester: anchor)) }
             if !activities.isEmpty { activity?(activities) }
             await outbox?.signal.notify()
             if !counts.isEmpty { await keyGauge?.record(counts) }

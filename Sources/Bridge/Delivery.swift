@@ -52,10 +52,10 @@ public struct Delivery: Sendable {
                 encryption["decrypted"] = true
                 encryption["session_id"] = .string(decrypted.sessionID)
                 if let key = outcome.senderKey { encryption["sender_key"] = .string(key) }
-                // The key came over Olm from a device whose self-signed keys belong to the sender;
-                // nobody cross-signed it (Sealbridge does not verify cross-signing yet).
-                encryption["trust"] = "device_keys_signed"
+                // The level of the device that shared the key, as of decryption (docs/bridge-api.md).
+                encryption["trust"] = .string((outcome.trust ?? .unknownDevice).rawValue)
             case .failure(let failure):
+                if let trust = outcome.trust { encryption["trust"] = .string(trust.rawValue) }
                 json["type"] = "m.room.encrypted"
                 json["content"] = [:]
                 encryption["decrypted"] = false
@@ -87,6 +87,7 @@ extension DecryptionFailure {
         case .forwardedKeyRefused: "forwarded_key_refused"
         case .unreadableSession: "unreadable_session"
         case .unreadableAccount: "unreadable_account"
+        case .untrustedDevice: "untrusted_device"
         }
     }
 }
@@ -99,6 +100,7 @@ extension DecryptionFailure {
         case .unknownSession: "unknown_session"
         case .unknownMessageIndex: "later_index"
         case .withheld(let code, _): "withheld:\(code)"
+        case .untrustedDevice(let trust): trust.rawValue
         default: code
         }
     }

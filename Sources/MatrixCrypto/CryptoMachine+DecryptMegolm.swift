@@ -13,15 +13,18 @@ extension CryptoMachine {
     /// The event is decrypted only with a claim whose owner is the event's sender (see
     /// ``claim(for:envelopeSenderKey:among:)``); a session id known only from other senders parks the
     /// event, so the genuine owner's key can still arrive. A claim whose pickle does not open fails
-    /// this event alone.
+    /// this event alone. A decrypted event carries the sharing device's ``DeviceTrust`` as of now;
+    /// below ``CryptoSettings/acceptFrom`` it is refused (its plaintext dropped), not hidden.
     func decryptRoomEvent(_ event: JSONValue, scratch: Scratch) async throws -> RoomEventDisposition {
         guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
             let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
             let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) })
         else { return .skip }
-        func outcome(_ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ claim: StoredInboundGroupSession? = nil) -> RoomEventDisposition {
+        func outcome(
+            _ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ claim: StoredInboundGroupSession? = nil, trust: DeviceTrust? = nil
+        ) -> RoomEventDisposition {
             .outcome(RoomEventOutcome(
-                eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: claim?.senderKey,
+                eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: claim?.senderKey, trust: trust,
                 originServerTimestamp: event["origin_server_ts"]?.integerValue,
                 claimedDeviceID: event["content"]?["device_id"]?.stringValue.flatMap { try? DeviceID($0) }?.rawValue))
         }
@@ -46,15 +49,19 @@ extension CryptoMachine {
         if let index = MegolmDecryption.messageIndex(of: envelope.ciphertext) {
             try await loadReplayEntries([ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)], scratch: scratch)
         }
+        let decrypted: MegolmDecryption.Decrypted
         do {
-            let decrypted = try MegolmDecryption.decrypt(
+            decrypted = try MegolmDecryption.decrypt(
                 envelope, eventID: eventID, roomID: roomID, session: session, ledger: &scratch.ledger,
                 predecrypted: scratch.predecrypted.removeValue(forKey: eventID.rawValue))
-            return outcome(.success(decrypted), claim)
         } catch {
             if case .unknownMessageIndex = error { return try await park(error) }
             return outcome(.failure(error))
         }
+        // Judged now, from the device that shared the key (the claim's owner is the sender).
+        let trust = try await senderTrust(claim, scratch: scratch)
+        guard trust.meets(settings.acceptFrom) else { return outcome(.failure(.untrustedDevice(trust)), claim, trust: trust) }
+        return outcome(.success(decrypted), claim, trust: trust)
     }
 
     /// Why an event stays parked: a withheld notice of the event's own sender (and sender key) if one

@@ -5,6 +5,11 @@ public struct KeysQueryOutcome: Sendable {
     public var changes = CryptoChanges()
     /// Devices ignored, with why: bad self-signature, or keys changed under a known device id.
     public var rejected: [(userID: UserID, deviceID: String, reason: String)] = []
+    /// Cross-signing keys refused (not signed by the master key, wrong shape), with why: the user
+    /// is judged without them.
+    public var refusedKeys: [(userID: UserID, reason: String)] = []
+    /// Users whose master key just became other than the pinned one (`identity_changed`).
+    public var changedIdentities: [UserID] = []
 }
 
 extension CryptoMachine {
@@ -43,12 +48,22 @@ extension CryptoMachine {
     /// Reads a `/keys/query` response for `users`: each device's self-signature is verified; a device
     /// whose keys differ from those stored under its id is refused (keys never change under one id);
     /// devices no longer listed are dropped. Users the server could not answer for stay outdated.
+    ///
+    /// Each answered user's cross-signing keys are checked too (``CrossSigningKeys``): the master key
+    /// is pinned on first sight, and a device counts as cross-signed only when the self-signing key
+    /// signed the very keys accepted here. A lie there leaves the user not cross-signed; it never
+    /// refuses the answer.
     public func receiveKeysQuery(_ response: JSONValue, users: [UserID]) async throws -> KeysQueryOutcome {
         var outcome = KeysQueryOutcome()
         let known = try await store.devices(userIDs: users)
+        let identities = try await store.userIdentities(users)
+        let anchor = try await anchorKeys()
         let answered = response["device_keys"]?.objectValue ?? [:]
         for user in users {
             guard let devices = answered[user.rawValue]?.objectValue else { continue }
+            let (crossSigning, problems) = CrossSigningKeys.read(response, userID: user)
+            outcome.refusedKeys += problems.map { (user, $0) }
+            var signed: [DeviceID: String] = [:]
             var verified: [VerifiedDeviceKeys] = []
             for (deviceID, keys) in devices.sorted(by: { $0.key < $1.key }) {
                 do throws(DecryptionFailure) {
@@ -62,12 +77,17 @@ extension CryptoMachine {
                         continue
                     }
                     verified.append(device)
+                    if crossSigning?.signs(deviceKeys: keys, deviceID: device.deviceID) == true { signed[device.deviceID] = device.ed25519 }
                 } catch {
                     outcome.rejected.append((user, deviceID, error.description))
                 }
             }
             outcome.changes.trackedUsers[user] = false
             outcome.changes.deviceLists[user] = verified
+            let previous = identities[user]
+            let identity = Self.nextIdentity(previous: previous, keys: crossSigning, signedDevices: signed, userID: user, anchor: anchor)
+            if identity != previous { outcome.changes.userIdentities[user] = identity }
+            if identity?.identityChanged == true, previous?.masterKey != identity?.masterKey { outcome.changedIdentities.append(user) }
         }
         return outcome
     }

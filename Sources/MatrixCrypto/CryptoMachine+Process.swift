@@ -43,6 +43,7 @@ extension CryptoMachine {
             }
         }
         try await loadReplayEntries(replayKeys, scratch: scratch)
+        try await loadSenders((waiting + parked).map(\.event) + events, scratch: scratch)
         try await decryptInParallel(events, scratch: scratch)
         var seen = Set<String>()
         for event in (waiting + parked).map(\.event) + events {

@@ -11,9 +11,12 @@ extension CryptoMachine {
         var session: OutboundGroupSession
         /// True when the session was created (or rotated) in this call and is not stored yet.
         var isNew: Bool
-        /// Devices that have neither the current key nor a withheld notice.
+        /// Devices that have neither the current key nor a withheld notice (or were withheld
+        /// `m.unverified` by the sharing policy and meet it now).
         var missing: [VerifiedDeviceKeys]
         var unreachable: Set<DeviceRef>
+        /// Recipients' owners' cross-signing identities, for the sharing policy.
+        var identities: [UserID: StoredUserIdentity] = [:]
         var claim: [DeviceRef] = []
         var sessions: [String: Session] = [:]
     }
@@ -61,13 +64,23 @@ extension CryptoMachine {
                 roomID: roomID, senderUserID: sender, senderDeviceID: local.deviceID, sessionID: outbound.sessionID,
                 pickle: try Self.pickled(outbound, cipher.pickleKey), createdAt: now())
         }
-        let shared = Set(record.shares.map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
+        let identities = self.settings.sharingPolicy == .all ? [:] : try await store.userIdentities(users)
+        // A device withheld for its trust gets the key once it meets the policy (cross-signed since).
+        let byRef = self.settings.sharingPolicy == .all ? [:] : Dictionary(
+            recipients.map { (DeviceRef(userID: $0.userID, deviceID: $0.deviceID), $0) }, uniquingKeysWith: { first, _ in first })
+        let shared = Set(record.shares.filter { share in
+            guard share.withheldCode == Self.unverifiedCode, share.messageIndex == nil,
+                let device = byRef[DeviceRef(userID: share.userID, deviceID: share.deviceID)]
+            else { return true }
+            return trustWithheldCode(for: device, identities: identities) != nil
+        }.map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
         let missing = recipients.filter { !shared.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
         var plan = SharePlan(
-            local: local, account: account, record: record, session: outbound, isNew: isNew, missing: missing, unreachable: unreachable)
+            local: local, account: account, record: record, session: outbound, isNew: isNew, missing: missing, unreachable: unreachable,
+            identities: identities)
 
         // Devices that will get the key need an Olm session; find them, or ask for a claim.
-        let needKey = missing.filter { withheldCode(for: $0, unreachable: unreachable) == nil }
+        let needKey = missing.filter { withheldCode(for: $0, plan: plan) == nil }
         let sessions = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, remoteKeys: needKey.map(\.curve25519))
         for device in needKey {
             let key = OlmSessionsKey(localUserID: local.userID, remoteKey: device.curve25519)
@@ -98,13 +111,22 @@ extension CryptoMachine {
         return record.shares.contains { $0.messageIndex != nil && !current.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
     }
 
+    static let unverifiedCode = "m.unverified"
+
     /// Why a device gets a withheld notice instead of the key, if it does.
-    func withheldCode(for device: VerifiedDeviceKeys, unreachable: Set<DeviceRef>) -> String? {
-        // Without cross-signing Sealbridge cannot tell a dehydrated device its owner made from one
-        // planted by the server, so it gets no key.
-        if device.dehydrated { return "m.unverified" }
-        if unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return "m.no_olm" }
+    func withheldCode(for device: VerifiedDeviceKeys, plan: SharePlan) -> String? {
+        if let code = trustWithheldCode(for: device, identities: plan.identities) { return code }
+        if plan.unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return "m.no_olm" }
         return nil
+    }
+
+    /// `m.unverified` for a device the sharing policy excludes (MSC4153), and always for a dehydrated
+    /// one: a server can plant a dehydrated device as easily as any other, and such a device cannot
+    /// answer for itself, so it never gets a key.
+    func trustWithheldCode(for device: VerifiedDeviceKeys, identities: [UserID: StoredUserIdentity]) -> String? {
+        if device.dehydrated { return Self.unverifiedCode }
+        guard settings.sharingPolicy != .all else { return nil }
+        return DeviceTrust.of(device, identity: identities[device.userID]).meets(settings.sharingPolicy) ? nil : Self.unverifiedCode
     }
 
     /// Encrypts the room key for every device in `plan.missing` (withheld notices for the rest).
@@ -124,14 +146,14 @@ extension CryptoMachine {
         var keyed: [(UserID, DeviceID, JSONValue)] = [], keyedShares: [DeviceRef: OutboundShare] = [:]
         var withheld: [(UserID, DeviceID, JSONValue)] = [], withheldShares: [DeviceRef: OutboundShare] = [:]
         let recipients = plan.missing.compactMap { device -> LentOlmSession? in
-            guard withheldCode(for: device, unreachable: plan.unreachable) == nil, let session = plan.sessions[device.curve25519] else { return nil }
+            guard withheldCode(for: device, plan: plan) == nil, let session = plan.sessions[device.curve25519] else { return nil }
             return LentOlmSession(device: device, session: session)
         }
         let encrypted = try await encryptRoomKeys(
             recipients, roomKey: roomKey, local: plan.local, identity: identity, ownDeviceKeys: ownKeys)
         for device in plan.missing {
             let ref = DeviceRef(userID: device.userID, deviceID: device.deviceID)
-            if let code = withheldCode(for: device, unreachable: plan.unreachable) {
+            if let code = withheldCode(for: device, plan: plan) {
                 withheld.append((device.userID, device.deviceID, [
                     "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(roomID.rawValue),
                     "session_id": .string(plan.record.sessionID), "sender_key": .string(identity.curve25519),
@@ -170,7 +192,7 @@ extension CryptoMachine {
     static func withheldReason(_ code: String) -> String {
         switch code {
         case "m.no_olm": "Unable to establish a secure channel (no one-time key)."
-        case "m.unverified": "The sender does not share keys with unverified dehydrated devices."
+        case "m.unverified": "The sender shares keys only with devices cross-signed by their owner (MSC4153)."
         case "m.blacklisted": "The sender has blocked this device."
         default: "The sender did not share the key."
         }

@@ -64,6 +64,8 @@ public actor CryptoMachine {
         var conflicts: [RoomKeyConflict] = []
         /// Device lists of to-device senders read in this step (one read per sender, not per message).
         var senderDevices: [UserID: [VerifiedDeviceKeys]] = [:]
+        /// Cross-signing identities of room event senders read in this step (nil inside: none stored).
+        var identities: [UserID: StoredUserIdentity?] = [:]
         /// Local users whose account pickle did not open in this step.
         var unreadableAccounts: Set<UserID> = []
         /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.

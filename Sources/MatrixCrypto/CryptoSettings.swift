@@ -1,4 +1,5 @@
 import Foundation
+import MatrixModels
 
 /// The operator's choices that shape how the machine shares keys.
 public struct CryptoSettings: Sendable, Equatable {
@@ -17,6 +18,15 @@ public struct CryptoSettings: Sendable, Equatable {
     /// Decrypt a transaction's Megolm events on every core (see ``CryptoMachine/decryptInParallel``);
     /// false keeps decryption on the machine's actor alone.
     public var parallelDecryption = true
+    /// Which devices get room keys (`encryption.sharing_policy`); the others get
+    /// `m.room_key.withheld` `m.unverified`. Dehydrated devices never get keys.
+    public var sharingPolicy = TrustPolicy.all
+    /// Which senders' events reach the bridge logic decrypted (`encryption.accept_from`); events of
+    /// weaker devices are delivered as refused (``DecryptionFailure/untrustedDevice(_:)``).
+    public var acceptFrom = TrustPolicy.all
+    /// The local user whose user-signing key vouches for other users (the bot): `trust @user` makes
+    /// it sign their master key, and its signature on a master key makes that user `verified`.
+    public var trustAnchor: UserID?
 
     public init(
         defaultRotationPeriod: TimeInterval = 7 * 86_400, defaultRotationMessages: Int64 = 100, inboundSessionCacheSize: Int = 1024,

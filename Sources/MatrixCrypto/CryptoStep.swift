@@ -67,6 +67,9 @@ public struct RoomEventOutcome: Sendable {
     public var result: Result<MegolmDecryption.Decrypted, DecryptionFailure>
     /// The curve25519 key of the device that shared the session (when decrypted).
     public var senderKey: String?
+    /// The trust level of that device at decryption (set when the session was found and opened;
+    /// also on an ``DecryptionFailure/untrustedDevice(_:)`` refusal).
+    public var trust: DeviceTrust?
     /// The event's `type` once decrypted is in `result`; these come from the envelope, for delivery.
     public var originServerTimestamp: Int64?
     /// The `device_id` the envelope claims (deprecated, unauthenticated; `senderKey` is the proof).

@@ -35,6 +35,9 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
     /// The local device's account does not open (damaged, or sealed under another pickle key): only
     /// the messages for that device fail.
     case unreadableAccount(UserID)
+    /// Decrypted, but the device that shared the key is below `encryption.accept_from`: refused,
+    /// with its level at decryption.
+    case untrustedDevice(DeviceTrust)
 
     public var description: String {
         switch self {
@@ -53,6 +56,7 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
         case .forwardedKeyRefused(let detail): "forwarded room key refused: \(detail)"
         case .unreadableSession(let id): "the stored session \(id) does not open (wrong pickle_key or damaged row)"
         case .unreadableAccount(let user): "the account of \(user) does not open (wrong pickle_key or damaged row)"
+        case .untrustedDevice(let trust): "the sender's device is \(trust), below the accept_from policy"
         }
     }
 }

@@ -32,8 +32,10 @@ struct CryptoAssembly {
     let housekeeping: BridgeHousekeepingService?
     /// Publishes identities for local users that lack one; nil with cross-signing off.
     let crossSigningBackfill: CrossSigningBackfillService?
+    /// Pruning of crypto tables that only grow (`retention`), for the housekeeping service.
+    let housekeepingTasks: [HousekeepingTask]
 
-    /// - Throws: ``DaemonError`` with `configuration` when the pickle key or sharing policy is unusable.
+    /// - Throws: ``DaemonError`` with `configuration` when the pickle key is unusable.
     /// - Parameters:
     ///   - fence: Every write of crypto state is fenced by its epoch, and crypto steps refuse while
     ///     this instance does not own the state.
@@ -48,14 +50,12 @@ struct CryptoAssembly {
         } catch {
             throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
         }
-        guard configuration.encryption.sharingPolicy == .allDevices else {
-            throw DaemonError(
-                code: .configuration,
-                message: "encryption.sharing_policy: cross_signed_only needs cross-signing, which this version does not implement yet; use all_devices")
-        }
-        let settings = CryptoSettings(
+        var settings = CryptoSettings(
             defaultRotationPeriod: Double(configuration.encryption.rotationPeriodMilliseconds) / 1000,
             defaultRotationMessages: Int64(configuration.encryption.rotationMessages))
+        settings.sharingPolicy = TrustPolicy(rawValue: configuration.encryption.sharingPolicy.rawValue) ?? .all
+        settings.acceptFrom = TrustPolicy(rawValue: configuration.encryption.acceptFrom.rawValue) ?? .all
+        settings.trustAnchor = try UserID(configuration.botUserID)
         let store = PostgresCryptoStore(client: client, cipher: cipher, fence: fence)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: settings)
         let homeserver = HomeserverClient(
@@ -117,9 +117,27 @@ struct CryptoAssembly {
                 policy: policy, logger: Logger(label: "sealbridge.crypto.cross-signing"))
         }
         crossSigningBackfill = backfill
+        let retention = configuration.retention
+        housekeepingTasks = [
+            // Under the crypto lock: a step never works from an Olm session that is being deleted.
+            HousekeepingTask(table: "sealbridge_olm_sessions") { batch in
+                try await engine.lock.withLock {
+                    try await store.pruneOlmSessions(keep: retention.olmSessionsPerKey, idleBefore: Date().addingTimeInterval(-86_400), batch: batch)
+                }
+            },
+            HousekeepingTask(table: "sealbridge_withheld_sessions") { batch in
+                try await store.pruneWithheldNotices(receivedBefore: Date().addingTimeInterval(-retention.withheld), batch: batch)
+            },
+            // Recovery records only throttle a wedged session's replacement (an hour).
+            HousekeepingTask(table: "sealbridge_olm_recoveries") { batch in
+                try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
+            },
+        ]
+        let keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
+        self.keyCheck = keyCheck
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
-            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), bot: botUser)
+            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), keyCheck: keyCheck, bot: botUser)
         let commands = ManagementCommands(
             admins: admins,
             commands: [
@@ -138,6 +156,7 @@ struct CryptoAssembly {
                 },
                 UndecryptableCommand(machine: machine).command,
                 IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
+            ] + TrustCommands(engine: engine, requester: botUser).commands + [
                 QuarantineCommand(quarantine: quarantine, retry: { id in
                     try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
                 }).command,
@@ -158,7 +177,6 @@ struct CryptoAssembly {
             engine: engine, homeserver: homeserver, store: store, actions: actions, commands: commands, managementRoom: managementRoom,
             autoJoin: configuration.management.autoAcceptInvites, allowedInviterServers: Set(configuration.bridge.allowedInviterServers),
             inbox: inbox, logger: Logger(label: "sealbridge.bot"))
-        keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
         botDevice = BotDeviceService(
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
             displayName: configuration.appservice.botDisplayName, identityPolicy: identityPolicy?(botUser), logger: logger)

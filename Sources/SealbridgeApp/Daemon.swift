@@ -110,6 +110,15 @@ public enum Daemon {
         var bridgeAPI: BridgeAPIEndpoints?
         var cipher: StoreCipher?
         var quarantine: TransactionQuarantine?
+        let transactionRetention = TransactionRetention(client: client), retention = configuration.retention
+        var housekeeping = [
+            HousekeepingTask(table: "sealbridge_appservice_transactions") { batch in
+                try await transactionRetention.pruneTransactions(committedBefore: Date().addingTimeInterval(-retention.transactions), batch: batch)
+            },
+            HousekeepingTask(table: "sealbridge_quarantine") { batch in
+                try await transactionRetention.pruneResolvedQuarantine(resolvedBefore: Date().addingTimeInterval(-retention.resolvedQuarantine), batch: batch)
+            },
+        ]
         if configuration.encryption.enabled {
             let crypto: CryptoAssembly
             do {
@@ -129,11 +138,14 @@ public enum Daemon {
             if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot, crypto.undecryptableService]
             if let backfill = crypto.crossSigningBackfill { services.append(backfill) }
+            housekeeping += crypto.housekeepingTasks
         }
         let pipeline = TransactionPipeline(
             configuration: configuration, client: client, handler: handler, cipher: cipher, lock: serializeWith, quarantine: quarantine,
             fence: fence, logger: Logger(label: "sealbridge.appservice"))
         if let replay = pipeline.replay { services.append(replay) }
+        services.append(HousekeepingService(
+            tasks: housekeeping, interval: .seconds(Int64(retention.interval)), logger: Logger(label: "sealbridge.housekeeping")))
         services.append(SystemdWatchdogService(notifier: systemd, heartbeat: pipeline.heartbeat))
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {

@@ -15,6 +15,8 @@ struct DaemonStatus: Sendable {
     let outbox: Outbox?
     /// Cross-signing of local devices and the backfill's progress.
     let identities: IdentityStatus
+    /// The periodic walk over every device's one-time key count.
+    let keyCheck: OneTimeKeyCheckService
     /// A device under this many one-time keys on the server counts as low (a quarter of the 50 kept).
     static let lowKeyThreshold = 13
     let bot: UserID
@@ -56,8 +58,19 @@ struct DaemonStatus: Sendable {
             rows.append(("bridge API deliveries waiting", (try? await outbox.pendingCount()).map { "\($0)" } ?? "unknown"))
         }
         rows.append(("cross-signed devices (identity)", await identities.summary()))
+        rows.append(("one-time key pass", Self.keyPass(keyCheck.progress)))
         rows.append(("devices low on one-time keys (< \(Self.lowKeyThreshold), last reported)", "\(await keyGauge.low(below: Self.lowKeyThreshold))"))
         return rows
+    }
+
+    static func keyPass(_ progress: OneTimeKeyCheckService.Progress) -> String {
+        var parts: [String] = []
+        if progress.running { parts.append("running, \(progress.checked) devices so far") }
+        if let devices = progress.lastPassDevices, let finished = progress.lastPassFinishedAt {
+            parts.append("last pass \(devices) devices in \(duration(progress.lastPassSeconds ?? 0)), \(duration(Date().timeIntervalSince(finished))) ago")
+        }
+        if progress.toppedUp > 0 || progress.failed > 0 { parts.append("\(progress.toppedUp) topped up, \(progress.failed) unreadable") }
+        return parts.isEmpty ? "not run yet" : parts.joined(separator: "; ")
     }
 
     static func duration(_ seconds: TimeInterval) -> String {

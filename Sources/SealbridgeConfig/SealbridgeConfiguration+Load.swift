@@ -37,7 +37,9 @@ extension SealbridgeConfiguration {
         let base = environment["CREDENTIALS_DIRECTORY"].map { URL(fileURLWithPath: $0) } ?? directory
         let reader = ConfigReader(environment: environment, fileBase: base)
         let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
-        top.rejectUnknown(["homeserver", "appservice", "database", "encryption", "management", "bridge", "bridge_api", "logging", "metrics"])
+        top.rejectUnknown([
+            "homeserver", "appservice", "database", "encryption", "management", "bridge", "bridge_api", "logging", "metrics", "retention",
+        ])
         let stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
         let journalDefault = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("journal").path }
             ?? directory.appendingPathComponent("journal").path
@@ -50,7 +52,8 @@ extension SealbridgeConfiguration {
             bridge: readBridge(top.section("bridge"), serverName: top.section("homeserver").string("server_name") ?? ""),
             bridgeAPI: readBridgeAPI(top.section("bridge_api")),
             logging: readLogging(top.section("logging")),
-            metrics: readMetrics(top.section("metrics")))
+            metrics: readMetrics(top.section("metrics")),
+            retention: readRetention(top.section("retention")))
         configuration.crossCheck(reader)
         guard reader.problems.isEmpty else { throw ConfigError(problems: reader.problems) }
         return configuration
@@ -134,7 +137,7 @@ extension SealbridgeConfiguration {
     }
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
-        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "undecryptable", "cross_signing"])
+        s.rejectUnknown(["enabled", "pickle_key", "pickle_key_file", "rotation", "sharing_policy", "accept_from", "undecryptable", "cross_signing"])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
         if key == placeholder {
@@ -144,10 +147,12 @@ extension SealbridgeConfiguration {
         }
         let rotation = s.section("rotation")
         rotation.rejectUnknown(["period_ms", "messages"])
-        let policyText = s.string("sharing_policy", default: SharingPolicy.allDevices.rawValue)!
-        let policy = SharingPolicy(rawValue: policyText)
-        if policy == nil {
-            s.reader.problem(s.key("sharing_policy"), "must be one of \(SharingPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+        func policy(_ key: String) -> TrustPolicy {
+            guard let policy = TrustPolicy(configValue: s.string(key, default: TrustPolicy.all.rawValue)!) else {
+                s.reader.problem(s.key(key), "must be one of \(TrustPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                return .all
+            }
+            return policy
         }
         let undecryptable = s.section("undecryptable")
         undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
@@ -156,7 +161,7 @@ extension SealbridgeConfiguration {
         return Encryption(
             enabled: enabled, pickleKey: key,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
-            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy ?? .allDevices,
+            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy"), acceptFrom: policy("accept_from"),
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),
             parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400),
             crossSigning: CrossSigning(
@@ -221,6 +226,16 @@ extension SealbridgeConfiguration {
         let format = LogFormat(rawValue: s.string("format", default: "text")!)
         if format == nil { s.reader.problem(s.key("format"), "must be text or json") }
         return Logging(level: level, format: format ?? .text)
+    }
+
+    static func readRetention(_ s: ConfigReader.Section) -> Retention {
+        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days"])
+        return Retention(
+            interval: TimeInterval(s.int("interval_minutes", default: 10, range: 1...1_440) * 60),
+            transactions: TimeInterval(s.int("transactions_days", default: 7, range: 1...3_650) * 86_400),
+            resolvedQuarantine: TimeInterval(s.int("quarantine_days", default: 30, range: 1...3_650) * 86_400),
+            olmSessionsPerKey: s.int("olm_sessions_per_key", default: 5, range: 1...1_000),
+            withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400))
     }
 
     static func readMetrics(_ s: ConfigReader.Section) -> Metrics {

@@ -49,11 +49,24 @@ public struct SealbridgeConfiguration: Sendable {
     /// follow-up step that commits meanwhile, and one spare for `/health` and `status`.
     public static let minimumPoolSize = 4
 
-    public enum SharingPolicy: String, Sendable, CaseIterable {
-        /// Share room keys with every device of every member.
-        case allDevices = "all_devices"
-        /// Share only with devices their owner cross-signed.
-        case crossSignedOnly = "cross_signed_only"
+    /// The weakest device, judged by cross-signing (MSC4153), that gets room keys
+    /// (`encryption.sharing_policy`) or whose events reach the bridge logic (`encryption.accept_from`).
+    public enum TrustPolicy: String, Sendable, CaseIterable {
+        /// Every device, cross-signed or not (matrix-nio and other clients without cross-signing).
+        case all
+        /// Devices cross-signed by their owner's pinned (or admin-trusted) identity.
+        case crossSigned = "cross_signed"
+        /// Devices of users an admin vouched for with `trust @user FINGERPRINT`.
+        case verified
+
+        /// Reads a policy, also under the names earlier versions used for `sharing_policy`.
+        public init?(configValue: String) {
+            switch configValue {
+            case "all_devices": self = .all
+            case "cross_signed_only": self = .crossSigned
+            default: self.init(rawValue: configValue)
+            }
+        }
     }
 
     public struct Encryption: Sendable {
@@ -62,7 +75,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var pickleKey: String?
         public var rotationPeriodMilliseconds: Int
         public var rotationMessages: Int
-        public var sharingPolicy: SharingPolicy
+        public var sharingPolicy: TrustPolicy
+        public var acceptFrom: TrustPolicy
         /// Seconds an event waits for its key before the bridge logic is told it is undecryptable.
         public var undecryptableAfter: TimeInterval
         /// How long parked events are kept (and can still be decrypted late), in seconds.
@@ -133,6 +147,21 @@ public struct SealbridgeConfiguration: Sendable {
     public var bridgeAPI: BridgeAPI
     public var logging: Logging
     public var metrics: Metrics
+    public var retention: Retention
+
+    /// How long rows that only grow are kept (the housekeeping service prunes the rest in batches).
+    public struct Retention: Sendable {
+        /// Time between two housekeeping rounds.
+        public var interval: TimeInterval
+        /// Committed appservice txn ids and their log rows.
+        public var transactions: TimeInterval
+        /// Quarantine entries that were retried successfully (unresolved ones stay).
+        public var resolvedQuarantine: TimeInterval
+        /// Olm sessions kept per (local device, remote key), newest first; older ones go after a day unused.
+        public var olmSessionsPerKey: Int
+        /// Withheld notices.
+        public var withheld: TimeInterval
+    }
 }
 
 extension SealbridgeConfiguration {

@@ -177,5 +177,23 @@ public enum CryptoStoreMigrations {
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+        Migration(version: 17, name: "remote users' cross-signing identities", sql: """
+            -- One row per remote user ever seen cross-signed; kept when they are untracked, so the
+            -- pinned master key (trust on first use) outlives leaving every shared room.
+            CREATE TABLE sealbridge_user_identities (
+                user_id text PRIMARY KEY,
+                pinned_master_key text NOT NULL,
+                master_key text,
+                self_signing_key text,
+                user_signing_key text,
+                -- {device id: Ed25519 key} of the devices the self-signing key signed.
+                cross_signed_devices jsonb NOT NULL DEFAULT '{}',
+                vouched_master_key text,
+                -- The bot's user-signing key, when it was seen validly signing the current master key.
+                signed_by_user_signing_key text,
+                identity_changed boolean GENERATED ALWAYS AS (master_key IS NOT NULL AND master_key <> pinned_master_key) STORED,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
     ]
 }

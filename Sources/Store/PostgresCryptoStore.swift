@@ -9,7 +9,7 @@ import Postgres
 /// database transaction as the appservice txn id; ``save(_:)`` opens a transaction of its own.
 /// Writes go out as one pipeline: one round trip for a whole transaction's changes. Reads and the
 /// statements that write each concept live in the extension named for it (`+Olm`, `+GroupSessions`,
-/// `+Parked`, `+Devices`, `+Rooms`, `+Outbound`, `+CrossSigning`).
+/// `+Parked`, `+Devices`, `+Rooms`, `+Outbound`, `+CrossSigning`, `+Identities`).
 public struct PostgresCryptoStore: CryptoStore {
     let client: PostgresClient
     /// Seals what is kept as raw bytes (parked events, pending to-device payloads).
@@ -66,6 +66,7 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.groupSessionStatements(changes)
         statements += try parkedStatements(changes)
         statements += Self.deviceStatements(changes)
+        statements += Self.identityStatements(changes)
         statements += Self.roomStatements(changes)
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)

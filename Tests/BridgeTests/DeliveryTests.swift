@@ -33,7 +33,10 @@ struct DeliveryTests {
             RoomEventOutcome(
                 eventID: try EventID("$enc"), roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"),
                 result: .success(MegolmDecryption.Decrypted(type: "m.room.message", content: ["body": "secret"], sessionID: "S", messageIndex: 0)),
-                senderKey: "CURVE", originServerTimestamp: 7, claimedDeviceID: "ALICEDEV"),
+                senderKey: "CURVE", trust: .crossSigned, originServerTimestamp: 7, claimedDeviceID: "ALICEDEV"),
+            RoomEventOutcome(
+                eventID: try EventID("$untrusted"), roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"),
+                result: .failure(.untrustedDevice(.unknownDevice)), senderKey: "OTHER", trust: .unknownDevice),
             RoomEventOutcome(
                 eventID: try EventID("$replayed"), roomID: try RoomID("!r:hs"), sender: try UserID("@alice:hs"),
                 result: .failure(.replay(sessionID: "S", messageIndex: 0, firstEventID: "$enc")), senderKey: nil),
@@ -43,15 +46,18 @@ struct DeliveryTests {
                 senderKey: "P"),
         ]
         let deliveries = Delivery.collect(transaction, step: step, users: users)
-        #expect(deliveries.map(\.eventID.rawValue) == ["$plain", "$member", "$enc", "$replayed"])
-        let plain = deliveries[0].json, member = deliveries[1].json, decrypted = deliveries[2].json, failed = deliveries[3].json
+        #expect(deliveries.map(\.eventID.rawValue) == ["$plain", "$member", "$enc", "$untrusted", "$replayed"])
+        let plain = deliveries[0].json, member = deliveries[1].json, decrypted = deliveries[2].json, failed = deliveries[4].json
+        let untrusted = deliveries[3].json
         #expect(plain["content"]?["body"] == "hi" && plain["encryption"]?["encrypted"] == false && plain["origin_server_ts"] == 5)
         #expect(member["state_key"] == "@alice:hs")
         #expect(decrypted["type"] == "m.room.message" && decrypted["content"]?["body"] == "secret" && decrypted["origin_server_ts"] == 7)
         #expect(decrypted["encryption"] == [
             "encrypted": true, "decrypted": true, "session_id": "S", "sender_key": "CURVE", "sender_device": "ALICEDEV",
-            "trust": "device_keys_signed",
+            "trust": "cross_signed",
         ])
+        #expect(untrusted["type"] == "m.room.encrypted" && untrusted["content"] == [:] && untrusted["encryption"]?["trust"] == "unknown_device")
+        #expect(untrusted["encryption"]?["error"]?["code"] == "untrusted_device" && untrusted["encryption"]?["error"]?["reason"] == "unknown_device")
         #expect(failed["type"] == "m.room.encrypted" && failed["content"] == [:])
         #expect(failed["encryption"]?["decrypted"] == false && failed["encryption"]?["error"]?["code"] == "replay")
     }

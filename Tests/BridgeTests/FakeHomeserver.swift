@@ -94,6 +94,21 @@ actor FakeHomeserver {
     func uploadSignatures(_ body: JSONValue, userID: UserID) -> [String: JSONValue] {
         var failures: [String: JSONValue] = [:]
         if refuseSignatures { return [userID.rawValue: ["*": ["errcode": "M_INVALID_SIGNATURE"]]] }
+        // Another user's master key signed by this user's user-signing key (not checked here).
+        for (target, signedKeys) in body.objectValue ?? [:] where target != userID.rawValue {
+            for (keyID, signed) in signedKeys.objectValue ?? [:] {
+                guard let targetID = try? UserID(target), case .object(var master)? = signingKeys[targetID]?["master_key"],
+                    master["keys"]?["ed25519:\(keyID)"] != nil, let added = signed["signatures"]?[userID.rawValue]?.objectValue
+                else {
+                    failures[target, default: [:]] = .object([keyID: ["errcode": "M_NOT_FOUND"]])
+                    continue
+                }
+                var signatures = master["signatures"]?.objectValue ?? [:]
+                signatures[userID.rawValue] = .object((signatures[userID.rawValue]?.objectValue ?? [:]).merging(added) { _, new in new })
+                master["signatures"] = .object(signatures)
+                signingKeys[targetID]?["master_key"] = .object(master)
+            }
+        }
         for (deviceText, signed) in body[userID.rawValue]?.objectValue ?? [:] {
             guard let deviceID = try? DeviceID(deviceText), case .object(var stored)? = devices[userID]?[deviceID]?.keys,
                 case .object(var incoming) = signed
@@ -117,6 +132,13 @@ actor FakeHomeserver {
             devices[userID]?[deviceID]?.keys = .object(stored)
         }
         return failures
+    }
+
+    /// Replaces a device's published keys with a signed copy (as a client's `/keys/signatures/upload`
+    /// of a signature by a key the fake does not check would).
+    func replaceDeviceKeys(_ user: UserID, _ deviceID: DeviceID, with keys: JSONValue) {
+        devices[user]?[deviceID]?.keys = keys
+        for party in parties { changedUsers[party, default: []].insert(user) }
     }
 
     func claim(_ body: JSONValue) -> JSONValue {

@@ -24,3 +24,23 @@ struct OneTimeKeyCheckTests {
         #expect(await hs.oneTimeKeyCount(bridge.users[2], bridge.devices[2].1) == 50)
     }
 }
+
+@Suite("One-time key pass")
+struct OneTimeKeyPassTests {
+    @Test("a pass reads every device's count, tops up the claimed ones in one step, and reports its progress")
+    func pass() async throws {
+        let hs = FakeHomeserver()
+        let users = (1...5).map { "@sb_\($0):localhost" }
+        let bridge = try await Party("bridge", on: hs, users: users)
+        for index in [1, 3] {
+            for _ in 0..<40 { _ = await hs.claim(CryptoMachine.keysClaimBody([DeviceRef(userID: bridge.users[index], deviceID: bridge.devices[index].1)])) }
+        }
+        let service = OneTimeKeyCheckService(
+            engine: bridge.engine, store: bridge.store, devicesPerSecond: 1_000, pageSize: 2, logger: Logger(label: "test"))
+        try await service.pass()
+        for (user, device) in bridge.devices { #expect(await hs.oneTimeKeyCount(user, device) == 50) }
+        let progress = service.progress
+        #expect(!progress.running && progress.checked == 5 && progress.toppedUp == 2 && progress.failed == 0)
+        #expect(progress.lastPassDevices == 5 && progress.lastPassFinishedAt != nil)
+    }
+}

@@ -133,3 +133,37 @@ struct OutboxTests {
         await TestDatabase.drop(client, name)
     }
 }
+
+@Suite("Housekeeping rounds")
+struct HousekeepingServiceTests {
+    final class Table: @unchecked Sendable {
+        // Only touched from the service's sequential round in this test.
+        var rows: Int
+        var calls = 0
+        init(_ rows: Int) { self.rows = rows }
+        func prune(_ batch: Int) -> Int {
+            calls += 1
+            let deleted = min(batch, rows)
+            rows -= deleted
+            return deleted
+        }
+    }
+
+    @Test("each task runs in batches until one comes back short, at most maxBatches per round; a failing task does not stop the others")
+    func rounds() async throws {
+        let big = Table(25), small = Table(3)
+        struct Broken: Error {}
+        let service = HousekeepingService(
+            tasks: [
+                HousekeepingTask(table: "big") { big.prune($0) },
+                HousekeepingTask(table: "broken") { _ in throw Broken() },
+                HousekeepingTask(table: "small") { small.prune($0) },
+            ],
+            batch: 10, maxBatches: 2, pause: .zero, logger: Logger(label: "test"))
+        let first = await service.round()
+        #expect(first["big"] == 20 && first["small"] == 3 && first["broken"] == 0)
+        #expect(big.rows == 5 && small.rows == 0 && small.calls == 1)
+        let second = await service.round()
+        #expect(second["big"] == 5 && big.rows == 0)
+    }
+}

@@ -52,6 +52,7 @@ actor ForgetfulStore: CryptoStore {
     func save(_ changes: CryptoChanges) async throws { await inner.save(changes) }
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
     func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] { await inner.trackedUsers(userIDs) }
+    func userIdentities(_ userIDs: [UserID]) async throws -> [UserID: StoredUserIdentity] { await inner.userIdentities(userIDs) }
     func room(_ roomID: RoomID) async throws -> RoomEncryption? { await inner.room(roomID) }
     func members(roomID: RoomID) async throws -> [UserID: String] { await inner.members(roomID: roomID) }
     func presentRooms(userID: UserID) async throws -> [RoomID] { await inner.presentRooms(userID: userID) }

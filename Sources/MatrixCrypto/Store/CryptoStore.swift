@@ -47,6 +47,8 @@ public protocol CryptoStore: Sendable {
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]]
     /// Tracked users among `userIDs`, each with its outdated flag.
     func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool]
+    /// The cross-signing identities seen (and pinned) for each of `userIDs`, where there is one.
+    func userIdentities(_ userIDs: [UserID]) async throws -> [UserID: StoredUserIdentity]
 
     // MARK: Rooms
     func room(_ roomID: RoomID) async throws -> RoomEncryption?
@@ -170,6 +172,9 @@ public struct CryptoChanges: Sendable {
     public var releasedToDevice: Set<String> = []
     /// A user's complete, verified device list from `/keys/query`: replaces what was stored.
     public var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
+    /// Remote users' cross-signing identities (pins, current keys, cross-signed devices, vouches):
+    /// each replaces the stored one. Kept when a user is untracked, so a pin outlives leaving rooms.
+    public var userIdentities: [UserID: StoredUserIdentity] = [:]
     /// Users to track, with their outdated flag (true: query their devices before the next send).
     public var trackedUsers: [UserID: Bool] = [:]
     /// Users who share no room any more: forget them and their devices.
@@ -192,7 +197,7 @@ public struct CryptoChanges: Sendable {
     public var isEmpty: Bool {
         accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
             && parkedEvents.isEmpty && releasedEvents.isEmpty && surfacedEvents.isEmpty && pendingToDevice.isEmpty
-            && releasedToDevice.isEmpty && deviceLists.isEmpty && trackedUsers.isEmpty
+            && releasedToDevice.isEmpty && deviceLists.isEmpty && userIdentities.isEmpty && trackedUsers.isEmpty
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
             && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
             && crossSigningIdentities.isEmpty
@@ -210,6 +215,7 @@ public struct CryptoChanges: Sendable {
         pendingToDevice += other.pendingToDevice
         releasedToDevice.formUnion(other.releasedToDevice)
         deviceLists.merge(other.deviceLists) { _, new in new }
+        userIdentities.merge(other.userIdentities) { _, new in new }
         trackedUsers.merge(other.trackedUsers) { _, new in new }
         untrackedUsers.formUnion(other.untrackedUsers)
         rooms.merge(other.rooms) { _, new in new }
@@ -225,9 +231,10 @@ public struct CryptoChanges: Sendable {
 
 extension CryptoChanges {
     /// Whether these changes can add a recipient to some room's key, so that the committed
-    /// ``CryptoStore/recipientsVersion()`` must grow with them.
+    /// ``CryptoStore/recipientsVersion()`` must grow with them (a device whose trust rises may now
+    /// get a key a sharing policy withheld).
     public var changesRecipients: Bool {
-        !rooms.isEmpty || !memberships.isEmpty || !deviceLists.isEmpty || !trackedUsers.isEmpty || !untrackedUsers.isEmpty
+        !rooms.isEmpty || !memberships.isEmpty || !deviceLists.isEmpty || !userIdentities.isEmpty || !trackedUsers.isEmpty || !untrackedUsers.isEmpty
             || !discardedOutboundSessions.isEmpty
     }
 }

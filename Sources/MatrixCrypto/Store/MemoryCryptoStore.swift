@@ -34,6 +34,7 @@ public actor MemoryCryptoStore: CryptoStore {
     private var pending: [String: PendingToDevice] = [:]
     private var tracked: [UserID: Bool] = [:]
     private var deviceLists: [UserID: [VerifiedDeviceKeys]] = [:]
+    private var remoteIdentities: [UserID: StoredUserIdentity] = [:]
     private var rooms: [RoomID: RoomEncryption] = [:]
     private var memberships: [RoomID: [UserID: String]] = [:]
     private var outbound: [OutboundSessionOwner: StoredOutboundGroupSession] = [:]
@@ -130,6 +131,12 @@ public actor MemoryCryptoStore: CryptoStore {
         return found
     }
 
+    public func userIdentities(_ userIDs: [UserID]) -> [UserID: StoredUserIdentity] {
+        var found: [UserID: StoredUserIdentity] = [:]
+        for user in userIDs { if let identity = remoteIdentities[user] { found[user] = identity } }
+        return found
+    }
+
     public func room(_ roomID: RoomID) -> RoomEncryption? { rooms[roomID] }
 
     public func members(roomID: RoomID) -> [UserID: String] { memberships[roomID] ?? [:] }
@@ -211,6 +218,7 @@ public actor MemoryCryptoStore: CryptoStore {
         }
         for (user, outdated) in changes.trackedUsers { tracked[user] = outdated }
         for (user, list) in changes.deviceLists { deviceLists[user] = list }
+        for (user, identity) in changes.userIdentities { remoteIdentities[user] = identity }
         for (room, settings) in changes.rooms { rooms[room] = settings }
         for member in changes.memberships { memberships[member.roomID, default: [:]][member.userID] = member.membership }
         for owner in changes.discardedOutboundSessions { outbound[owner] = nil }

@@ -1,0 +1,34 @@
+import Foundation
+import Postgres
+
+/// Forgets what the appservice kept of old transactions, in small batches: committed txn ids (with
+/// their log rows and body digests) and quarantine entries that were resolved.
+///
+/// A txn id only guards against the homeserver sending the same transaction twice; Synapse retries a
+/// transaction until it is answered 200 and never sends an answered one again, so ids older than the
+/// retention (default 7 days) have done their job. Unresolved quarantine entries are never pruned: an
+/// operator still has to look at them.
+public struct TransactionRetention: Sendable {
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    /// Deletes up to `batch` transactions committed before `before` (their log rows go with them).
+    /// - Returns: How many were deleted.
+    public func pruneTransactions(committedBefore before: Date, batch: Int) async throws -> Int {
+        try await client.execute("""
+            DELETE FROM sealbridge_appservice_transactions WHERE txn_id IN (
+                SELECT txn_id FROM sealbridge_appservice_transactions WHERE committed_at < \(before) ORDER BY committed_at LIMIT \(batch))
+            """)
+    }
+
+    /// Deletes up to `batch` quarantine entries resolved before `before`.
+    public func pruneResolvedQuarantine(resolvedBefore before: Date, batch: Int) async throws -> Int {
+        try await client.execute("""
+            DELETE FROM sealbridge_quarantine WHERE id IN (
+                SELECT id FROM sealbridge_quarantine WHERE resolved_at < \(before) ORDER BY id LIMIT \(batch))
+            """)
+    }
+}

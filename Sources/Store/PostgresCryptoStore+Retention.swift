@@ -1,0 +1,60 @@
+import Foundation
+import MatrixCrypto
+import MatrixModels
+import Postgres
+
+/// Pruning of crypto state that only grows, in small batches, each fenced like every other write.
+///
+/// What goes: Olm sessions beyond the most recent few per (local device, remote key) that have not
+/// been used for a while (a peer that replaced a session never goes back to an old one it has not
+/// used in days; the newest few stay for messages in flight), withheld notices older than the
+/// retention (they only explain why an old event is undecryptable), and wedged-session recovery
+/// records older than the retention (they only throttle a recovery for an hour).
+extension PostgresCryptoStore {
+    /// Deletes up to `batch` Olm sessions ranked after the `keep` most recently used ones of their
+    /// (local device, remote key) and last used before `idleBefore`.
+    public func pruneOlmSessions(keep: Int, idleBefore: Date, batch: Int) async throws -> Int {
+        try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_olm_sessions s USING (
+                    SELECT local_user_id, local_device_id, sender_key, session_id FROM (
+                        SELECT local_user_id, local_device_id, sender_key, session_id, last_used,
+                               row_number() OVER (PARTITION BY local_user_id, local_device_id, sender_key
+                                                  ORDER BY last_used DESC, session_id DESC) AS rank
+                        FROM sealbridge_olm_sessions) ranked
+                    WHERE rank > \(keep) AND last_used < \(idleBefore) LIMIT \(batch)) old
+                WHERE s.local_user_id = old.local_user_id AND s.local_device_id = old.local_device_id
+                  AND s.sender_key = old.sender_key AND s.session_id = old.session_id
+                """)
+        }
+    }
+
+    /// Deletes up to `batch` withheld notices received before `before`.
+    public func pruneWithheldNotices(receivedBefore before: Date, batch: Int) async throws -> Int {
+        try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_withheld_sessions WHERE ctid IN (
+                    SELECT ctid FROM sealbridge_withheld_sessions WHERE received_at < \(before) LIMIT \(batch))
+                """)
+        }
+    }
+
+    /// Deletes up to `batch` wedged-session recovery records older than `before`.
+    public func pruneOlmRecoveries(recoveredBefore before: Date, batch: Int) async throws -> Int {
+        try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_olm_recoveries WHERE ctid IN (
+                    SELECT ctid FROM sealbridge_olm_recoveries WHERE recovered_at < \(before) LIMIT \(batch))
+                """)
+        }
+    }
+
+    /// Runs `body` in a transaction whose first statement proves this instance owns the state.
+    private func fenced(_ body: (PostgresConnection) async throws -> Int) async throws -> Int {
+        if let fence { _ = try fence.check() }
+        return try await client.withTransaction { connection in
+            if let fence { _ = try await connection.execute(try fence.check()) }
+            return try await body(connection)
+        }
+    }
+}
