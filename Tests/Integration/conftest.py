@@ -185,8 +185,13 @@ logging:
   format: json
 """)
         self.registration = tmp / "registration.yaml"
-        subprocess.run([SEALBRIDGE, "generate-registration", "--config", self.config, "--write-tokens",
-                        "--output", self.registration], check=True, capture_output=True)
+        generated = subprocess.run([SEALBRIDGE, "generate-registration", "--config", self.config, "--write-tokens",
+                                    "--output", self.registration], capture_output=True, text=True)
+        if generated.returncode != 0:
+            # A refused config: say why, and leave no database behind.
+            psql(base, f"DROP DATABASE IF EXISTS {self.database} WITH (FORCE)")
+            raise AssertionError(f"sealbridge generate-registration exited with {generated.returncode}: "
+                                 f"{(generated.stdout + generated.stderr)[-2000:]}")
         self.proxy = None
         if proxy:
             self.proxy = TransactionProxy(self.port)
@@ -203,7 +208,11 @@ logging:
                        if line.strip().startswith(("as_token:", "hs_token:"))}
         self.secret = (self.synapse_dir / "registration_shared_secret").read_text().strip()
         self.process = None
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # no Synapse or database left behind when the daemon does not come up
+            raise
 
     @property
     def url(self) -> str:
