@@ -9,13 +9,36 @@ extension CryptoEngine {
     /// cross-signing failure other than a refused foreign identity is logged, not thrown: the device
     /// works, and the backfill retries the identity.
     ///
+    /// A new account never takes over a device the homeserver already holds: devices of the user that
+    /// Sealbridge made (their id starts with `deviceID`) and the database does not know are left from a
+    /// lost or restored database — their keys and one-time keys are another account's, so uploading
+    /// ours would be refused ("one time key already exists") and peers would encrypt to keys nobody
+    /// holds. They are deleted, loudly, and the new device gets a fresh id.
+    ///
+    /// - Parameter deviceID: The id for a first device; a suffix is added when it was used before.
     /// - Returns: The device id (existing or new).
     @discardableResult
     public func ensureDevice(_ userID: UserID, deviceID: DeviceID, displayName: String) async throws -> DeviceID {
         if let existing = try await machine.deviceID(of: userID) { return existing }
+        return try await deviceLocks.withLock(userID) {
+            if let existing = try await machine.deviceID(of: userID) { return existing }
+            return try await createDevice(userID, preferred: deviceID, displayName: displayName)
+        }
+    }
+
+    /// ``ensureDevice(_:deviceID:displayName:)``'s creation, under the user's device lock.
+    private func createDevice(_ userID: UserID, preferred: DeviceID, displayName: String) async throws -> DeviceID {
+        let stale = try await transport.listDevices(of: userID).filter { $0.rawValue.hasPrefix(preferred.rawValue) }
+        for device in stale {
+            logger.warning("deleting a device the database does not know (a lost or restored database); the user gets a new device", metadata: [
+                "user": "\(userID)", "device": "\(device)",
+            ])
+            try await transport.deleteDevice(device, of: userID)
+        }
+        var deviceID = preferred
+        while stale.contains(deviceID) { deviceID = try DeviceID(preferred.rawValue + Self.deviceSuffix()) }
         try await transport.provisionDevice(deviceID, for: userID, displayName: displayName)
         let upload = try await step { () -> (CryptoChanges, KeysUpload?) in
-            // Another caller may have created it while we talked to the homeserver.
             if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), nil) }
             let (changes, upload) = try await machine.createDevice(userID: userID, deviceID: deviceID)
             return (changes, upload)
@@ -33,6 +56,12 @@ extension CryptoEngine {
             }
         }
         return try await machine.deviceID(of: userID) ?? deviceID
+    }
+
+    /// Eight random letters and digits: a new device id never seen on the homeserver.
+    static func deviceSuffix() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        return String((0..<8).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
     }
 
     /// Sends a key upload the machine prepared (already committed), then records it as published and

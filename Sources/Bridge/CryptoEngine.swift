@@ -22,6 +22,8 @@ public struct CryptoEngine: Sendable {
     let committer: any StepCommitter
     public let lock = AsyncLock()
     let roomLocks = KeyedAsyncLock<RoomID>()
+    /// Serializes the creation of one user's device (it lists and deletes the user's devices first).
+    let deviceLocks = KeyedAsyncLock<UserID>()
     /// Rate limit of `/keys/query` for to-device senders whose devices are unknown.
     let senderQueries: SenderQueryThrottle
     /// Whether this instance owns the crypto state; no step runs while it does not. nil: always.

@@ -65,7 +65,10 @@ public final class CryptoFollowUps: Service, Sendable {
                 return
             } catch {
                 logger.warning("crypto follow-up failed", metadata: ["work": "\(Self.describe(work))", "attempt": "\(attempt)", "error": "\(error)"])
-                if attempt < 5 { try? await Task.sleep(for: delay) }
+                // Shutting down: what is left is retried from the store's state on the next start
+                // (uploads from the account's unpublished keys, senders by the sweep), not waited for.
+                if attempt == 5 || Task.isShuttingDownGracefully { return }
+                try? await Task.sleep(for: delay)
                 delay *= 2
             }
         }

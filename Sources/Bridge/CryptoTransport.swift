@@ -15,6 +15,10 @@ public protocol CryptoTransport: Sendable {
     func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue
     func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws
     func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID
+    /// The ids of a local user's devices on the homeserver (registering the user if needed).
+    func listDevices(of userID: UserID) async throws -> [DeviceID]
+    /// Deletes a local user's device on the homeserver (gone already: success).
+    func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws
     /// Publishes a local user's cross-signing keys (`/keys/device_signing/upload`).
     func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws
     /// Publishes signatures (`/keys/signatures/upload`); returns the homeserver's `failures`.

@@ -41,3 +41,23 @@ extension HomeserverClient {
         return try await request(.POST, "/_matrix/client/v3/keys/query", as: Identity(userID: requester), body: ["device_keys": .object(deviceKeys)])
     }
 }
+
+extension HomeserverClient {
+    /// The ids of a namespace user's devices (`GET /devices` masquerading; the user is registered
+    /// first if needed, as `inhibit_login`).
+    public func listDevices(of userID: UserID) async throws -> [DeviceID] {
+        try await registerUser(localpart: userID.localpart)
+        let response = try await request(.GET, "/_matrix/client/v3/devices", as: Identity(userID: userID))
+        return (response["devices"]?.arrayValue ?? []).compactMap { $0["device_id"]?.stringValue.flatMap { try? DeviceID($0) } }
+    }
+
+    /// Deletes a namespace user's device (`DELETE /devices/{id}`; no interactive auth for an
+    /// appservice with MSC4190). A device already gone is success.
+    public func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws {
+        do {
+            _ = try await request(.DELETE, "/_matrix/client/v3/devices/\(Self.encode(deviceID.rawValue))", as: Identity(userID: userID), body: [:])
+        } catch let error as HomeserverError where error.status == 404 {
+            return
+        }
+    }
+}

@@ -39,6 +39,11 @@ final class BenchTransport: CryptoTransport {
 
     func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
 
+    /// Local users have no devices before they are provisioned here (each bench database starts empty).
+    func listDevices(of userID: UserID) async throws -> [DeviceID] { [] }
+
+    func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws {}
+
     /// Accepts cross-signing keys and signatures (counted as uploads); nothing reads them back.
     func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws { uploads.add(1, ordering: .relaxed) }
 

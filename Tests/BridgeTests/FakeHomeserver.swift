@@ -32,12 +32,24 @@ actor FakeHomeserver {
 
     func register(party: String) { parties.insert(party) }
 
+    func deviceIDs(of userID: UserID) -> [DeviceID] { (devices[userID] ?? [:]).keys.sorted() }
+
+    func delete(_ deviceID: DeviceID, of userID: UserID) {
+        devices[userID]?[deviceID] = nil
+        for party in parties { changedUsers[party, default: []].insert(userID) }
+    }
+
     func provision(_ deviceID: DeviceID, for userID: UserID) {
         devices[userID, default: [:]][deviceID] = devices[userID]?[deviceID] ?? Device(keys: .null)
     }
 
-    func upload(_ body: JSONValue, userID: UserID, deviceID: DeviceID) -> [String: Int] {
+    /// Takes a device's keys; like Synapse, refuses (nil) a one-time key id the device already holds
+    /// with other contents (what a new account on an old device runs into).
+    func upload(_ body: JSONValue, userID: UserID, deviceID: DeviceID) -> [String: Int]? {
         var device = devices[userID]?[deviceID] ?? Device(keys: .null)
+        for (id, key) in body["one_time_keys"]?.objectValue ?? [:] {
+            if let held = device.oneTimeKeys.first(where: { $0.0 == id }), held.1 != key { return nil }
+        }
         if let keys = body["device_keys"] {
             device.keys = keys
             for party in parties { changedUsers[party, default: []].insert(userID) }
@@ -201,6 +213,9 @@ actor FakeHomeserver {
     }
 }
 
+/// Synapse's 400 for a one-time key id the device already holds with other contents.
+struct OneTimeKeyExists: Error {}
+
 /// A ``CryptoTransport`` that acts on the fake homeserver as one party.
 struct FakeTransport: CryptoTransport {
     let homeserver: FakeHomeserver
@@ -210,8 +225,15 @@ struct FakeTransport: CryptoTransport {
     }
 
     func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {
-        await homeserver.upload(body, userID: userID, deviceID: device)
+        guard let counts = await homeserver.upload(body, userID: userID, deviceID: device) else {
+            throw OneTimeKeyExists()
+        }
+        return counts
     }
+
+    func listDevices(of userID: UserID) async throws -> [DeviceID] { await homeserver.deviceIDs(of: userID) }
+
+    func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws { await homeserver.delete(deviceID, of: userID) }
 
     func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue { await homeserver.query(users, requester: requester) }
 

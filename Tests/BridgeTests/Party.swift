@@ -105,8 +105,7 @@ final class Party: Sendable {
         for (index, user) in users.enumerated() {
             let userID = try UserID(user)
             let deviceID = try DeviceID("\(name.uppercased())\(index)")
-            try await engine.ensureDevice(userID, deviceID: deviceID, displayName: name)
-            devices.append((userID, deviceID))
+            devices.append((userID, try await engine.ensureDevice(userID, deviceID: deviceID, displayName: name)))
         }
         self.devices = devices
     }
