@@ -27,7 +27,9 @@ extension CryptoEngine {
     }
 
     /// ``ensureDevice(_:deviceID:displayName:)``'s creation, under the user's device lock.
-    private func createDevice(_ userID: UserID, preferred: DeviceID, displayName: String) async throws -> DeviceID {
+    ///
+    /// - Parameter avoid: Ids never to use again (a replaced device's: peers remember its old keys).
+    func createDevice(_ userID: UserID, preferred: DeviceID, displayName: String, avoid: Set<DeviceID> = []) async throws -> DeviceID {
         let stale = try await transport.listDevices(of: userID).filter { $0.rawValue.hasPrefix(preferred.rawValue) }
         for device in stale {
             logger.warning("deleting a device the database does not know (a lost or restored database); the user gets a new device", metadata: [
@@ -35,8 +37,12 @@ extension CryptoEngine {
             ])
             try await transport.deleteDevice(device, of: userID)
         }
+        // Only a user the homeserver knows no Sealbridge device of gets the bare preferred id: any
+        // earlier device may have used it, and peers remember keys per device id.
         var deviceID = preferred
-        while stale.contains(deviceID) { deviceID = try DeviceID(preferred.rawValue + Self.deviceSuffix()) }
+        while !stale.isEmpty || !avoid.isEmpty, stale.contains(deviceID) || avoid.contains(deviceID) || deviceID == preferred {
+            deviceID = try DeviceID(preferred.rawValue + Self.deviceSuffix())
+        }
         try await transport.provisionDevice(deviceID, for: userID, displayName: displayName)
         let upload = try await step { () -> (CryptoChanges, KeysUpload?) in
             if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), nil) }

@@ -47,7 +47,12 @@ extension CryptoEngine {
 /// never runs dry: a full pass over 10,000 devices at the default 20 a second takes about 8 minutes,
 /// and a new pass starts at most every ``passInterval``.
 ///
-/// Cheap for the homeserver: one empty `/keys/upload` per device (a count read), a few at a time.
+/// With a ``DeviceCheck``, each page is first compared with what the homeserver serves (one
+/// `/keys/query` per page): a device that is gone (logged out by an admin, deleted by the homeserver's
+/// stale-device cleanup) or that carries another account's keys is replaced by a new one.
+///
+/// Cheap for the homeserver: one empty `/keys/upload` per device (a count read), a few at a time,
+/// and one keys query per page.
 public final class OneTimeKeyCheckService: Service, Sendable {
     /// What `status` shows of the walk.
     public struct Progress: Sendable, Equatable {
@@ -56,13 +61,37 @@ public final class OneTimeKeyCheckService: Service, Sendable {
         public var checked = 0
         public var toppedUp = 0
         public var failed = 0
+        /// Devices replaced because the homeserver lost them or serves other keys for them.
+        public var replaced = 0
         public var lastPassDevices: Int?
         public var lastPassFinishedAt: Date?
         public var lastPassSeconds: Double?
     }
 
+    /// How to check that local devices are still there with their keys, and replace those that are not.
+    public struct DeviceCheck: Sendable {
+        /// Who asks the homeserver (the bot).
+        public var requester: UserID
+        /// The id a replacement starts from (a fresh suffix is added) and its display name.
+        public var preferredDeviceID: DeviceID
+        public var displayName: @Sendable (UserID) -> String
+        /// Told after each replacement (an admin notice).
+        public var onReplaced: @Sendable (_ old: DeviceRef, _ new: DeviceID, _ state: LocalDeviceState) async -> Void
+
+        public init(
+            requester: UserID, preferredDeviceID: DeviceID, displayName: @escaping @Sendable (UserID) -> String,
+            onReplaced: @escaping @Sendable (DeviceRef, DeviceID, LocalDeviceState) async -> Void = { _, _, _ in }
+        ) {
+            self.requester = requester
+            self.preferredDeviceID = preferredDeviceID
+            self.displayName = displayName
+            self.onReplaced = onReplaced
+        }
+    }
+
     let engine: CryptoEngine
     let store: any CryptoStore
+    let deviceCheck: DeviceCheck?
     let pageSize: Int
     /// Time between two pages: the rate is pageSize per pageInterval.
     let pageInterval: Duration
@@ -75,11 +104,12 @@ public final class OneTimeKeyCheckService: Service, Sendable {
     ///   - pageSize: Devices read per page and topped up per commit (default 100).
     ///   - passInterval: Shortest time from the start of one pass to the start of the next (default an hour).
     public init(
-        engine: CryptoEngine, store: any CryptoStore, devicesPerSecond: Int = 20, pageSize: Int = 100, passInterval: Duration = .seconds(3600),
-        logger: Logger
+        engine: CryptoEngine, store: any CryptoStore, deviceCheck: DeviceCheck? = nil, devicesPerSecond: Int = 20, pageSize: Int = 100,
+        passInterval: Duration = .seconds(3600), logger: Logger
     ) {
         self.engine = engine
         self.store = store
+        self.deviceCheck = deviceCheck
         self.pageSize = pageSize
         self.pageInterval = .milliseconds(Int64(1000 * pageSize / max(1, devicesPerSecond)))
         self.passInterval = passInterval
@@ -102,7 +132,7 @@ public final class OneTimeKeyCheckService: Service, Sendable {
     /// One paced walk over every local device.
     public func pass() async throws {
         let started = Date()
-        state.withLock { $0.running = true; $0.checked = 0; $0.toppedUp = 0; $0.failed = 0 }
+        state.withLock { $0.running = true; $0.checked = 0; $0.toppedUp = 0; $0.failed = 0; $0.replaced = 0 }
         defer { state.withLock { $0.running = false } }
         var cursor: UserID?
         repeat {
@@ -126,8 +156,9 @@ public final class OneTimeKeyCheckService: Service, Sendable {
     public func checkPage(after cursor: UserID?) async -> UserID? {
         do {
             let page = try await store.localDevices(after: cursor, limit: pageSize)
+            let replaced = await replaceLostDevices(page)
             do {
-                let (toppedUp, failed) = try await engine.checkOneTimeKeys(page)
+                let (toppedUp, failed) = try await engine.checkOneTimeKeys(page.filter { !replaced.contains($0) })
                 state.withLock { $0.checked += page.count; $0.toppedUp += toppedUp; $0.failed += failed.count }
                 for device in failed.prefix(3) {
                     logger.warning("one-time key count could not be read", metadata: ["user": "\(device.userID)", "device": "\(device.deviceID)"])
@@ -141,5 +172,29 @@ public final class OneTimeKeyCheckService: Service, Sendable {
             logger.warning("one-time key check could not list devices", metadata: ["error": "\(error)"])
             return nil
         }
+    }
+
+    /// Replaces the devices of `page` that the homeserver lost or serves with other keys.
+    /// - Returns: The devices replaced (their counts need no reading: the new ones have fresh keys).
+    func replaceLostDevices(_ page: [DeviceRef]) async -> Set<DeviceRef> {
+        guard let deviceCheck, !page.isEmpty else { return [] }
+        var replaced: Set<DeviceRef> = []
+        do {
+            let states = try await engine.checkLocalDevices(page, as: deviceCheck.requester)
+            for (device, lost) in states.filter({ $0.value != .matches }).sorted(by: { $0.key.userID < $1.key.userID }) {
+                do {
+                    let new = try await engine.replaceDevice(
+                        device, state: lost, preferred: deviceCheck.preferredDeviceID, displayName: deviceCheck.displayName(device.userID))
+                    replaced.insert(device)
+                    state.withLock { $0.replaced += 1 }
+                    await deviceCheck.onReplaced(device, new, lost)
+                } catch {
+                    logger.error("could not replace a lost local device", metadata: ["user": "\(device.userID)", "device": "\(device.deviceID)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.warning("could not check local devices against the homeserver", metadata: ["error": "\(error)"])
+        }
+        return replaced
     }
 }

@@ -134,7 +134,18 @@ struct CryptoAssembly {
                 try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
             },
         ]
-        let keyCheck = OneTimeKeyCheckService(engine: engine, store: store, logger: Logger(label: "sealbridge.crypto.keys"))
+        let botDisplayName = configuration.appservice.botDisplayName
+        let keyCheck = OneTimeKeyCheckService(
+            engine: engine, store: store,
+            deviceCheck: OneTimeKeyCheckService.DeviceCheck(
+                requester: botUser, preferredDeviceID: BridgeActions.deviceID,
+                displayName: { $0 == botUser ? botDisplayName : "Sealbridge" },
+                onReplaced: { old, new, state in
+                    await notifier.notify(
+                        "The homeserver \(state == .missing ? "no longer has" : "serves other keys for") the device \(old.deviceID) of \(old.userID); Sealbridge replaced it with \(new). Peers will share keys with the new device; messages sent to the old one meanwhile cannot be decrypted.",
+                        key: "device-replaced-\(old.userID.rawValue)-\(old.deviceID.rawValue)")
+                }),
+            logger: Logger(label: "sealbridge.crypto.keys"))
         self.keyCheck = keyCheck
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,

@@ -53,6 +53,9 @@ public struct PostgresCryptoStore: CryptoStore {
     public func save(_ changes: CryptoChanges, on connection: PostgresConnection) async throws {
         var statements: [PostgresQuery] = []
         if let fence { statements.append(try fence.check()) }
+        for user in changes.discardedAccounts.sorted() {
+            statements.append("DELETE FROM sealbridge_crypto_accounts WHERE user_id = \(user.rawValue)")
+        }
         for account in changes.accounts {
             statements.append("""
                 INSERT INTO sealbridge_crypto_accounts (user_id, device_id, pickle, device_keys_uploaded, fallback_rotated_at)

@@ -1,5 +1,6 @@
 import Bridge
 import Foundation
+import Logging
 import MatrixCrypto
 import MatrixModels
 import Testing
@@ -35,5 +36,70 @@ struct DeviceIdentityTests {
         let homeserver = FakeHomeserver()
         let party = try await Party("sb", on: homeserver, users: ["@bot:hs"])
         #expect(party.device.rawValue == "SB0")
+    }
+}
+
+@Suite("Lost local devices found by the periodic pass")
+struct LostDeviceTests {
+    /// The bridge (bot and a puppet) and alice in an encrypted room, a first message each way delivered.
+    static func setUp() async throws -> (FakeHomeserver, Party, Party, RoomID) {
+        let homeserver = FakeHomeserver()
+        let bridge = try await Party("sb", on: homeserver, users: ["@bot:hs", "@puppet_1:hs"])
+        let alice = try await Party("alice", on: homeserver, users: ["@alice:hs"])
+        let room = try await encryptedRoom("!lost", on: homeserver, members: [alice.user, bridge.users[1]])
+        try await alice.sync()
+        try await bridge.sync()
+        _ = try await alice.send("before", in: room)
+        #expect(try await bridge.sync().bodies == ["before"])
+        return (homeserver, bridge, alice, room)
+    }
+
+    static func pass(_ bridge: Party) async throws -> OneTimeKeyCheckService {
+        let service = OneTimeKeyCheckService(
+            engine: bridge.engine, store: bridge.store,
+            deviceCheck: .init(requester: bridge.users[0], preferredDeviceID: try DeviceID("SB"), displayName: { _ in "Sealbridge" }),
+            devicesPerSecond: 1_000, logger: Logger(label: "test"))
+        try await service.pass()
+        return service
+    }
+
+    @Test(
+        "a device deleted on the homeserver is replaced under a new id; peers' next messages decrypt on it, and its own messages use a new session",
+        arguments: [LocalDeviceState.missing, .foreignKeys])
+    func replaced(_ loss: LocalDeviceState) async throws {
+        let (homeserver, bridge, alice, room) = try await Self.setUp()
+        let puppet = bridge.users[1], old = bridge.devices[1].1
+        let before = try await bridge.store.outboundGroupSession(roomID: room, senderUserID: puppet)
+        _ = try await bridge.send("from the old device", in: room, as: puppet)
+        #expect(try await alice.sync().bodies == ["from the old device"])
+        let oldSession = try #require(try await bridge.store.outboundGroupSession(roomID: room, senderUserID: puppet)).sessionID
+        #expect(before == nil)
+        switch loss {
+        case .missing: await homeserver.delete(old, of: puppet)
+        default:
+            // A database restored from an older backup: the homeserver holds other keys under the id.
+            let other = try await Party("other", on: FakeHomeserver(), users: [puppet.rawValue])
+            let foreign = try #require(await other.homeserver.query([puppet])["device_keys"]?[puppet.rawValue]?[other.device.rawValue])
+            await homeserver.replaceDeviceKeys(puppet, old, with: foreign)
+        }
+
+        let service = try await Self.pass(bridge)
+        #expect(service.progress.replaced == 1)
+        let new = try #require(try await bridge.machine.deviceID(of: puppet))
+        #expect(new != old && new.rawValue.hasPrefix("SB"))
+        #expect(await homeserver.deviceIDs(of: puppet) == [new])
+        #expect(await homeserver.oneTimeKeyCount(puppet, new) == 50)
+        // The bot's device was fine and is untouched.
+        #expect(try await bridge.machine.deviceID(of: bridge.users[0]) == bridge.devices[0].1)
+
+        try await alice.sync()
+        _ = try await alice.send("after", in: room)
+        #expect(try await bridge.sync().bodies == ["after"])
+        _ = try await bridge.send("from the new device", in: room, as: puppet)
+        #expect(try await alice.sync().bodies == ["from the new device"])
+        #expect(try await bridge.store.outboundGroupSession(roomID: room, senderUserID: puppet)?.sessionID != oldSession)
+
+        // Nothing left to replace on the next pass.
+        #expect(try await Self.pass(bridge).progress.replaced == 0)
     }
 }

@@ -46,7 +46,8 @@ actor FakeHomeserver {
     /// Takes a device's keys; like Synapse, refuses (nil) a one-time key id the device already holds
     /// with other contents (what a new account on an old device runs into).
     func upload(_ body: JSONValue, userID: UserID, deviceID: DeviceID) -> [String: Int]? {
-        var device = devices[userID]?[deviceID] ?? Device(keys: .null)
+        // Like Synapse: masquerading as a device that does not exist is refused (M_UNKNOWN_DEVICE).
+        guard var device = devices[userID]?[deviceID] else { return nil }
         for (id, key) in body["one_time_keys"]?.objectValue ?? [:] {
             if let held = device.oneTimeKeys.first(where: { $0.0 == id }), held.1 != key { return nil }
         }

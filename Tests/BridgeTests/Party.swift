@@ -116,7 +116,10 @@ final class Party: Sendable {
     /// the returned step's outcomes.
     @discardableResult
     func sync(toDevice: Bool = true, events: Bool = true) async throws -> CryptoStep {
-        let (messages, changed) = toDevice ? await homeserver.drain(party: name, devices: devices) : ([], [])
+        // The devices as the store has them now (one may have been replaced since the party started).
+        var current: [(UserID, DeviceID)] = []
+        for (user, device) in devices { current.append((user, try await machine.deviceID(of: user) ?? device)) }
+        let (messages, changed) = toDevice ? await homeserver.drain(party: name, devices: current) : ([], [])
         var newEvents: [JSONValue] = []
         if events {
             let timeline = await homeserver.timeline

@@ -153,6 +153,9 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
 
 /// Everything one step of the engine changed, written by ``CryptoStore/save(_:)`` in one go.
 public struct CryptoChanges: Sendable {
+    /// Local users whose account (device) is forgotten, applied before `accounts`: the device is gone
+    /// from the homeserver or holds another account's keys, and a new one replaces it.
+    public var discardedAccounts: Set<UserID> = []
     public var accounts: [StoredAccount] = []
     public var olmSessions: [StoredOlmSession] = []
     /// Kept once per (room, session id, sender key): a copy known from an earlier index replaces a later
@@ -195,7 +198,7 @@ public struct CryptoChanges: Sendable {
     public init() {}
 
     public var isEmpty: Bool {
-        accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
+        discardedAccounts.isEmpty && accounts.isEmpty && olmSessions.isEmpty && inboundGroupSessions.isEmpty && replayEntries.isEmpty
             && parkedEvents.isEmpty && releasedEvents.isEmpty && surfacedEvents.isEmpty && pendingToDevice.isEmpty
             && releasedToDevice.isEmpty && deviceLists.isEmpty && userIdentities.isEmpty && trackedUsers.isEmpty
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
@@ -205,6 +208,7 @@ public struct CryptoChanges: Sendable {
 
     /// Appends `other`'s changes after these (later writes win where both touch one row).
     public mutating func merge(_ other: CryptoChanges) {
+        discardedAccounts.formUnion(other.discardedAccounts)
         accounts += other.accounts
         olmSessions += other.olmSessions
         inboundGroupSessions += other.inboundGroupSessions

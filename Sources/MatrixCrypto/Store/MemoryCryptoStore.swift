@@ -198,6 +198,7 @@ public actor MemoryCryptoStore: CryptoStore {
         for eventID in changes.releasedEvents { parked[eventID] = nil }
         for message in changes.pendingToDevice where pending[message.id] == nil { pending[message.id] = message }
         for id in changes.releasedToDevice { pending[id] = nil }
+        for user in changes.discardedAccounts { accounts[user] = nil }
         for account in changes.accounts { accounts[account.userID] = account }
         for session in changes.olmSessions {
             let local = DeviceRef(userID: session.localUserID, deviceID: session.localDeviceID)

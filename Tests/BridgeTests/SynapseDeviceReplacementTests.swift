@@ -1,0 +1,58 @@
+import Bridge
+import Foundation
+import HomeserverClient
+import Logging
+import MatrixCrypto
+import MatrixModels
+import Testing
+
+/// A puppet's device deleted on the real Synapse that scripts/test starts: the periodic pass notices,
+/// replaces it under a new id with fresh keys, and signs it with the puppet's identity.
+@Suite("Lost devices on a real Synapse")
+struct SynapseDeviceReplacementTests {
+    @Test("a deleted puppet device is replaced: new id, keys and one-time keys served, cross-signed; a stale device from a lost database is deleted")
+    func replaceDeleted() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else {
+            Issue.record("SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test")
+            return
+        }
+        let client = HomeserverClient(baseURL: url, asToken: token)
+        let suffix = UInt32.random(in: 0...UInt32.max)
+        let puppet = try UserID("@sbtest_dr\(suffix):localhost"), observer = try UserID("@sbtest_do\(suffix):localhost")
+        try await client.registerUser(localpart: observer.localpart)
+        let store = MemoryCryptoStore()
+        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "d", count: 44)))
+        let engine = CryptoEngine(machine: machine, store: store, transport: client, crossSigning: { _ in .replace })
+        let preferred = try DeviceID("DR\(suffix)")
+        let old = try await engine.ensureDevice(puppet, deviceID: preferred, displayName: "puppet")
+        #expect(old == preferred)
+
+        // An admin (or the stale-device cleanup) deletes it.
+        try await client.deleteDevice(old, of: puppet)
+        let service = OneTimeKeyCheckService(
+            engine: engine, store: store,
+            deviceCheck: .init(requester: observer, preferredDeviceID: preferred, displayName: { _ in "puppet" }),
+            devicesPerSecond: 1_000, logger: Logger(label: "test"))
+        try await service.pass()
+        #expect(service.progress.replaced == 1)
+        let new = try #require(try await machine.deviceID(of: puppet))
+        #expect(new != old && new.rawValue.hasPrefix(preferred.rawValue))
+        #expect(try await client.listDevices(of: puppet) == [new])
+        _ = try await SynapseCrossSigningTests.verifiedIdentity(client, of: puppet, device: new, as: observer)
+        let claimed = try await client.claimKeys(
+            ["one_time_keys": [.init(stringLiteral: puppet.rawValue): [.init(stringLiteral: new.rawValue): "signed_curve25519"]]],
+            as: .init(userID: observer))
+        #expect(claimed["one_time_keys"]?[puppet.rawValue]?[new.rawValue]?.objectValue?.isEmpty == false)
+
+        // The database is lost: a new account never takes over the device the homeserver still holds.
+        let freshStore = MemoryCryptoStore()
+        let fresh = CryptoEngine(
+            machine: CryptoMachine(store: freshStore, cipher: try StoreCipher(secret: String(repeating: "e", count: 44))), store: freshStore,
+            transport: client)
+        let again = try await fresh.ensureDevice(puppet, deviceID: preferred, displayName: "puppet")
+        #expect(again != new && again != old)
+        #expect(try await client.listDevices(of: puppet) == [again])
+        #expect(try await freshStore.account(userID: puppet)?.deviceKeysUploaded == true)
+    }
+}
