@@ -15,9 +15,11 @@ extension CryptoEngine {
         try await commitKeysQuery(response, users: users)
     }
 
-    /// Commits a `/keys/query` answer for `users`; devices the machine refused are logged.
+    /// Commits a `/keys/query` answer for `users`; devices the machine refused are logged. Trust
+    /// changes of known devices are delivered to the bridge logic in the same database transaction
+    /// (one `sealbridge.trust_update` per room their owner is in).
     func commitKeysQuery(_ response: JSONValue, users: [UserID]) async throws {
-        try await step { () -> (CryptoChanges, Void) in
+        try await locked {
             let outcome = try await machine.receiveKeysQuery(response, users: users)
             for rejected in outcome.rejected {
                 logger.warning("ignored a device", metadata: [
@@ -30,7 +32,15 @@ extension CryptoEngine {
             for user in outcome.changedIdentities {
                 logger.warning("a user's master key changed since it was pinned; their devices are identity_changed until an admin trusts it", metadata: ["user": "\(user)"])
             }
-            return (outcome.changes, ())
+            var step = CryptoStep()
+            step.changes = outcome.changes
+            for change in outcome.trustChanges {
+                logger.info("a device's trust level changed", metadata: [
+                    "user": "\(change.userID)", "device": "\(change.deviceID)", "from": "\(change.previous)", "to": "\(change.current)",
+                ])
+                for room in try await store.presentRooms(userID: change.userID) { step.trustUpdates.append((change, room)) }
+            }
+            try await committer.commit(step)
         }
     }
 

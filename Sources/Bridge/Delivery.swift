@@ -1,5 +1,7 @@
+import Foundation
 import MatrixCrypto
 import MatrixModels
+import Primitives
 
 /// One room event as the bridge logic receives it: plaintext, sender, room, and what is known of
 /// its encryption. Its JSON is documented in docs/bridge-api.md.
@@ -64,7 +66,31 @@ public struct Delivery: Sendable {
             json["encryption"] = .object(encryption)
             deliveries.append(Delivery(roomID: outcome.roomID, eventID: outcome.eventID, json: .object(json), late: outcome.late))
         }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for (change, roomID) in step.trustUpdates where !users.isLocal(change.userID) {
+            deliveries.append(trustUpdate(change, in: roomID, at: now))
+        }
         return deliveries
+    }
+
+    /// A `sealbridge.trust_update` for the bridge logic: events of `change`'s device delivered
+    /// earlier in `roomID` carry the previous level; from now on it is the current one. Its id is
+    /// Sealbridge's own (`$sealbridge_trust_…`, unique per room, device and moment), never a homeserver event's.
+    static func trustUpdate(_ change: DeviceTrustChange, in roomID: RoomID, at timestamp: Int64) -> Delivery {
+        let digest = SHA256.hash(Array("\(roomID.rawValue)\u{0}\(change.userID.rawValue)\u{0}\(change.deviceID.rawValue)\u{0}\(change.previous)\u{0}\(change.current)\u{0}\(timestamp)".utf8))
+        // The digest is hex: always a valid event id.
+        let eventID = try! EventID("$sealbridge_trust_" + Hex.encode(digest.prefix(16)))
+        let json: JSONValue = [
+            "event_id": .string(eventID.rawValue), "room_id": .string(roomID.rawValue), "sender": .string(change.userID.rawValue),
+            "type": "sealbridge.trust_update", "origin_server_ts": .integer(timestamp),
+            "content": [
+                "user_id": .string(change.userID.rawValue), "device_id": .string(change.deviceID.rawValue),
+                "sender_key": .string(change.curve25519), "previous_trust": .string(change.previous.rawValue),
+                "trust": .string(change.current.rawValue),
+            ],
+            "encryption": ["encrypted": false],
+        ]
+        return Delivery(roomID: roomID, eventID: eventID, json: json, late: false)
     }
 }
 

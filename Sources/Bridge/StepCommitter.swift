@@ -36,7 +36,7 @@ public struct PostgresStepCommitter: StepCommitter {
     }
 
     public func commit(_ step: CryptoStep) async throws {
-        guard !step.changes.isEmpty || !step.roomEvents.isEmpty else { return }
+        guard !step.changes.isEmpty || !step.roomEvents.isEmpty || !step.trustUpdates.isEmpty else { return }
         try await client.withTransaction { connection in
             try await store.save(step.changes, on: connection)
             if let (outbox, users) = outbox {

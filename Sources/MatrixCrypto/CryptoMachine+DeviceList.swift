@@ -10,6 +10,27 @@ public struct KeysQueryOutcome: Sendable {
     public var refusedKeys: [(userID: UserID, reason: String)] = []
     /// Users whose master key just became other than the pinned one (`identity_changed`).
     public var changedIdentities: [UserID] = []
+    /// Devices already known whose trust level this answer changes (cross-signed after the fact,
+    /// identity changed, …): events delivered earlier carry the old level, so the bridge logic is told.
+    public var trustChanges: [DeviceTrustChange] = []
+}
+
+/// A known device's trust level changed: what it was, what it is now.
+public struct DeviceTrustChange: Sendable, Hashable {
+    public var userID: UserID
+    public var deviceID: DeviceID
+    /// The device's curve25519 key: what `encryption.sender_key` of its events says.
+    public var curve25519: String
+    public var previous: DeviceTrust
+    public var current: DeviceTrust
+
+    public init(userID: UserID, deviceID: DeviceID, curve25519: String, previous: DeviceTrust, current: DeviceTrust) {
+        self.userID = userID
+        self.deviceID = deviceID
+        self.curve25519 = curve25519
+        self.previous = previous
+        self.current = current
+    }
 }
 
 extension CryptoMachine {
@@ -87,6 +108,14 @@ extension CryptoMachine {
             let previous = identities[user]
             let identity = Self.nextIdentity(previous: previous, keys: crossSigning, signedDevices: signed, userID: user, anchor: anchor)
             if identity != previous { outcome.changes.userIdentities[user] = identity }
+            for device in verified {
+                guard let before = known[user]?.first(where: { $0.deviceID == device.deviceID }) else { continue }
+                let was = DeviceTrust.of(before, identity: previous), now = DeviceTrust.of(device, identity: identity)
+                if was != now {
+                    outcome.trustChanges.append(DeviceTrustChange(
+                        userID: user, deviceID: device.deviceID, curve25519: device.curve25519, previous: was, current: now))
+                }
+            }
             if identity?.identityChanged == true, previous?.masterKey != identity?.masterKey { outcome.changedIdentities.append(user) }
         }
         return outcome

@@ -18,6 +18,11 @@ public struct CryptoStep: Sendable {
     public var unknownSenders: Set<UserID> = []
     /// Room keys for a session id that another owner already claimed: logged and counted.
     public var keyConflicts: [RoomKeyConflict] = []
+    /// Known devices whose trust level changed, once per room their owner is in: delivered to the
+    /// bridge logic with the step (events from those devices delivered earlier carry the old level).
+    public var trustUpdates: [(change: DeviceTrustChange, roomID: RoomID)] = []
+
+    public init() {}
 }
 
 /// An `m.room_key` for a session id that a different owner (sender key, user or Ed25519 key) already
