@@ -10,8 +10,9 @@ public struct KeysQueryOutcome: Sendable {
     public var refusedKeys: [(userID: UserID, reason: String)] = []
     /// Users whose master key just became other than the pinned one (`identity_changed`).
     public var changedIdentities: [UserID] = []
-    /// Devices already known whose trust level this answer changes (cross-signed after the fact,
-    /// identity changed, …): events delivered earlier carry the old level, so the bridge logic is told.
+    /// Devices of already known users whose trust level this answer changes (cross-signed after the
+    /// fact, identity changed, a new device that was `unknown_device`): events delivered earlier carry
+    /// the old level, so the bridge logic is told.
     public var trustChanges: [DeviceTrustChange] = []
 }
 
@@ -108,8 +109,10 @@ extension CryptoMachine {
             let previous = identities[user]
             let identity = Self.nextIdentity(previous: previous, keys: crossSigning, signedDevices: signed, userID: user, anchor: anchor)
             if identity != previous { outcome.changes.userIdentities[user] = identity }
-            for device in verified {
-                guard let before = known[user]?.first(where: { $0.deviceID == device.deviceID }) else { continue }
+            // A user seen for the first time has no level to change (a room join would otherwise report
+            // every member's every device); a new device of a known user was `unknown_device` until now.
+            for device in verified where known[user] != nil {
+                let before = known[user]?.first(where: { $0.deviceID == device.deviceID })
                 let was = DeviceTrust.of(before, identity: previous), now = DeviceTrust.of(device, identity: identity)
                 if was != now {
                     outcome.trustChanges.append(DeviceTrustChange(

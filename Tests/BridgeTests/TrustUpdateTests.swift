@@ -56,3 +56,28 @@ struct TrustUpdateTests {
         #expect(committer.steps.withLock { $0.flatMap(\.trustUpdates) }.count == 1)
     }
 }
+
+extension TrustUpdateTests {
+    @Test("a new device of a known user reports unknown_device → its level; a first query of a user reports nothing")
+    func newDevice() async throws {
+        let homeserver = FakeHomeserver()
+        let bridge = try await Party("sb", on: homeserver, users: ["@bot:hs", "@puppet_1:hs"])
+        let alice = try await Party("alice", on: homeserver, users: ["@alice:hs"])
+        let puppet = bridge.users[1]
+        let room = try await encryptedRoom("!new", on: homeserver, members: [alice.user, puppet])
+        try await bridge.sync()
+        let committer = Capturing(store: bridge.store)
+        let engine = CryptoEngine(
+            machine: bridge.machine, store: bridge.store, transport: FakeTransport(homeserver: homeserver), committer: committer)
+        try await engine.refreshDevices([alice.user], as: puppet)
+        #expect(committer.steps.withLock { $0.flatMap(\.trustUpdates) }.isEmpty)
+
+        // Alice logs in on a second device.
+        let laptop = try await Party("laptop", on: homeserver, users: ["@alice:hs"])
+        try await engine.refreshDevices([alice.user], as: puppet)
+        let updates = committer.steps.withLock { $0.flatMap(\.trustUpdates) }
+        #expect(updates.map(\.change.deviceID) == [laptop.device])
+        #expect(updates.first?.change.previous == .unknownDevice && updates.first?.change.current == .deviceOnly)
+        #expect(updates.first?.roomID == room)
+    }
+}
