@@ -23,7 +23,8 @@ extension CryptoMachine {
         let plan = try await planShare(roomID: roomID, sender: sender, unreachable: unreachable, scratch: scratch)
         if !plan.claim.isEmpty { return .claimOneTimeKeys(plan.claim) }
         if let share = try await buildShare(plan, scratch: scratch) { return .shareRoomKey(share) }
-        if !plan.isNew, plan.unreachable.isEmpty {
+        // Not while a device waits to have its claim retried: only a full plan notices its backoff is over.
+        if !plan.isNew, plan.unreachable.isEmpty, !plan.record.shares.contains(where: { $0.withheldCode == Self.noOlmCode && $0.messageIndex == nil }) {
             fullyShared[OutboundSessionOwner(roomID: roomID, senderUserID: sender)] = (plan.record.sessionID, version)
         }
         identities[sender] = (plan.local.deviceID, plan.account.identityKeys.curve25519)

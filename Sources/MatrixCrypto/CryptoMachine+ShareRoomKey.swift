@@ -69,6 +69,8 @@ extension CryptoMachine {
         let byRef = self.settings.sharingPolicy == .all ? [:] : Dictionary(
             recipients.map { (DeviceRef(userID: $0.userID, deviceID: $0.deviceID), $0) }, uniquingKeysWith: { first, _ in first })
         let shared = Set(record.shares.filter { share in
+            // A device no one-time key could be claimed for is tried again once its backoff is over.
+            if share.withheldCode == Self.noOlmCode, share.messageIndex == nil { return (share.retryAfter ?? .distantPast) > now() }
             guard share.withheldCode == Self.unverifiedCode, share.messageIndex == nil,
                 let device = byRef[DeviceRef(userID: share.userID, deviceID: share.deviceID)]
             else { return true }
@@ -112,11 +114,17 @@ extension CryptoMachine {
     }
 
     static let unverifiedCode = "m.unverified"
+    static let noOlmCode = "m.no_olm"
+
+    /// How long after its `failures`-th failed claim a device is tried again: 1 minute, doubling, at most an hour.
+    static func claimBackoff(failures: Int) -> TimeInterval {
+        min(3600, 60 * pow(2, Double(max(0, failures - 1))))
+    }
 
     /// Why a device gets a withheld notice instead of the key, if it does.
     func withheldCode(for device: VerifiedDeviceKeys, plan: SharePlan) -> String? {
         if let code = trustWithheldCode(for: device, identities: plan.identities) { return code }
-        if plan.unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return "m.no_olm" }
+        if plan.unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return Self.noOlmCode }
         return nil
     }
 
@@ -159,9 +167,15 @@ extension CryptoMachine {
                     "session_id": .string(plan.record.sessionID), "sender_key": .string(identity.curve25519),
                     "from_device": .string(plan.local.deviceID.rawValue), "code": .string(code), "reason": .string(Self.withheldReason(code)),
                 ]))
-                withheldShares[ref] = OutboundShare(
+                var share = OutboundShare(
                     roomID: roomID, senderUserID: plan.local.userID, sessionID: plan.record.sessionID, userID: device.userID,
                     deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: nil, withheldCode: code)
+                if code == Self.noOlmCode {
+                    let earlier = plan.record.shares.first { $0.userID == device.userID && $0.deviceID == device.deviceID && $0.withheldCode == Self.noOlmCode }
+                    share.failedClaims = (earlier?.failedClaims ?? 0) + 1
+                    share.retryAfter = now().addingTimeInterval(Self.claimBackoff(failures: share.failedClaims))
+                }
+                withheldShares[ref] = share
                 continue
             }
             guard let session = plan.sessions[device.curve25519], let (envelope, pickle) = encrypted[ref] else { continue }

@@ -195,5 +195,10 @@ public enum CryptoStoreMigrations {
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
             """),
+            Migration(version: 18, name: "a failed claim is not a share", sql: """
+            -- m.no_olm shares (no one-time key could be claimed) are retried with a doubling backoff.
+            ALTER TABLE sealbridge_outbound_shares ADD COLUMN retry_after timestamptz;
+            ALTER TABLE sealbridge_outbound_shares ADD COLUMN failed_claims integer NOT NULL DEFAULT 0;
+            """),
     ]
 }

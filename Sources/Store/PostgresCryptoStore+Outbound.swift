@@ -21,14 +21,15 @@ extension PostgresCryptoStore {
         guard var session = try await outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: senderUserID) else { return nil }
         let sessionID = session.sessionID
         let shares = try await client.query("""
-            SELECT user_id, device_id, curve25519, message_index, withheld_code FROM sealbridge_outbound_shares
+            SELECT user_id, device_id, curve25519, message_index, withheld_code, retry_after, failed_claims FROM sealbridge_outbound_shares
             WHERE session_id = \(sessionID) ORDER BY user_id, device_id
             """).map { share in
             OutboundShare(
                 roomID: roomID, senderUserID: senderUserID, sessionID: sessionID, userID: try UserID(try share.decode(String.self, "user_id")),
                 deviceID: try DeviceID(try share.decode(String.self, "device_id")), curve25519: try share.decode(String.self, "curve25519"),
                 messageIndex: try share.decode(Int64?.self, "message_index").map { UInt32($0) },
-                withheldCode: try share.decode(String?.self, "withheld_code"))
+                withheldCode: try share.decode(String?.self, "withheld_code"), retryAfter: try share.decode(Date?.self, "retry_after"),
+                failedClaims: Int(try share.decode(Int64.self, "failed_claims")))
         }
         session.shares = shares
         return session
@@ -57,12 +58,14 @@ extension PostgresCryptoStore {
         for share in changes.outboundShares {
             // A share for a session discarded meanwhile is dropped, as in the memory store.
             statements.append("""
-                INSERT INTO sealbridge_outbound_shares (session_id, user_id, device_id, curve25519, message_index, withheld_code)
+                INSERT INTO sealbridge_outbound_shares
+                    (session_id, user_id, device_id, curve25519, message_index, withheld_code, retry_after, failed_claims)
                 SELECT \(share.sessionID), \(share.userID.rawValue), \(share.deviceID.rawValue), \(share.curve25519),
-                       \(share.messageIndex.map { Int64($0) }), \(share.withheldCode)
+                       \(share.messageIndex.map { Int64($0) }), \(share.withheldCode), \(share.retryAfter), \(Int64(share.failedClaims))
                 WHERE EXISTS (SELECT 1 FROM sealbridge_outbound_group_sessions WHERE session_id = \(share.sessionID))
                 ON CONFLICT (session_id, user_id, device_id) DO UPDATE SET curve25519 = EXCLUDED.curve25519,
-                    message_index = EXCLUDED.message_index, withheld_code = EXCLUDED.withheld_code
+                    message_index = EXCLUDED.message_index, withheld_code = EXCLUDED.withheld_code,
+                    retry_after = EXCLUDED.retry_after, failed_claims = EXCLUDED.failed_claims
                 """)
         }
         return statements

@@ -372,3 +372,40 @@ struct UnknownSenderTests {
         #expect(try await bob.store.inboundGroupSessions(roomID: try RoomID("!zoe"), sessionID: group.sessionID).count == 1)
     }
 }
+
+@Suite("A failed claim is not a share")
+struct FailedClaimTests {
+    @Test("a device that got m.no_olm is tried again after its backoff (1 min, doubling) and then gets the key; until then it is not claimed again")
+    func retriedAfterBackoff() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let dave = try await Party("dave", on: hs, users: ["@dave:localhost"])
+        let room = try await encryptedRoom("!retry", on: hs, members: [alice.user, dave.user])
+        try await alice.sync()
+        try await dave.sync()
+        await hs.exhaustKeys(userID: dave.user, deviceID: dave.device)
+        _ = try await alice.send("first", in: room)
+        var share = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)?.shares.first)
+        #expect(share.withheldCode == "m.no_olm" && share.failedClaims == 1)
+        #expect(share.retryAfter.map { $0.timeIntervalSince(alice.clock.now) } ?? 0 > 55)
+
+        // A second failure before the backoff is over: not even tried (the device is not claimed again).
+        _ = try await alice.send("second", in: room)
+        #expect(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)?.shares.first?.failedClaims == 1)
+
+        // Past the backoff, still no key: the second failure doubles the wait.
+        alice.clock.advance(by: 61)
+        _ = try await alice.send("third", in: room)
+        share = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)?.shares.first)
+        #expect(share.withheldCode == "m.no_olm" && share.failedClaims == 2)
+        #expect(share.retryAfter.map { $0.timeIntervalSince(alice.clock.now) } ?? 0 > 115)
+
+        // Dave's device has keys again; past the backoff, the next message reaches him.
+        try await dave.engine.checkOneTimeKeys(DeviceRef(userID: dave.user, deviceID: dave.device))
+        alice.clock.advance(by: 121)
+        _ = try await alice.send("fourth", in: room)
+        share = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)?.shares.first)
+        #expect(share.withheldCode == nil && share.messageIndex != nil)
+        #expect(try await dave.sync().bodies == ["fourth"])
+    }
+}

@@ -87,7 +87,9 @@ enum RoomStateConformance {
         var shares = CryptoChanges()
         shares.outboundShares = [
             OutboundShare(roomID: room, senderUserID: bot, sessionID: "O1", userID: alice, deviceID: phone.deviceID, curve25519: "c1", messageIndex: 0, withheldCode: nil),
-            OutboundShare(roomID: room, senderUserID: bot, sessionID: "O1", userID: alice, deviceID: laptop.deviceID, curve25519: "c2", messageIndex: nil, withheldCode: "m.unverified"),
+            OutboundShare(
+                roomID: room, senderUserID: bot, sessionID: "O1", userID: alice, deviceID: laptop.deviceID, curve25519: "c2", messageIndex: nil,
+                withheldCode: "m.no_olm", retryAfter: at.addingTimeInterval(120), failedClaims: 2),
             // A share for a session that is not the current one is dropped.
             OutboundShare(roomID: room, senderUserID: bot, sessionID: "GONE", userID: alice, deviceID: phone.deviceID, curve25519: "c1", messageIndex: 0, withheldCode: nil),
         ]
@@ -102,6 +104,7 @@ enum RoomStateConformance {
         try await store.save(advanced)
         #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.pickle == "o1b")
         #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.shares.count == 2)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.shares.first { $0.withheldCode == "m.no_olm" }?.failedClaims == 2)
         var rotated = CryptoChanges()
         rotated.outboundGroupSessions = [StoredOutboundGroupSession(roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "O2", pickle: "o2", createdAt: at.addingTimeInterval(5))]
         try await store.save(rotated)

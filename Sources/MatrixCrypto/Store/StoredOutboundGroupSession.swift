@@ -43,11 +43,17 @@ public struct OutboundShare: Sendable, Hashable {
     public var messageIndex: UInt32?
     /// The `m.room_key.withheld` code sent instead of the key.
     public var withheldCode: String?
+    /// For `m.no_olm` (no one-time key could be claimed): when to try the device again, and how many
+    /// claims failed so far (the backoff doubles). A transient claim failure is not a share.
+    public var retryAfter: Date?
+    public var failedClaims: Int
 
     public init(
         roomID: RoomID, senderUserID: UserID, sessionID: String, userID: UserID, deviceID: DeviceID, curve25519: String,
-        messageIndex: UInt32?, withheldCode: String?
+        messageIndex: UInt32?, withheldCode: String?, retryAfter: Date? = nil, failedClaims: Int = 0
     ) {
+        self.retryAfter = retryAfter
+        self.failedClaims = failedClaims
         self.roomID = roomID
         self.senderUserID = senderUserID
         self.sessionID = sessionID
