@@ -4,7 +4,10 @@ import MatrixModels
 
 extension CryptoEngine {
     /// Replaces a wedged Olm session: claims a fresh one-time key of the remote device, creates a new
-    /// session and sends `m.dummy` through it, so the peer switches to the new session.
+    /// session and sends `m.dummy` through it, so the peer switches to the new session. Then re-sends,
+    /// through the new session, the room keys of the local user's current outbound sessions that the
+    /// device was given: a key that went through the wedged session may never have been read, and the
+    /// device's failures to decrypt our messages end without anyone asking.
     public func recover(_ wedged: WedgedSession) async throws {
         var target = try await machine.device(userID: wedged.remoteUserID, curve25519: wedged.remoteKey)
         if target == nil {
@@ -25,6 +28,15 @@ extension CryptoEngine {
             try await machine.encryptToDevice(sender: wedged.localUserID, to: target, type: "m.dummy", content: [:])
         }
         try await transport.sendToDevice(request, as: wedged.localUserID, device: wedged.localDeviceID)
-        logger.notice("replaced a wedged Olm session", metadata: ["local_user": "\(wedged.localUserID)", "remote_user": "\(wedged.remoteUserID)"])
+        let keys = try await locked { try await machine.currentRoomKeys(sender: wedged.localUserID, sharedWith: target) }
+        for key in keys {
+            let request = try await step { () -> (CryptoChanges, ToDeviceRequest) in
+                try await machine.encryptToDevice(sender: wedged.localUserID, to: target, type: "m.room_key", content: key)
+            }
+            try await transport.sendToDevice(request, as: wedged.localUserID, device: wedged.localDeviceID)
+        }
+        logger.notice("replaced a wedged Olm session", metadata: [
+            "local_user": "\(wedged.localUserID)", "remote_user": "\(wedged.remoteUserID)", "room_keys_resent": "\(keys.count)",
+        ])
     }
 }

@@ -34,3 +34,23 @@ extension CryptoMachine {
         return (changes, ToDeviceRequest(eventType: "m.room.encrypted", messages: [target.userID: [target.deviceID: content]]))
     }
 }
+
+extension CryptoMachine {
+    /// The `m.room_key` contents of `sender`'s current outbound sessions that `device` was given, at
+    /// the sessions' current index: re-sent after a wedged Olm session with it was replaced, since
+    /// the key that went through the wedged session may never have been read.
+    public func currentRoomKeys(sender: UserID, sharedWith device: DeviceRef) async throws -> [JSONValue] {
+        var keys: [JSONValue] = []
+        for room in try await store.presentRooms(userID: sender).sorted() {
+            guard let record = try await store.outboundGroupSession(roomID: room, senderUserID: sender),
+                record.shares.contains(where: { $0.userID == device.userID && $0.deviceID == device.deviceID && $0.messageIndex != nil }),
+                let session = try? OutboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey)
+            else { continue }
+            keys.append([
+                "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(room.rawValue),
+                "session_id": .string(record.sessionID), "session_key": .string(session.sessionKey),
+            ])
+        }
+        return keys
+    }
+}

@@ -223,9 +223,13 @@ struct AliceBobTests {
         #expect(wedged.wedged.count == 1)
         let recovery = try #require(await hs.sentToDevice.last)
         #expect(recovery.sender == bob.user && recovery.olmType == 0)
-        // Alice takes the m.dummy: the new session becomes her newest, and her next key uses it.
+        // Alice takes the m.dummy: the new session becomes her newest, and her next key uses it. Bob's
+        // current room key comes again through the new session (the one sent before may be unread).
         let dummy = try await alice.sync()
-        #expect(dummy.toDevice.map(\.type) == ["m.dummy"])
+        #expect(dummy.toDevice.map(\.type) == ["m.dummy", "m.room_key"])
+        #expect(dummy.toDevice.allSatisfy { $0.failure == nil })
+        let bobSession = try #require(try await bob.store.outboundGroupSession(roomID: room, senderUserID: bob.user)).sessionID
+        #expect(try await alice.store.inboundGroupSessions(roomID: room, sessionID: bobSession).count == 1)
         _ = try await alice.send("three", in: room)
         let resumed = try await bob.sync()
         #expect(resumed.toDevice.allSatisfy { $0.failure == nil })
