@@ -34,6 +34,11 @@ enum LoopbackHomeserver {
             return Self.json(["user_id": .string("@\(username):bench")])
         }
         router.put("/_matrix/client/v3/devices/:device") { _, _ in Self.json([:]) }
+        router.delete("/_matrix/client/v3/devices/:device") { _, _ in Self.json([:]) }
+        router.get("/_matrix/client/v3/devices") { request, _ in
+            let devices = try await state.listDevices(of: try Self.user(request))
+            return Self.json(["devices": .array(devices.map { ["device_id": .string($0.rawValue)] })])
+        }
         router.post("/_matrix/client/v3/keys/upload") { request, _ in
             let counts = try await state.uploadKeys(try await Self.body(request), as: try Self.user(request), device: try Self.device(request))
             return Self.json(["one_time_key_counts": .object(counts.mapValues { .integer(Int64($0)) })])
