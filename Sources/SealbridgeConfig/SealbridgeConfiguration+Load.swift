@@ -152,8 +152,10 @@ extension SealbridgeConfiguration {
         let recoveryKey = s.secret("recovery_key", required: false, environmentName: "SEALBRIDGE_ENCRYPTION_RECOVERY_KEY")
         let rotation = s.section("rotation")
         rotation.rejectUnknown(["period_ms", "messages"])
-        func policy(_ key: String) -> TrustPolicy {
-            guard let policy = TrustPolicy(configValue: s.string(key, default: TrustPolicy.all.rawValue)!) else {
+        // MSC4153 (Matrix 1.18): keys MUST NOT go to non-cross-signed devices by default; messages from
+        // them SHOULD NOT be shown — here the bridge logic decides, with encryption.trust on every event.
+        func policy(_ key: String, default fallback: TrustPolicy) -> TrustPolicy {
+            guard let policy = TrustPolicy(configValue: s.string(key, default: fallback.rawValue)!) else {
                 s.reader.problem(s.key(key), "must be one of \(TrustPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
                 return .all
             }
@@ -166,7 +168,7 @@ extension SealbridgeConfiguration {
         return Encryption(
             enabled: enabled, pickleKey: key, recoveryKey: recoveryKey,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
-            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy"), acceptFrom: policy("accept_from"),
+            rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy", default: .crossSigned), acceptFrom: policy("accept_from", default: .all),
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),
             parkedRetention: TimeInterval(undecryptable.int("retention_days", default: 7, range: 1...365) * 86_400),
             crossSigning: CrossSigning(

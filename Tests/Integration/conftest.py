@@ -144,10 +144,13 @@ class TransactionProxy:
 class Stack:
     """Handles on the running parts."""
 
-    def __init__(self, tmp: Path, bridge_api_extra: str = "", appservice_extra: str = "", encryption_extra: str = "",
+    def __init__(self, tmp: Path, bridge_api_extra: str = "", appservice_extra: str = "", encryption_extra: str = "", sharing_policy: str | None = "all",
                  database_base_url: str | None = None, proxy: bool = False):
         """`bridge_api_extra`, `appservice_extra`, `encryption_extra`: YAML lines added under those sections
-        (indented two spaces). `database_base_url`: a PostgreSQL URL to create the database on instead of
+        (indented two spaces). `sharing_policy`: `encryption.sharing_policy`; "all" by default because
+        matrix-nio, the tests' main client, does not cross-sign (under the daemon's default,
+        cross_signed, its devices would get m.unverified instead of the bridge's keys); None leaves the
+        daemon's default. `database_base_url`: a PostgreSQL URL to create the database on instead of
         $SEALBRIDGE_TEST_DATABASE_URL (a test's own cluster). `proxy`: register a `TransactionProxy` in
         front of Sealbridge as the appservice's URL (`self.proxy`)."""
         self.tmp = tmp
@@ -160,6 +163,7 @@ class Stack:
         self.database_url = base.rsplit("/", 1)[0] + "/" + self.database
         self.port = free_port()
         self.bridge_token = secrets.token_urlsafe(32)
+        sharing = f"  sharing_policy: {sharing_policy}\n" if sharing_policy else ""
         self.config = tmp / "config.yaml"
         self.config.write_text(f"""
 homeserver:
@@ -175,7 +179,7 @@ database:
   uri: "{self.database_url}"
 encryption:
   pickle_key: "{secrets.token_urlsafe(48)}"
-{encryption_extra}
+{sharing}{encryption_extra}
 management:
   admins: ["@admin:localhost"]
 bridge_api:

@@ -67,7 +67,7 @@ class Scenario:
     """A stack, puppets in the puppet namespace, and a strict client's user in an encrypted room with them."""
 
     def __init__(self, tmp, encryption_extra: str, puppets: list[str], name: str):
-        self.stack = Stack(tmp, encryption_extra=encryption_extra)
+        self.stack = Stack(tmp, encryption_extra=encryption_extra, sharing_policy=None)
         self.loop = asyncio.new_event_loop()
         self.puppets = puppets
         self.client = None

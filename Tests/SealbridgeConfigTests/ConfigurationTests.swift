@@ -53,7 +53,7 @@ struct ConfigurationTests {
         #expect(config.encryption.enabled)
         #expect(config.encryption.rotationMessages == 100)
         #expect(config.encryption.rotationPeriodMilliseconds == 604_800_000)
-        #expect(config.encryption.sharingPolicy == .all)
+        #expect(config.encryption.sharingPolicy == .crossSigned)
         #expect(config.botUserID == "@sealbridge:example.org")
         #expect(config.puppetNamespaceRegex == "@sealbridge_.+:example\\.org")
         #expect(config.logging.format == .text)

@@ -7,10 +7,10 @@ struct TrustPolicyTests {
         validYAML().replacingOccurrences(of: "encryption:\n", with: "encryption:\n" + lines)
     }
 
-    @Test("sharing_policy and accept_from default to all and read every value, and the names of earlier versions")
+    @Test("sharing_policy defaults to cross_signed (MSC4153), accept_from to all; every value and the names of earlier versions are read")
     func values() throws {
         let defaults = try SealbridgeConfiguration.parse(validYAML())
-        #expect(defaults.encryption.sharingPolicy == .all && defaults.encryption.acceptFrom == .all)
+        #expect(defaults.encryption.sharingPolicy == .crossSigned && defaults.encryption.acceptFrom == .all)
         let strict = try SealbridgeConfiguration.parse(encryption("  sharing_policy: cross_signed\n  accept_from: verified\n"))
         #expect(strict.encryption.sharingPolicy == .crossSigned && strict.encryption.acceptFrom == .verified)
         let old = try SealbridgeConfiguration.parse(encryption("  sharing_policy: cross_signed_only\n"))
