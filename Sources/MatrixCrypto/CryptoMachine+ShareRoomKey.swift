@@ -34,13 +34,18 @@ extension CryptoMachine {
         let recipients = users.flatMap { devicesByUser[$0] ?? [] }
             .filter { !($0.userID == local.userID && $0.deviceID == local.deviceID) }
 
+        let identities = self.settings.sharingPolicy == .all ? [:] : try await store.userIdentities(users)
+        // Devices that hold the key but no longer meet the sharing policy (an identity changed since):
+        // the session rotates, so they get nothing sent after the change.
+        let excluded = Set(recipients.filter { trustWithheldCode(for: $0, identities: identities) != nil }
+            .map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
         var stored = try await store.outboundGroupSession(roomID: roomID, senderUserID: sender)
         var session: OutboundGroupSession?
         if let current = stored {
             guard let unpickled = try? OutboundGroupSession.unpickle(current.pickle, key: cipher.pickleKey) else {
                 throw CryptoError(code: .storeCorrupted, message: "outbound session in \(roomID) does not unpickle")
             }
-            let rotate = needsRotation(current, unpickled, settings: settings, recipients: recipients)
+            let rotate = needsRotation(current, unpickled, settings: settings, recipients: recipients, excluded: excluded)
             if rotate || current.senderDeviceID != local.deviceID {
                 stored = nil
             } else {
@@ -64,7 +69,6 @@ extension CryptoMachine {
                 roomID: roomID, senderUserID: sender, senderDeviceID: local.deviceID, sessionID: outbound.sessionID,
                 pickle: try Self.pickled(outbound, cipher.pickleKey), createdAt: now())
         }
-        let identities = self.settings.sharingPolicy == .all ? [:] : try await store.userIdentities(users)
         // A device withheld for its trust gets the key once it meets the policy (cross-signed since).
         let byRef = self.settings.sharingPolicy == .all ? [:] : Dictionary(
             recipients.map { (DeviceRef(userID: $0.userID, deviceID: $0.deviceID), $0) }, uniquingKeysWith: { first, _ in first })
@@ -101,16 +105,21 @@ extension CryptoMachine {
         return plan
     }
 
-    /// Whether the session must be replaced: too old, too many messages, or someone who has the key
-    /// is no longer a recipient (left, or that device was removed or changed keys).
+    /// Whether the session must be replaced: too old, too many messages, someone who has the key is
+    /// no longer a recipient (left, or that device was removed or changed keys), or a device that has
+    /// the key no longer meets the sharing policy (`excluded`: its owner's identity changed).
     func needsRotation(
-        _ record: StoredOutboundGroupSession, _ session: OutboundGroupSession, settings: RoomEncryption, recipients: [VerifiedDeviceKeys]
+        _ record: StoredOutboundGroupSession, _ session: OutboundGroupSession, settings: RoomEncryption, recipients: [VerifiedDeviceKeys],
+        excluded: Set<ShareKey> = []
     ) -> Bool {
         let period = settings.rotationPeriodMilliseconds.map { TimeInterval($0) / 1000 } ?? self.settings.defaultRotationPeriod
         let messages = settings.rotationPeriodMessages ?? self.settings.defaultRotationMessages
         if now().timeIntervalSince(record.createdAt) >= period || Int64(session.messageIndex) >= messages { return true }
         let current = Set(recipients.map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
-        return record.shares.contains { $0.messageIndex != nil && !current.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
+        return record.shares.contains { share in
+            let key = ShareKey(userID: share.userID, deviceID: share.deviceID, curve25519: share.curve25519)
+            return share.messageIndex != nil && (!current.contains(key) || excluded.contains(key))
+        }
     }
 
     static let unverifiedCode = "m.unverified"

@@ -204,3 +204,28 @@ struct TrustTests {
     }
 }
 
+
+extension TrustTests {
+    @Test("sharing_policy cross_signed: when a recipient's identity changes, the session rotates, so nothing sent after the change can be read with the key it holds")
+    func identityChangeRotates() async throws {
+        var settings = CryptoSettings()
+        settings.sharingPolicy = .crossSigned
+        let (hs, alice, bob, room) = try await pair(bob: settings, crossSignAlice: true)
+        _ = try await bob.send("before", in: room)
+        #expect(try await alice.sync().bodies == ["before"])
+        let first = try #require(try await bob.store.outboundGroupSession(roomID: room, senderUserID: bob.user)).sessionID
+
+        // Alice's identity is replaced (a reset, or a server substituting one): her device is now
+        // identity_changed, which the policy excludes.
+        try await CrossSigner(alice.user).publish(on: hs, signing: alice.device)
+        try await bob.sync()
+        try await bob.engine.refreshDevices([alice.user], as: bob.user)
+        _ = try await bob.send("after", in: room)
+        let second = try #require(try await bob.store.outboundGroupSession(roomID: room, senderUserID: bob.user))
+        #expect(second.sessionID != first)
+        #expect(second.shares.map(\.withheldCode) == ["m.unverified"])
+        let view = try await alice.sync()
+        #expect(view.bodies.isEmpty)
+        #expect(view.parked.map(\.sessionID) == [second.sessionID])
+    }
+}
