@@ -115,19 +115,19 @@ let package = Package(
             ]),
 
         // MARK: Tests
-        .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives"]),
+        .testTarget(name: "OlmTests", dependencies: ["Olm", "Primitives", "TestSupport"]),
         .testTarget(name: "PrimitivesTests", dependencies: ["Primitives"]),
         .testTarget(name: "MatrixModelsTests", dependencies: ["MatrixModels", "Olm", "TransactionCorpus"]),
         .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
         .target(name: "TransactionCorpus", dependencies: ["MatrixModels"], path: "Tests/TransactionCorpus"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
-        .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels"]),
+        .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "MatrixCrypto", "MatrixModels", "Postgres", "TestSupport"]),
         .testTarget(
             name: "HomeserverClientTests",
             dependencies: [
-                "HomeserverClient", "MatrixCrypto", "MatrixModels",
+                "HomeserverClient", "MatrixCrypto", "MatrixModels", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

@@ -28,8 +28,6 @@ struct CryptoAssembly {
     let bridgeAPI: BridgeAPIEndpoints?
     /// Pushes deliveries to `bridge_api.webhook.url`; nil when none is set (long-poll instead).
     let webhook: WebhookDeliveryService?
-    /// Prunes the bridge API's send records; nil when the bridge API is off.
-    let housekeeping: BridgeHousekeepingService?
     /// Publishes identities for local users that lack one; nil with cross-signing off.
     let crossSigningBackfill: CrossSigningBackfillService?
     /// Pruning of crypto tables that only grow (`retention`), for the housekeeping service.
@@ -119,7 +117,7 @@ struct CryptoAssembly {
         }
         crossSigningBackfill = backfill
         let retention = configuration.retention
-        housekeepingTasks = [
+        var housekeepingTasks = [
             // Under the crypto lock: a step never works from an Olm session that is being deleted.
             HousekeepingTask(table: "sealbridge_olm_sessions") { batch in
                 try await engine.lock.withLock {
@@ -134,6 +132,9 @@ struct CryptoAssembly {
                 try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
             },
         ]
+        // The bridge API's send records (only written while it is on).
+        if configuration.bridgeAPI.token != nil { housekeepingTasks.append(BridgeSendRetention(client: client).task) }
+        self.housekeepingTasks = housekeepingTasks
         let botDisplayName = configuration.appservice.botDisplayName
         let keyCheck = OneTimeKeyCheckService(
             engine: engine, store: store,
@@ -175,10 +176,8 @@ struct CryptoAssembly {
             ])
         if let token = configuration.bridgeAPI.token, let outbox {
             bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
-            housekeeping = BridgeHousekeepingService(client: client, logger: Logger(label: "sealbridge.bridge"))
         } else {
             bridgeAPI = nil
-            housekeeping = nil
         }
         if let outbox, let url = configuration.bridgeAPI.webhookURL, let secret = configuration.bridgeAPI.webhookSecret {
             webhook = WebhookDeliveryService(outbox: outbox, url: url, secret: secret, logger: Logger(label: "sealbridge.webhook"))

@@ -140,7 +140,6 @@ public enum Daemon {
             cipher = crypto.cipher
             quarantine = crypto.quarantine
             if let webhook = crypto.webhook { services.append(webhook) }
-            if let housekeeping = crypto.housekeeping { services.append(housekeeping) }
             services += [crypto.followUps, crypto.botDevice, crypto.keyCheck, crypto.bot, crypto.undecryptableService]
             if let backfill = crypto.crossSigningBackfill { services.append(backfill) }
             housekeeping += crypto.housekeepingTasks

@@ -32,7 +32,7 @@ struct IdentityStatus: Sendable {
         do {
             if let identity = try await store.crossSigningIdentity(userID: bot) {
                 rows.append(("bot", bot.rawValue))
-                rows.append(("master key fingerprint", Self.fingerprint(identity.keys.master)))
+                rows.append(("master key fingerprint", MasterKeyFingerprint.grouped(identity.keys.master)))
                 rows.append(("published", identity.published ? "yes" : "not yet"))
                 rows.append(("device signed", identity.signedDeviceID?.rawValue ?? "not yet"))
             } else {
@@ -44,16 +44,5 @@ struct IdentityStatus: Sendable {
         rows.append(("cross-signed devices", await summary()))
         if let backfill, let error = backfill.progress.lastError { rows.append(("last backfill error", error)) }
         return CommandReply.table(title: "Cross-signing identity", rows: rows)
-    }
-
-    /// A public key in groups of four characters, as clients show fingerprints.
-    static func fingerprint(_ key: String) -> String {
-        var groups: [Substring] = []
-        var rest = Substring(key)
-        while !rest.isEmpty {
-            groups.append(rest.prefix(4))
-            rest = rest.dropFirst(4)
-        }
-        return groups.joined(separator: " ")
     }
 }

@@ -1,4 +1,5 @@
 @testable import Bridge
+import Foundation
 import Logging
 import MatrixCrypto
 import MatrixModels
@@ -127,8 +128,8 @@ struct OutboxTests {
             INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id, sent_at)
             VALUES ('@bot:hs', 'old', '$1', now() - interval '25 hours'), ('@bot:hs', 'new', '$2', now())
             """)
-        let service = BridgeHousekeepingService(client: client, logger: Logger(label: "test"))
-        #expect(try await service.forgetOldSends() == 1)
+        let retention = BridgeSendRetention(client: client)
+        #expect(try await retention.prune(sentBefore: Date().addingTimeInterval(-86_400), batch: 100) == 1)
         #expect(try await client.query("SELECT txn_id FROM sealbridge_bridge_sends").map { try $0.decode(String.self, "txn_id") } == ["new"])
         await TestDatabase.drop(client, name)
     }

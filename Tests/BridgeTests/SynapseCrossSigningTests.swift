@@ -3,6 +3,7 @@ import Foundation
 import HomeserverClient
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// Local cross-signing against the real Synapse that scripts/test starts: what a strict client reads
@@ -11,11 +12,7 @@ import Testing
 struct SynapseCrossSigningTests {
     @Test("a puppet's identity is published and signs its device; a lost database refuses to replace it unless told, then replaces it without interactive auth")
     func publishAndReplace() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else {
-            Issue.record("SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test")
-            return
-        }
+        let (url, token) = try TestHomeserver.environment()
         let client = HomeserverClient(baseURL: url, asToken: token)
         let suffix = UInt32.random(in: 0...UInt32.max)
         let puppet = try UserID("@sbtest_cs\(suffix):localhost"), observer = try UserID("@sbtest_co\(suffix):localhost")

@@ -4,6 +4,7 @@ import HomeserverClient
 import Logging
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// A puppet's device deleted on the real Synapse that scripts/test starts: the periodic pass notices,
@@ -12,11 +13,7 @@ import Testing
 struct SynapseDeviceReplacementTests {
     @Test("a deleted puppet device is replaced: new id, keys and one-time keys served, cross-signed; a stale device from a lost database is deleted")
     func replaceDeleted() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else {
-            Issue.record("SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test")
-            return
-        }
+        let (url, token) = try TestHomeserver.environment()
         let client = HomeserverClient(baseURL: url, asToken: token)
         let suffix = UInt32.random(in: 0...UInt32.max)
         let puppet = try UserID("@sbtest_dr\(suffix):localhost"), observer = try UserID("@sbtest_do\(suffix):localhost")

@@ -3,6 +3,7 @@ import Foundation
 import HomeserverClient
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// Two puppets, each with its own machine, in an encrypted room on the real Synapse that scripts/test
@@ -13,11 +14,7 @@ struct SynapseRoundTripTests {
 
     @Test("a puppet's encrypted message, with its room key by Olm to-device, is decrypted by another puppet's machine")
     func roundTrip() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else {
-            Issue.record("SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test")
-            return
-        }
+        let (url, token) = try TestHomeserver.environment()
         let client = HomeserverClient(baseURL: url, asToken: token)
         let suffix = UInt32.random(in: 0...UInt32.max)
         let alice = try UserID("@sbtest_ra\(suffix):localhost"), bob = try UserID("@sbtest_rb\(suffix):localhost")

@@ -3,6 +3,7 @@ import Foundation
 import HomeserverClient
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// Judging other users by cross-signing against the real Synapse that scripts/test starts: what
@@ -12,11 +13,7 @@ import Testing
 struct SynapseTrustTests {
     @Test("a cross-signed puppet's device is cross_signed to another user; trust uploads the anchor's signature, which Synapse accepts and serves")
     func judgeAndSign() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else {
-            Issue.record("SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test")
-            return
-        }
+        let (url, token) = try TestHomeserver.environment()
         let client = HomeserverClient(baseURL: url, asToken: token)
         let suffix = UInt32.random(in: 0...UInt32.max)
         let puppet = try UserID("@sbtest_tp\(suffix):localhost"), bot = try UserID("@sbtest_tb\(suffix):localhost")

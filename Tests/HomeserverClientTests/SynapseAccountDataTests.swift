@@ -2,6 +2,7 @@ import Foundation
 import HomeserverClient
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 @Suite("Account data and master keys on a real Synapse")

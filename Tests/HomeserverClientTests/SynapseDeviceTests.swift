@@ -2,18 +2,14 @@ import Foundation
 import HomeserverClient
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// Against the real Synapse that scripts/test starts (registration with `io.element.msc4190: true`,
 /// user namespace `@sbtest_.*:localhost`).
-enum TestHomeserver {
-    struct Missing: Error, CustomStringConvertible {
-        var description: String { "SEALBRIDGE_TEST_HOMESERVER_URL / SEALBRIDGE_TEST_AS_TOKEN are not set: run the tests with scripts/test" }
-    }
-
+extension TestHomeserver {
     static func client() throws -> HomeserverClient {
-        let environment = ProcessInfo.processInfo.environment
-        guard let url = environment["SEALBRIDGE_TEST_HOMESERVER_URL"], let token = environment["SEALBRIDGE_TEST_AS_TOKEN"] else { throw Missing() }
+        let (url, token) = try environment()
         return HomeserverClient(baseURL: url, asToken: token)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MatrixCrypto
 import MatrixModels
+import TestSupport
 import Testing
 
 /// Secret storage crosses between this implementation and mautrix-python's (`mautrix.crypto.ssss`)
@@ -18,7 +19,7 @@ struct SecretStorageInteropTests {
         let key = SecretStorageKey.generate()
         let entries = SecretStorage.crossSigningAccountData(seeds, key: key)
         let content = Dictionary(entries.map { ($0.type, $0.content) }, uniquingKeysWith: { $1 })
-        let answer = try MautrixPeer().call([
+        let answer = try PythonPeer(script: "mautrix_ssss_peer.py", name: "mautrix").call([
             "command": "open",
             "recovery_key": key.recoveryKey.displayString,
             "key_id": key.id,
@@ -35,7 +36,7 @@ struct SecretStorageInteropTests {
     @Test("mautrix-made storage opens here with its recovery key; another key is refused")
     func mautrixToSwift() throws {
         let seeds = CrossSigningSeeds.generate()
-        let answer = try MautrixPeer().call([
+        let answer = try PythonPeer(script: "mautrix_ssss_peer.py", name: "mautrix").call([
             "command": "make",
             "secrets": [
                 SecretStorage.masterSecret: unpadded(seeds.master), SecretStorage.selfSigningSecret: unpadded(seeds.selfSigning),
@@ -72,47 +73,3 @@ struct SecretStorageInteropTests {
     }
 }
 
-/// Runs `Tests/Interop/mautrix_ssss_peer.py` once per call with a JSON request on stdin.
-struct MautrixPeer {
-    let python: URL
-    let script: URL
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-    }
-
-    init() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        script = root.appendingPathComponent("Tests/Interop/mautrix_ssss_peer.py")
-        let candidates: [String?] = [
-            ProcessInfo.processInfo.environment["SEALBRIDGE_INTEROP_PYTHON"], root.appendingPathComponent(".venv/bin/python3").path,
-        ]
-        guard let path = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw Failure(description: "no Python with mautrix: run scripts/test (it creates .venv) or set SEALBRIDGE_INTEROP_PYTHON")
-        }
-        python = URL(fileURLWithPath: path)
-    }
-
-    func call(_ request: [String: Any]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [script.path]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: request))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "mautrix peer exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
-        }
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Failure(description: "mautrix peer printed no JSON object")
-        }
-        return object
-    }
-}

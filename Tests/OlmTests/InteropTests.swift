@@ -1,5 +1,6 @@
 import Foundation
 import Olm
+import TestSupport
 import Testing
 
 /// Olm and Megolm messages cross between our libolm wrapper and vodozemac (an independent Rust
@@ -11,7 +12,7 @@ import Testing
 struct InteropTests {
     @Test("Olm both ways, Megolm both ways, signatures both ways, libolm pickle readable by vodozemac")
     func crossImplementation() throws {
-        let peer = try VodozemacPeer()
+        let peer = try PythonPeer(script: "vodozemac_peer.py", name: "vodozemac")
         let swift = try Account.create()
         try swift.generateOneTimeKeys(count: 1)
         let otk = try #require(swift.unpublishedOneTimeKeys.first)
@@ -95,52 +96,6 @@ struct InteropTests {
         #expect(finished["libolm_pickle_session_id"] as? String == ours.sessionID)
         #expect(finished["libolm_pickle_decrypt"] as? String == "libolm megolm 2")
     }
-}
-
-/// Runs `Tests/Interop/vodozemac_peer.py` once per call with a JSON request on stdin.
-struct VodozemacPeer {
-    let python: URL
-    let script: URL
-
-    init() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        script = root.appendingPathComponent("Tests/Interop/vodozemac_peer.py")
-        let candidates: [String?] = [
-            ProcessInfo.processInfo.environment["SEALBRIDGE_INTEROP_PYTHON"], root.appendingPathComponent(".venv/bin/python3").path,
-        ]
-        guard let path = candidates.compactMap({ $0 }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw PeerError(message: "no Python with vodozemac: run scripts/test (it creates .venv) or set SEALBRIDGE_INTEROP_PYTHON")
-        }
-        python = URL(fileURLWithPath: path)
-    }
-
-    func call(_ request: [String: Any]) throws -> [String: Any] {
-        let process = Process()
-        process.executableURL = python
-        process.arguments = [script.path]
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: request))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw PeerError(message: "vodozemac peer exited \(process.terminationStatus): \(String(decoding: stderr, as: UTF8.self))")
-        }
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw PeerError(message: "vodozemac peer printed no JSON object")
-        }
-        return object
-    }
-}
-
-struct PeerError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }
 
 func padded(_ base64: String) -> String {
