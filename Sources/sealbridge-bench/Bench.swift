@@ -22,6 +22,8 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
     @Flag(help: "Only the ingest rows over HTTP (100 and 50 events per transaction; needs --database-url): to iterate on the hot path.")
     var ingestOnly = false
+    @Option(help: "Also write the ingest workload (100 events per PUT) to this directory, for another implementation to replay.")
+    var exportWorkload: String?
 
     /// The machine settings of the decrypt and ingest workloads (set once from the flags, before any runs).
     nonisolated(unsafe) static var cryptoSettings = CryptoSettings()
@@ -33,8 +35,10 @@ struct Bench: AsyncParsableCommand {
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
             for perTransaction in [100, 50] {
                 try await Self.resetDatabase(client)
-                results.append(try await IngestWorkload(events: events, sessions: 100, perTransaction: perTransaction, label: "ingest\(perTransaction)")
-                    .run(databaseURL: databaseURL, client: client))
+                results.append(try await IngestWorkload(
+                    events: events, sessions: 100, perTransaction: perTransaction, label: "ingest\(perTransaction)",
+                    exportDirectory: perTransaction == 100 ? exportWorkload : nil
+                ).run(databaseURL: databaseURL, client: client))
             }
             await client.close()
             print(Self.table(results))
