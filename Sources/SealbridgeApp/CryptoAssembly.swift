@@ -124,6 +124,10 @@ struct CryptoAssembly {
                     try await store.pruneOlmSessions(keep: retention.olmSessionsPerKey, idleBefore: Date().addingTimeInterval(-86_400), batch: batch)
                 }
             },
+            // Not under the lock: a lookup sees the pruned entries or their floor, never neither (one statement).
+            HousekeepingTask(table: "sealbridge_megolm_replay") { batch in
+                try await store.pruneReplayLedger(seenBefore: Date().addingTimeInterval(-retention.replay), batch: batch)
+            },
             HousekeepingTask(table: "sealbridge_withheld_sessions") { batch in
                 try await store.pruneWithheldNotices(receivedBefore: Date().addingTimeInterval(-retention.withheld), batch: batch)
             },

@@ -236,13 +236,14 @@ extension SealbridgeConfiguration {
     }
 
     static func readRetention(_ s: ConfigReader.Section) -> Retention {
-        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days"])
+        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days", "replay_days"])
         return Retention(
             interval: TimeInterval(s.int("interval_minutes", default: 10, range: 1...1_440) * 60),
             transactions: TimeInterval(s.int("transactions_days", default: 7, range: 1...3_650) * 86_400),
             resolvedQuarantine: TimeInterval(s.int("quarantine_days", default: 30, range: 1...3_650) * 86_400),
             olmSessionsPerKey: s.int("olm_sessions_per_key", default: 5, range: 1...1_000),
-            withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400))
+            withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400),
+            replay: TimeInterval(s.int("replay_days", default: 7, range: 1...3_650) * 86_400))
     }
 
     static func readMetrics(_ s: ConfigReader.Section) -> Metrics {
@@ -268,6 +269,10 @@ extension SealbridgeConfiguration {
         }
         if bridgeAPI.token != nil, !encryption.enabled {
             reader.problem("bridge_api.token", "the bridge API needs encryption.enabled (its outbox is sealed with the pickle key)")
+        }
+        if retention.replay < encryption.parkedRetention {
+            // A parked event decrypted late must still find its session's replay entries, not a floor above it.
+            reader.problem("retention.replay_days", "must be at least encryption.undecryptable.retention_days (parked events may decrypt that late)")
         }
         for admin in management.admins where admin == botUserID {
             reader.problem("management.admins", "must not list the bot itself")

@@ -164,6 +164,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var olmSessionsPerKey: Int
         /// Withheld notices.
         public var withheld: TimeInterval
+        /// Megolm replay ledger entries; each pruned session keeps a floor (an index below it is a replay).
+        public var replay: TimeInterval
     }
 }
 
