@@ -18,6 +18,7 @@ struct Sealbridge: AsyncParsableCommand {
         version: SealbridgeInfo.version,
         subcommands: [
             RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self, RecoveryKeyCommand.self,
+            DoctorCommand.self,
         ])
 }
 
