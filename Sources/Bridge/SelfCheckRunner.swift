@@ -35,13 +35,15 @@ public struct SelfCheckRunner: Sendable {
     public func run() async -> SelfCheckReport {
         let registration = registration()
         async let keys = checkBotKeys()
-        let (toDevice, arrival) = await roundTrip(registrationOK: registration.state != .failed)
+        let (toDevice, arrival) = await roundTrip(registration: registration.state)
         let counts = keyCounts(arrival: arrival, toDevice: toDevice)
         return SelfCheckReport(results: [toDevice, counts, registration, await keys], finishedAt: Date())
     }
 
     /// Sends a probe from the bot to itself and waits for a transaction to bring it back.
-    func roundTrip(registrationOK: Bool) async -> (SelfCheckResult, ToDeviceProbes.Arrival?) {
+    /// - Parameter registration: The registration check's outcome: when it passed, the registration's
+    ///   ephemeral flags are known to be set and the fix names the homeserver's flag alone.
+    func roundTrip(registration: SelfCheckResult.State) async -> (SelfCheckResult, ToDeviceProbes.Arrival?) {
         let nonce = probes.issue()
         let started = ContinuousClock.now
         do {
@@ -64,12 +66,16 @@ public struct SelfCheckRunner: Sendable {
             try? await Task.sleep(for: poll)
         }
         probes.cancel(nonce)
-        let registrationNote = registrationOK
-            ? "" : "; the registration check failed too: fix that first"
+        let flag = "homeserver.yaml: experimental_features: msc2409_to_device_messages_enabled: true"
+        let fix = switch registration {
+        case .ok: "\(flag), then restart the homeserver (the registration file's ephemeral flags are set)"
+        case .skipped: "\(flag), and in the registration file receive_ephemeral: true and de.sorunome.msc2409.push_ephemeral: true; then restart the homeserver"
+        case .failed: "first the registration file (see the registration check), then \(flag); then restart the homeserver"
+        }
         return (SelfCheckResult(
             .toDevice, .failed,
             "a to-device message from the bot to its own device did not come back in a transaction within \(timeout.components.seconds) s: the homeserver does not push to-device messages to the appservice, so no room keys arrive",
-            fix: "homeserver.yaml: experimental_features: msc2409_to_device_messages_enabled: true, and in the registration file receive_ephemeral: true and de.sorunome.msc2409.push_ephemeral: true; then restart the homeserver\(registrationNote)"), nil)
+            fix: fix), nil)
     }
 
     /// MSC3202: Synapse adds the appservice's own sender to the key counts of every transaction when
