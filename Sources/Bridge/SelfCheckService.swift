@@ -13,11 +13,18 @@ public final class SelfCheckService: Service, Sendable {
     /// Wait before the first round, so the bot's device and the listener are up.
     let initialDelay: Duration
     let logger: Logger
+    /// False while another instance owns the state (standby): its transactions go there, so a probe
+    /// from here could not come back here; the periodic round waits.
+    let isActive: @Sendable () -> Bool
     /// The next round's wait while the bot has no device yet (startup).
     static let retryWhenSkipped = Duration.seconds(10)
     private let state = Mutex<(last: SelfCheckReport?, running: Task<SelfCheckReport, Never>?)>((nil, nil))
 
-    public init(runner: SelfCheckRunner, interval: Duration, initialDelay: Duration = .seconds(5), logger: Logger) {
+    public init(
+        runner: SelfCheckRunner, interval: Duration, initialDelay: Duration = .seconds(5), isActive: @escaping @Sendable () -> Bool = { true },
+        logger: Logger
+    ) {
+        self.isActive = isActive
         self.runner = runner
         self.interval = interval
         self.initialDelay = initialDelay
@@ -34,6 +41,10 @@ public final class SelfCheckService: Service, Sendable {
         try? await cancelWhenGracefulShutdown {
             try await Task.sleep(for: self.initialDelay)
             while !Task.isCancelled {
+                guard self.isActive() else {
+                    try await Task.sleep(for: Self.retryWhenSkipped)
+                    continue
+                }
                 let report = await self.runNow()
                 // Before the bot's device is up there is nothing to probe with: look again soon.
                 let early = report.results.contains { $0.name == .toDevice && $0.state == .skipped }

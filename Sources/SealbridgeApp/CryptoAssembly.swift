@@ -157,7 +157,8 @@ struct CryptoAssembly {
         let selfChecks = configuration.selfChecks.enabled
             ? SelfCheckService(
                 runner: Self.selfCheckRunner(configuration, probes: probes, engine: engine, store: store, homeserver: homeserver, bot: botUser),
-                interval: .seconds(Int64(configuration.selfChecks.interval)), logger: Logger(label: "sealbridge.self-check"))
+                interval: .seconds(Int64(configuration.selfChecks.interval)), isActive: { fence?.owns != false },
+                logger: Logger(label: "sealbridge.self-check"))
             : nil
         self.selfChecks = selfChecks
         let status = DaemonStatus(

@@ -2,9 +2,10 @@
 off, the daemon's own to-device probe never comes back, so `/health` says degraded, the `status`
 command shows the failed check, and `sealbridge doctor` exits non-zero naming the flag; with it on,
 all three are clean."""
+import re
 import subprocess
-import time
 import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -35,6 +36,11 @@ def checked(stack) -> dict:
         judged = status == 200 and any(c["name"] == "to_device" and c["state"] != "skipped" for c in body.get("checks", []))
         return body if judged else None
     return wait_for(report, 90, "a self-check report once the bot has its device")
+
+
+def raw(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode()
 
 
 def doctor(stack) -> subprocess.CompletedProcess:
@@ -92,6 +98,10 @@ def test_to_device_off_is_reported_by_health_status_and_doctor(flag_off):
 
     body = wait_for(lambda: (lambda b: b if b.get("status") == "degraded" else None)(health(flag_off)), 30, "/health degraded")
     assert any(FLAG in reason for reason in body["reasons"]), body
+
+    status, metrics = raw(flag_off.url + "/metrics")
+    assert status == 200 and re.search(r'^sealbridge_self_check_ok\{check="to_device"\} 0(\.0)?$', metrics, re.M), metrics[-3000:]
+    assert re.search(r'^sealbridge_self_check_ok\{check="bot_keys"\} 1(\.0)?$', metrics, re.M), metrics[-3000:]
 
     reply = status_reply(flag_off)
     assert "self-checks: 1 FAILED" in reply, reply
