@@ -15,6 +15,9 @@ import SealbridgeConfig
 /// reported as not run, and doctor fails: answering the homeserver's transactions in the daemon's
 /// place would take them (and the room keys they carry) away from it. See docs/self-checks.md.
 public enum Doctor {
+    /// How long doctor waits for one answer (a server that is down is retried until then).
+    static let quick = Duration.seconds(10)
+
     /// One finding.
     public struct Finding: Sendable {
         public enum State: String, Sendable {
@@ -92,6 +95,7 @@ public enum Doctor {
         var client = HomeserverClient(
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.doctor"))
         client.maxAttempts = 1
+        client.requestTimeout = quick
         var findings: [Finding] = []
         do {
             let versions = try await client.request(.GET, "/_matrix/client/versions")
@@ -139,6 +143,7 @@ public enum Doctor {
         // The hs_token is what the daemon's own endpoint takes.
         var daemon = HomeserverClient(baseURL: url, asToken: configuration.appservice.hsToken ?? "", logger: Logger(label: "sealbridge.doctor"))
         daemon.maxAttempts = 1
+        daemon.requestTimeout = quick
         var findings: [Finding] = []
         let notRun = "start it (`sealbridge run`) and run doctor again: the to-device round trip is observed by the daemon's own transaction path"
         do {
@@ -155,6 +160,8 @@ public enum Doctor {
                 fix: notRun)]
         }
         findings.append(await ping(configuration))
+        // A round waits up to the probe's timeout for the probe.
+        daemon.requestTimeout = .seconds(Int64(configuration.selfChecks.toDeviceTimeout) + 30)
         do {
             let answer = try await daemon.request(.POST, "/_sealbridge/self-checks", body: [:])
             guard let report = SelfCheckReport(json: answer) else {
@@ -181,6 +188,7 @@ public enum Doctor {
         var client = HomeserverClient(
             baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.doctor"))
         client.maxAttempts = 1
+        client.requestTimeout = quick
         do {
             let answer = try await client.request(
                 .POST, "/_matrix/client/v1/appservice/\(HomeserverClient.encode(configuration.appservice.id))/ping",

@@ -209,3 +209,30 @@ struct SelfCheckTests {
         await harness.close()
     }
 }
+
+@Suite("sealbridge doctor: findings without a homeserver or a daemon")
+struct DoctorTests {
+    @Test("the schema's state; an unreachable homeserver and no daemon fail with what to change")
+    func findings() async throws {
+        let harness = try await Harness.make()
+        let lines = Mutex<[String]>([])
+        var findings = await Doctor.run(configuration: harness.configuration, registrationFile: nil, print: { line in lines.withLock { $0.append(line) } })
+        let byCheck = Dictionary(findings.map { ($0.check, $0) }, uniquingKeysWith: { first, _ in first })
+        #expect(byCheck["database"]?.state == .ok)
+        #expect(byCheck["homeserver"]?.state == .failed)
+        #expect(byCheck["homeserver"]?.fix?.contains("homeserver.url") == true)
+        #expect(byCheck["registration"]?.state == .warning)
+        #expect(byCheck["daemon"]?.state == .failed)
+        #expect(byCheck["daemon"]?.fix?.contains("sealbridge run") == true)
+        #expect(lines.withLock { $0 }.contains { $0.hasPrefix("FAILED  homeserver:") })
+
+        // A migration not applied yet is a warning; one this build does not know fails.
+        try await harness.client.execute("DELETE FROM sealbridge_schema_migrations WHERE version = (SELECT max(version) FROM sealbridge_schema_migrations)")
+        findings = await Doctor.run(configuration: harness.configuration, registrationFile: nil, print: { _ in })
+        #expect(findings.first { $0.check == "database" }?.state == .warning)
+        try await harness.client.execute("INSERT INTO sealbridge_schema_migrations (version, name) VALUES (9999, 'from the future')")
+        findings = await Doctor.run(configuration: harness.configuration, registrationFile: nil, print: { _ in })
+        #expect(findings.first { $0.check == "database" }?.state == .failed)
+        await harness.close()
+    }
+}
