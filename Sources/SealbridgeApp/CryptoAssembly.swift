@@ -168,7 +168,7 @@ struct CryptoAssembly {
         let commands = ManagementCommands(
             admins: admins,
             commands: [
-                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms") { _, _ in
+                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms, self-checks") { _, _ in
                     CommandReply.table(title: "Sealbridge status", rows: await status.rows())
                 },
                 PuppetDirectory(client: client, homeserver: homeserver, bot: botUser).command,
