@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "sealbridge-bench",
             dependencies: [
-                "Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "SealbridgeApp",
+                "Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Primitives", "SealbridgeApp",
                 "SealbridgeConfig", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
