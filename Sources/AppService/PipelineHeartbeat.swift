@@ -17,7 +17,11 @@ public actor PipelineHeartbeat {
 
     func end(_ token: UInt64) {
         inProgress[token] = nil
+        lastFinished = ContinuousClock.now
     }
+
+    /// When the last transaction was answered; nil: none since start.
+    public private(set) var lastFinished: ContinuousClock.Instant?
 
     /// How long the oldest transaction still in progress has been running; zero when none is.
     public var longestRunning: Duration {

@@ -1,7 +1,8 @@
-import Foundation
 import AppService
 import Bridge
 import BridgeAPI
+import Foundation
+import HomeserverClient
 import Logging
 import MatrixCrypto
 import Metrics
@@ -154,6 +155,12 @@ public enum Daemon {
         services.append(HousekeepingService(
             tasks: housekeeping, interval: .seconds(Int64(retention.interval)), logger: Logger(label: "sealbridge.housekeeping")))
         services.append(SystemdWatchdogService(notifier: systemd, heartbeat: pipeline.heartbeat))
+        // After any absence, Synapse backs off up to 512 s: a ping makes it retry its transactions at once.
+        let serverReady = ServerReadySignal()
+        services.append(HomeserverNudgeService(
+            homeserver: HomeserverClient(
+                baseURL: configuration.homeserver.url, asToken: configuration.appservice.asToken ?? "", logger: Logger(label: "sealbridge.homeserver")),
+            appserviceID: configuration.appservice.id, heartbeat: pipeline.heartbeat, ready: serverReady, logger: Logger(label: "sealbridge.nudge")))
         let separateMetrics = configuration.metrics.enabled ? configuration.metrics.listen.flatMap(hostPort) : nil
         if let (host, port) = separateMetrics {
             services.append(buildMetricsApplication(host: host, port: port, registry: registry, token: configuration.metrics.token, logger: logger))
@@ -162,6 +169,7 @@ public enum Daemon {
             configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: bridgeAPI,
             metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, selfChecks: selfChecks, logger: logger,
             onServerRunning: {
+                await serverReady.set()
                 systemd.notify("READY=1\nSTATUS=serving the appservice API")
                 logger.info("serving", metadata: ["address": "\(configuration.appservice.address):\(configuration.appservice.port)"])
             }))
