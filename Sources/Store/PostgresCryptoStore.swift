@@ -73,6 +73,7 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.roomStatements(changes)
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)
+        statements += Self.keyRequestStatements(changes)
         guard !statements.isEmpty else { return }
         try await connection.pipeline(statements)
     }

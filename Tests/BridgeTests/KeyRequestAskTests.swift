@@ -1,0 +1,117 @@
+import Bridge
+import Foundation
+import MatrixCrypto
+import MatrixModels
+import Testing
+
+@Suite("Key requests: asking the sender for a key that never came, and taking only its answer")
+struct KeyRequestAskTests {
+    /// Alice (a Sealbridge that answers) sends in a room with Bob and Carol; Bob's copy of the room
+    /// key is lost on the way, so Bob's event waits.
+    struct Setup {
+        let hs = FakeHomeserver()
+        let alice: Party, bob: Party, carol: Party
+        let room: RoomID
+        let sessionID: String
+        let eventID: EventID
+
+        init(bobSettings: CryptoSettings = CryptoSettings()) async throws {
+            alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+            bob = try await Party("bob", on: hs, users: ["@bob:localhost"], settings: bobSettings)
+            carol = try await Party("carol", on: hs, users: ["@carol:localhost"])
+            room = try await encryptedRoom("!ask", on: hs, members: [alice.user, bob.user, carol.user])
+            for party in [alice, bob, carol] { try await party.sync() }
+            eventID = try await alice.send("lost on the way", in: room)
+            _ = await hs.drain(party: "bob", devices: [(bob.user, bob.device)])  // the m.room_key to Bob is lost
+            let parked = try await bob.sync()
+            #expect(parked.parked.count == 1 && parked.roomEvents.isEmpty)
+            #expect(try await carol.sync().bodies == ["lost on the way"])
+            sessionID = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).sessionID
+        }
+
+        /// Bob's undecryptable round, as if the event had waited long enough.
+        func bobAsks() async throws -> Int {
+            try await bob.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11))
+        }
+    }
+
+    @Test("after the wait Bob asks Alice's device; Alice answers; the event is delivered decrypted, marked forwarded; the request is withdrawn")
+    func askedAndAnswered() async throws {
+        let setup = try await Setup()
+        #expect(try await setup.bob.engine.requestRoomKeys(waitingLongerThan: 10, now: Date()) == 0)  // not waited long enough
+        #expect(try await setup.bobAsks() == 1)
+        let asked = try #require(await setup.hs.sentToDevice.last)
+        #expect(asked.type == "m.room_key_request" && asked.sender == setup.bob.user)
+        #expect(asked.to == DeviceRef(userID: setup.alice.user, deviceID: setup.alice.device))
+        let outstanding = try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.sessionID])
+        #expect(outstanding.count == 1 && outstanding.first?.recipients == [DeviceRef(userID: setup.alice.user, deviceID: setup.alice.device)])
+        // Asked once: the next round does not ask again (per session), until the re-ask interval.
+        #expect(try await setup.bobAsks() == 0)
+
+        let request = try #require(try await setup.alice.sync().keyRequests.first)
+        #expect(try await setup.alice.engine.answer(request) == nil)
+        let answered = try await setup.bob.sync()
+        #expect(answered.toDevice.map(\.type) == ["m.forwarded_room_key"] && answered.toDevice.allSatisfy { $0.failure == nil })
+        let event = try #require(answered.roomEvents.first)
+        #expect(answered.bodies == ["lost on the way"] && event.eventID == setup.eventID)
+        #expect(event.forwardedKey && event.trust != nil)
+        #expect(answered.changes.releasedEvents == [setup.eventID.rawValue])
+        let claim = try #require(try await setup.bob.store.inboundGroupSessions(roomID: setup.room, sessionID: setup.sessionID).first)
+        #expect(claim.forwarded && claim.senderUserID == setup.alice.user && claim.firstKnownIndex == 0)
+
+        try await setup.bob.engine.settleKeyRequests([setup.sessionID])
+        #expect(try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.sessionID]).isEmpty)
+        let cancel = try #require(await setup.hs.sentToDevice.last)
+        #expect(cancel.type == "m.room_key_request" && cancel.sender == setup.bob.user)
+        // A second forward for the settled session is refused: nothing outstanding.
+        setup.alice.clock.advance(by: 61)
+        #expect(try await setup.alice.engine.answer(request) == nil)
+        #expect(try await setup.bob.sync().toDevice.first?.failure?.code == "forwarded_key_refused")
+    }
+
+    @Test("a forwarded key from anyone but the session's sender is refused, even for a session Bob asked for")
+    func otherForwarderRefused() async throws {
+        let setup = try await Setup()
+        #expect(try await setup.bobAsks() == 1)
+        // Carol has Alice's key and an Olm session with Bob (from a message of hers), and forwards it unasked.
+        _ = try await setup.carol.send("hi", in: setup.room)
+        _ = try await setup.bob.sync()
+        let content: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(setup.room.rawValue), "session_id": .string(setup.sessionID),
+            "session_key": "AQAAAAAA", "sender_key": "doesnotmatter", "sender_claimed_ed25519_key": "x", "forwarding_curve25519_key_chain": [],
+        ]
+        let (changes, request) = try await setup.carol.machine.encryptToDevice(
+            sender: setup.carol.user, to: DeviceRef(userID: setup.bob.user, deviceID: setup.bob.device), type: "m.forwarded_room_key", content: content)
+        try await setup.carol.store.save(changes)
+        await setup.hs.sendToDevice(request, sender: setup.carol.user)
+        let refused = try await setup.bob.sync()
+        #expect(refused.toDevice.map(\.type) == ["m.forwarded_room_key"])
+        #expect(refused.toDevice.first?.failure == .forwardedKeyRefused("from @carol:localhost: not the session's sender"))
+        #expect(refused.roomEvents.isEmpty)
+        #expect(try await setup.bob.store.inboundGroupSessions(roomID: setup.room, sessionID: setup.sessionID).isEmpty)
+    }
+
+    @Test("each device is asked for a bounded number of sessions a minute; the rest waits for the next round")
+    func perDeviceLimit() async throws {
+        var settings = CryptoSettings()
+        settings.keyRequestsPerDevicePerMinute = 1
+        let setup = try await Setup(bobSettings: settings)
+        // A second session of Alice's whose key Bob also misses.
+        try await setup.alice.engine.rotate(roomID: setup.room, sender: setup.alice.user)
+        _ = try await setup.alice.send("also lost", in: setup.room)
+        _ = await setup.hs.drain(party: "bob", devices: [(setup.bob.user, setup.bob.device)])
+        #expect(try await setup.bob.sync().parked.count == 1)
+        #expect(try await setup.bobAsks() == 1)
+        #expect(try await setup.bobAsks() == 0)
+        setup.bob.clock.advance(by: 61)
+        #expect(try await setup.bobAsks() == 1)
+    }
+
+    @Test("request ROOM SESSION asks again by hand; a session no event waits for is not asked for")
+    func manual() async throws {
+        let setup = try await Setup()
+        #expect(try await setup.bob.engine.requestRoomKey(roomID: setup.room, sessionID: setup.sessionID))
+        #expect(try await setup.bob.engine.requestRoomKey(roomID: setup.room, sessionID: String(repeating: "Q", count: 43)) == false)
+        #expect(try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.sessionID]).count == 1)
+    }
+}
