@@ -16,10 +16,15 @@ extension CryptoEngine {
         async throws -> Int
     {
         let due = try await store.keyRequestsDue(
-            parkedBefore: now.addingTimeInterval(-wait), askedBefore: now.addingTimeInterval(-reaskAfter), limit: limit)
+            parkedBefore: now.addingTimeInterval(-wait), askedBefore: now.addingTimeInterval(-reaskAfter),
+            excluding: await unaskable.current(now: now), limit: limit)
         var sent = 0
-        for parked in due where try await requestRoomKey(for: parked) {
-            sent += 1
+        for parked in due {
+            if try await requestRoomKey(for: parked) {
+                sent += 1
+            } else {
+                await unaskable.skip(parked.sessionID, now: now)
+            }
         }
         return sent
     }
@@ -73,5 +78,26 @@ extension CryptoEngine {
             try await transport.sendToDevice(
                 machine.keyRequestMessage(request, cancel: true), as: request.requester.userID, device: request.requester.deviceID)
         }
+    }
+}
+
+/// Sessions whose key could not be asked for lately (no local member with a device in the room, no
+/// device of the sender known, or each asked too often this minute): left out of the rounds for a
+/// minute, so that they never crowd out the sessions that can be asked. Bounded: entries expire.
+actor UnaskableSessions {
+    let backoff: TimeInterval
+    private var until: [String: Date] = [:]
+
+    init(backoff: TimeInterval = 60) {
+        self.backoff = backoff
+    }
+
+    func current(now: Date) -> Set<String> {
+        until = until.filter { $0.value > now }
+        return Set(until.keys)
+    }
+
+    func skip(_ sessionID: String, now: Date) {
+        until[sessionID] = now.addingTimeInterval(backoff)
     }
 }

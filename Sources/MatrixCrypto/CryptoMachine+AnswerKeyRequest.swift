@@ -25,12 +25,14 @@ extension CryptoMachine {
     /// device did not create (or that was forgotten), a room or sender key that is not the session's,
     /// a device never given the key (another user, a remote server's user, a new device), a device
     /// whose keys changed, a dehydrated device, no Olm session to answer through (a key request
-    /// never triggers a one-time key claim), or an answer to the same device for the same session
-    /// within ``CryptoSettings/keyRequestAnswerInterval``.
+    /// never triggers a one-time key claim), an answer to the same device for the same session
+    /// within ``CryptoSettings/keyRequestAnswerInterval``, or more requests of the same user this
+    /// minute than ``CryptoSettings/keyRequestsPerUserPerMinute`` (refused before any store read).
     ///
     /// Nothing here touches the network: the answer is a request to send after `changes` commit.
     public func answer(_ request: RoomKeyRequest) async throws -> KeyRequestAnswer {
         guard request.action == .request, let asked = request.session else { return .refused(.mismatch) }
+        guard takeAttempt(request.requester.userID) else { return .refused(.rateLimited) }
         guard let shared = try await store.sharedRoomKey(sessionID: asked.sessionID, recipient: request.requester),
             shared.senderUserID == request.recipient.userID, shared.senderDeviceID == request.recipient.deviceID,
             let initialPickle = shared.initialPickle
@@ -78,6 +80,18 @@ extension CryptoMachine {
             request: ToDeviceRequest(eventType: "m.room.encrypted", messages: [request.requester.userID: [request.requester.deviceID: envelope]]))
     }
 
+    /// Whether `user`'s request may be looked at in this minute's window (and counts it).
+    func takeAttempt(_ user: UserID) -> Bool {
+        let at = now()
+        if keyRequestAttempts.count >= 10_000 { keyRequestAttempts = keyRequestAttempts.filter { at.timeIntervalSince($0.value.since) < 60 } }
+        var window = keyRequestAttempts[user] ?? (since: at, count: 0)
+        if at.timeIntervalSince(window.since) >= 60 { window = (since: at, count: 0) }
+        guard window.count < settings.keyRequestsPerUserPerMinute else { return false }
+        window.count += 1
+        keyRequestAttempts[user] = window
+        return true
+    }
+
     /// Records an answer; forgets the ones older than the interval once many piled up.
     func noteAnswered(_ slot: KeyRequestSlot) {
         let at = now()
@@ -92,6 +106,8 @@ extension CryptoMachine {
     /// Takes an `m.room_key_request` off a transaction: a request waits in ``CryptoStep/keyRequests``
     /// to be answered after the commit (no Olm work inside the transaction); a cancellation withdraws
     /// the same device's request from this step. A malformed one is a failed outcome, counted.
+    static let keyRequestsPerTransaction = 100
+
     func receiveKeyRequest(_ event: ToDeviceEvent, outcome: inout ToDeviceOutcome, step: inout CryptoStep) {
         guard let request = RoomKeyRequest(event) else {
             outcome.failure = .malformed("m.room_key_request with missing or malformed fields")
@@ -99,6 +115,11 @@ extension CryptoMachine {
         }
         switch request.action {
         case .request:
+            // Each costs a store read after the commit: a transaction carries at most this many.
+            guard step.keyRequests.count < Self.keyRequestsPerTransaction else {
+                outcome.failure = .malformed("more than \(Self.keyRequestsPerTransaction) key requests in one transaction: skipped")
+                return
+            }
             // A device asking again before the first is answered is asked once; the step's size is bounded by the transaction's.
             if !step.keyRequests.contains(where: { $0.requester == request.requester && $0.session == request.session }) {
                 step.keyRequests.append(request)

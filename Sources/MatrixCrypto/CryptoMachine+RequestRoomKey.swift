@@ -75,7 +75,7 @@ extension CryptoMachine {
 
     /// Stores the key of an `m.forwarded_room_key`, only when it answers a request of ours:
     /// a local device's outstanding request for exactly that room and session, received by that
-    /// device, from a device of the session's sender (the user of the waiting events) whose
+    /// device, from a device it asked, of the session's sender (the user of the waiting events), whose
     /// curve25519 key the message came from is the session's `sender_key` (the device that created
     /// it, not a relay: no forwarding chain) and the request's sender key when it had one, and whose
     /// Ed25519 key is the `sender_claimed_ed25519_key`. The session is kept as that device's own
@@ -99,6 +99,9 @@ extension CryptoMachine {
             throw .forwardedKeyRefused("from \(sender): another local device asked for this session")
         }
         guard sender == request.senderUserID else { throw .forwardedKeyRefused("from \(sender): not the session's sender") }
+        guard request.recipients.contains(DeviceRef(userID: sender, deviceID: senderDevice.deviceID)) else {
+            throw .forwardedKeyRefused("from \(sender) \(senderDevice.deviceID): a device that was not asked")
+        }
         guard content["sender_key"]?.stringValue == senderKey, request.senderKey == nil || request.senderKey == senderKey else {
             throw .forwardedKeyRefused("from \(sender): not the device that created the session")
         }

@@ -27,6 +27,9 @@ public actor CryptoMachine {
     /// When each (requesting device, session) was last answered a key: at most one answer per
     /// ``CryptoSettings/keyRequestAnswerInterval`` (see ``answer(_:)``).
     var answeredKeyRequests: [KeyRequestSlot: Date] = [:]
+    /// Per requesting user, the minute's window of key requests looked at: a user who floods requests
+    /// costs at most ``CryptoSettings/keyRequestsPerUserPerMinute`` store reads a minute.
+    var keyRequestAttempts: [UserID: (since: Date, count: Int)] = [:]
     /// Per remote device, the minute's window of key requests sent to it (see ``planKeyRequest(for:)``).
     var requestedFromDevice: [DeviceRef: (since: Date, count: Int)] = [:]
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).

@@ -30,7 +30,7 @@ extension PostgresCryptoStore {
         }
     }
 
-    public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, limit: Int) async throws -> [ParkedEvent] {
+    public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent] {
         try await client.query("""
             SELECT * FROM (
                 SELECT DISTINCT ON (p.room_id, p.session_id)
@@ -38,6 +38,8 @@ extension PostgresCryptoStore {
                 FROM sealbridge_parked_events p
                 LEFT JOIN sealbridge_key_requests r ON r.room_id = p.room_id AND r.session_id = p.session_id
                 WHERE p.parked_at < \(parkedBefore) AND (r.requested_at IS NULL OR r.requested_at < \(askedBefore))
+                  AND NOT EXISTS (SELECT 1 FROM sealbridge_crypto_accounts a WHERE a.user_id = p.sender)
+                  AND NOT (p.session_id = ANY(ARRAY(SELECT jsonb_array_elements_text(\(Self.textArray(excluding.sorted()))))))
                 ORDER BY p.room_id, p.session_id, p.parked_at, p.event_id) due
             ORDER BY parked_at, event_id LIMIT \(limit)
             """).map(parkedEvent)

@@ -71,7 +71,8 @@ extension PostgresCryptoStore {
     /// keeps it and the devices that were given its key in the retired tables: the share records
     /// cascade away with the session, and its recipients may still ask for the key.
     ///
-    /// One statement, so the send path pays nothing more when there is nothing to replace; the
+    /// One statement, so the send path pays nothing more when there is nothing to replace (the
+    /// shares are found through their index from an array of the retired ids, never scanned); the
     /// statement's snapshot still sees the shares that the cascade removes at its end.
     static func retire(_ owner: OutboundSessionOwner, except sessionID: String?) -> PostgresQuery {
         """
@@ -87,8 +88,8 @@ extension PostgresCryptoStore {
             RETURNING session_id)
         INSERT INTO sealbridge_retired_outbound_shares (session_id, user_id, device_id, curve25519, message_index)
         SELECT s.session_id, s.user_id, s.device_id, s.curve25519, s.message_index
-        FROM sealbridge_outbound_shares s JOIN kept ON kept.session_id = s.session_id
-        WHERE s.message_index IS NOT NULL
+        FROM sealbridge_outbound_shares s
+        WHERE s.session_id = ANY(ARRAY(SELECT session_id FROM kept)) AND s.message_index IS NOT NULL
         ON CONFLICT DO NOTHING
         """
     }

@@ -30,8 +30,8 @@ struct KeyRequestAskTests {
         }
 
         /// Bob's undecryptable round, as if the event had waited long enough.
-        func bobAsks() async throws -> Int {
-            try await bob.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11))
+        func bobAsks(later: TimeInterval = 0) async throws -> Int {
+            try await bob.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11 + later))
         }
     }
 
@@ -104,7 +104,18 @@ struct KeyRequestAskTests {
         #expect(try await setup.bobAsks() == 1)
         #expect(try await setup.bobAsks() == 0)
         setup.bob.clock.advance(by: 61)
-        #expect(try await setup.bobAsks() == 1)
+        #expect(try await setup.bobAsks(later: 61) == 1)
+    }
+
+    @Test("events of local senders (whose sessions Sealbridge created) are never asked for")
+    func localSenders() async throws {
+        let setup = try await Setup()
+        // Alice's own event comes back to her: no inbound copy of her own session, so it is parked.
+        _ = try await setup.alice.sync()
+        #expect(try await setup.alice.store.recentParkedEvents(roomID: setup.room, limit: 10).map(\.sender) == [setup.alice.user])
+        let before = await setup.hs.sentToDevice.count
+        #expect(try await setup.alice.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11)) == 0)
+        #expect(await setup.hs.sentToDevice.count == before)
     }
 
     @Test("request ROOM SESSION asks again by hand; a session no event waits for is not asked for")

@@ -66,8 +66,8 @@ actor ForgetfulStore: CryptoStore {
         await inner.sharedRoomKey(sessionID: sessionID, recipient: recipient)
     }
     func outgoingKeyRequests(sessionIDs: Set<String>) async throws -> [OutgoingKeyRequest] { await inner.outgoingKeyRequests(sessionIDs: sessionIDs) }
-    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, limit: Int) async throws -> [ParkedEvent] {
-        await inner.keyRequestsDue(parkedBefore: parkedBefore, askedBefore: askedBefore, limit: limit)
+    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent] {
+        await inner.keyRequestsDue(parkedBefore: parkedBefore, askedBefore: askedBefore, excluding: excluding, limit: limit)
     }
     func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice] {
         await inner.withheldNotices(roomID: roomID, sessionID: sessionID)

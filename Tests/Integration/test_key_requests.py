@@ -121,6 +121,52 @@ def test_a_device_that_lost_a_puppets_key_gets_it_back_and_a_stranger_gets_nothi
                 sync = await client.sync(timeout=500)
                 again += [e for e in getattr(sync, "to_device_events", []) if getattr(e, "sender", None) == PUPPET]
             assert again == [], again
+
+            # Never earlier than given: Kim joins after the first message, is given the key from the
+            # next index, loses it, asks, and gets it back from that index only.
+            kim_login = stack.register_full("kim")
+            (tmp_path / "k").mkdir()
+            kim = await e2ee_client(stack, kim_login, str(tmp_path / "k"))
+            try:
+                await client.room_invite(room_id, kim_login["user_id"])
+                await kim.join(room_id)
+                await sync_until(client, lambda _: kim_login["user_id"] in joined(client.rooms[room_id]), 30, "kim to join")
+                await asyncio.sleep(2)  # the membership travels to Sealbridge in a transaction
+                status, later = api(stack, "PUT", f"/rooms/{quote(room_id)}/send/m.room.message/k-2?as={quote(PUPPET)}",
+                                    body={"msgtype": "m.text", "body": "after kim joined"})
+                assert status == 200, later
+
+                def later_text(response):
+                    for event in timeline(response, room_id):
+                        if isinstance(event, RoomMessageText) and event.sender == PUPPET and event.body == "after kim joined":
+                            return event
+                    return None
+
+                await sync_until(kim, later_text, 45, "kim to decrypt the puppet's next message")
+                status, raw_later = request(
+                    "GET", f"{stack.homeserver}/_matrix/client/v3/rooms/{quote(room_id)}/event/{quote(later['event_id'])}",
+                    token=kim_login["access_token"])
+                assert status == 200, raw_later
+                raw_later.setdefault("room_id", room_id)
+                second = Event.parse_encrypted_event(raw_later)
+                assert second.session_id == session_id, "no member left: the session is the same"
+                assert kim.olm.inbound_group_store.get(room_id, sender_key, session_id).first_known_index == 1
+                kim.olm.inbound_group_store._entries[room_id][sender_key].pop(session_id)
+                kim.olm._should_accept_forward = lambda sender, key, event: (
+                    event.session_id == session_id and sender == PUPPET and key == puppet_keys.curve25519)
+                kim.olm.outgoing_key_requests[session_id] = OutgoingKeyRequest(session_id, session_id, room_id, second.algorithm)
+                await kim.to_device(second.as_key_request(PUPPET, kim.device_id, request_id=session_id, device_id=puppet_device))
+                await sync_until(kim, forwarded, 45, "the puppet's forwarded key for kim")
+                restored = kim.olm.inbound_group_store.get(room_id, sender_key, session_id)
+                assert restored is not None and restored.first_known_index == 1, "forwarded from another index than kim was given"
+                assert kim.decrypt_event(second).body == "after kim joined"
+                try:
+                    earlier = kim.decrypt_event(encrypted)
+                except Exception as error:  # nio raises for an index before the session's first known one
+                    earlier = error
+                assert not isinstance(earlier, RoomMessageText), "kim read a message from before it was given the key"
+            finally:
+                await kim.close()
         finally:
             await client.close()
             await stranger.close()

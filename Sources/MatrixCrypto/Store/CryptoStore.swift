@@ -69,8 +69,9 @@ public protocol CryptoStore: Sendable {
     /// The outstanding key requests for any of `sessionIDs`.
     func outgoingKeyRequests(sessionIDs: Set<String>) async throws -> [OutgoingKeyRequest]
     /// One parked event (the oldest) per session whose key should be asked for now: parked before
-    /// `parkedBefore`, and not asked for, or last asked before `askedBefore`; oldest first.
-    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, limit: Int) async throws -> [ParkedEvent]
+    /// `parkedBefore`, not sent by a local user (whose sessions Sealbridge created), not among
+    /// `excluding`, and not asked for, or last asked before `askedBefore`; oldest first.
+    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent]
     /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
     /// The withheld notices received for an inbound session, one per (sender, sender key): hints

@@ -195,12 +195,14 @@ public actor MemoryCryptoStore: CryptoStore {
         keyRequests.values.filter { sessionIDs.contains($0.sessionID) }.sorted { ($0.roomID, $0.sessionID) < ($1.roomID, $1.sessionID) }
     }
 
-    public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, limit: Int) -> [ParkedEvent] {
+    public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) -> [ParkedEvent] {
         var seen = Set<GroupSessionKey>()
         var due: [ParkedEvent] = []
         for event in parked.values.sorted(by: { ($0.parkedAt ?? .distantPast, $0.eventID) < ($1.parkedAt ?? .distantPast, $1.eventID) }) {
             let key = GroupSessionKey(roomID: event.roomID, sessionID: event.sessionID)
-            guard (event.parkedAt ?? .distantFuture) < parkedBefore, seen.insert(key).inserted else { continue }
+            guard (event.parkedAt ?? .distantFuture) < parkedBefore, accounts[event.sender] == nil, !excluding.contains(event.sessionID),
+                seen.insert(key).inserted
+            else { continue }
             if let asked = keyRequests[key], asked.requestedAt >= askedBefore { continue }
             due.append(event)
             if due.count == limit { break }
