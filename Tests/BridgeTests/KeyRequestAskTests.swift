@@ -69,6 +69,31 @@ struct KeyRequestAskTests {
         #expect(try await setup.bob.sync().toDevice.first?.failure?.code == "forwarded_key_refused")
     }
 
+    @Test("the answer starts at the index the asking device was given, never earlier: a member who joined later cannot read what came before")
+    func neverEarlier() async throws {
+        let hs = FakeHomeserver()
+        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+        let bob = try await Party("bob", on: hs, users: ["@bob:localhost"])
+        let room = try await encryptedRoom("!later", on: hs, members: [alice.user, bob.user])
+        try await alice.sync()
+        try await bob.sync()
+        _ = try await alice.send("before dave", in: room)
+        let dave = try await Party("dave", on: hs, users: ["@dave:localhost"])
+        await hs.sendRoomEvent(room, type: "m.room.member", content: ["membership": "join"], sender: dave.user, stateKey: dave.user.rawValue)
+        try await alice.sync()
+        _ = try await alice.send("after dave", in: room)
+        _ = await hs.drain(party: "dave", devices: [(dave.user, dave.device)])  // Dave's m.room_key (index 1) is lost
+        #expect(try await dave.sync().parked.count == 2)
+        #expect(try await dave.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11)) == 1)
+        let request = try #require(try await alice.sync().keyRequests.first)
+        #expect(try await alice.engine.answer(request) == nil)
+        let answered = try await dave.sync()
+        #expect(answered.bodies == ["after dave"])
+        let sessionID = try #require(try await alice.store.outboundGroupSession(roomID: room, senderUserID: alice.user)).sessionID
+        #expect(try await dave.store.inboundGroupSessions(roomID: room, sessionID: sessionID).first?.firstKnownIndex == 1)
+        #expect(try await dave.store.recentParkedEvents(roomID: room, limit: 10).count == 1)  // "before dave" stays unreadable
+    }
+
     @Test("a forwarded key from anyone but the session's sender is refused, even for a session Bob asked for")
     func otherForwarderRefused() async throws {
         let setup = try await Setup()
