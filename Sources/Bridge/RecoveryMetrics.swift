@@ -10,19 +10,37 @@ public enum RecoveryMetrics {
     public static let recoveryBuckets: [Double] = [1, 5, 10, 30, 60, 300, 900, 3600, 6 * 3600, 86_400]
     public static let recoverySeconds = "sealbridge_crypto_recovery_seconds"
 
+    /// What one step tells about undecryptable events and recoveries.
+    public enum Observation: Equatable, Sendable {
+        case undecryptable(reason: String)
+        /// A parked event decrypted: by which path its key came, and after how long (when known).
+        case recovered(path: String, after: TimeInterval?)
+    }
+
     public static func record(_ step: CryptoStep, now: Date = Date()) {
-        for outcome in step.roomEvents {
+        for observation in observations(step, now: now) {
+            switch observation {
+            case .undecryptable(let reason):
+                Counter(label: "sealbridge_crypto_undecryptable_events_total", dimensions: [("reason", reason)]).increment()
+            case .recovered(let path, let after):
+                Counter(label: "sealbridge_crypto_recovered_events_total", dimensions: [("path", path)]).increment()
+                if let after { Recorder(label: recoverySeconds, aggregate: true).record(after) }
+            }
+        }
+    }
+
+    /// The observations of `step`: every failed outcome by its bounded reason; every released
+    /// (formerly parked) event that decrypted, by path (`key_request` when its key was a forwarded
+    /// one we asked for, else `late_key`; MSC4268 history bundles, issue 14 point 4, will add
+    /// `bundle`).
+    public static func observations(_ step: CryptoStep, now: Date = Date()) -> [Observation] {
+        step.roomEvents.compactMap { outcome in
             switch outcome.result {
             case .failure(let failure):
-                Counter(label: "sealbridge_crypto_undecryptable_events_total", dimensions: [("reason", label(failure))]).increment()
+                return .undecryptable(reason: label(failure))
             case .success:
-                guard step.changes.releasedEvents.contains(outcome.eventID.rawValue) else { continue }
-                // MSC4268 history bundles (issue 14 point 4) will add path="bundle".
-                Counter(label: "sealbridge_crypto_recovered_events_total", dimensions: [("path", outcome.forwardedKey ? "key_request" : "late_key")])
-                    .increment()
-                if let parkedAt = outcome.parkedAt {
-                    Recorder(label: recoverySeconds, aggregate: true).record(max(0, now.timeIntervalSince(parkedAt)))
-                }
+                guard step.changes.releasedEvents.contains(outcome.eventID.rawValue) else { return nil }
+                return .recovered(path: outcome.forwardedKey ? "key_request" : "late_key", after: outcome.parkedAt.map { max(0, now.timeIntervalSince($0)) })
             }
         }
     }

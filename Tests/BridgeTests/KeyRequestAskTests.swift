@@ -1,6 +1,6 @@
-import Bridge
+@testable import Bridge
 import Foundation
-import MatrixCrypto
+@testable import MatrixCrypto
 import MatrixModels
 import Testing
 
@@ -56,6 +56,12 @@ struct KeyRequestAskTests {
         #expect(answered.bodies == ["lost on the way"] && event.eventID == setup.eventID)
         #expect(event.forwardedKey && event.trust != nil)
         #expect(answered.changes.releasedEvents == [setup.eventID.rawValue])
+        // Metrics: recovered through a key request, after the time it waited.
+        guard case .recovered(let path, let after)? = RecoveryMetrics.observations(answered).first else {
+            Issue.record("no recovery observed")
+            return
+        }
+        #expect(path == "key_request" && (after ?? -1) >= 0)
         let claim = try #require(try await setup.bob.store.inboundGroupSessions(roomID: setup.room, sessionID: setup.sessionID).first)
         #expect(claim.forwarded && claim.senderUserID == setup.alice.user && claim.firstKnownIndex == 0)
 
@@ -149,5 +155,29 @@ struct KeyRequestAskTests {
         #expect(try await setup.bob.engine.requestRoomKey(roomID: setup.room, sessionID: setup.sessionID))
         #expect(try await setup.bob.engine.requestRoomKey(roomID: setup.room, sessionID: String(repeating: "Q", count: 43)) == false)
         #expect(try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.sessionID]).count == 1)
+    }
+
+    @Test("metrics: undecryptable reasons stay a bounded set (a sender's withheld code is not a label); a late key is its own path")
+    func metricLabels() throws {
+        let room = try RoomID("!m"), sender = try UserID("@s:hs")
+        var step = CryptoStep()
+        for (index, failure) in [
+            DecryptionFailure.withheld(code: "m.unverified", reason: nil), .withheld(code: "x-\(UUID())", reason: nil), .unknownSession(sessionID: "S"),
+        ].enumerated() {
+            step.roomEvents.append(RoomEventOutcome(eventID: try EventID("$f\(index)"), roomID: room, sender: sender, result: .failure(failure)))
+        }
+        var late = RoomEventOutcome(
+            eventID: try EventID("$late"), roomID: room, sender: sender,
+            result: .success(MegolmDecryption.Decrypted(type: "m.room.message", content: [:], sessionID: "S", messageIndex: 0)))
+        late.parkedAt = Date(timeIntervalSince1970: 1_000)
+        step.roomEvents.append(late)
+        var fresh = late
+        fresh.eventID = try EventID("$fresh")  // decrypted at once: no recovery
+        step.roomEvents.append(fresh)
+        step.changes.releasedEvents = ["$late"]
+        #expect(RecoveryMetrics.observations(step, now: Date(timeIntervalSince1970: 1_030)) == [
+            .undecryptable(reason: "withheld:m.unverified"), .undecryptable(reason: "withheld:other"), .undecryptable(reason: "unknown_session"),
+            .recovered(path: "late_key", after: 30),
+        ])
     }
 }

@@ -265,6 +265,15 @@ def test_a_puppet_asks_the_sender_for_a_lost_key_and_takes_only_its_answer(tmp_p
         wait_for(cancellation_arrived, 30, "the request's cancellation")
         assert cancelled[0]["content"]["request_id"] == request_content["request_id"]
         assert psql(stack.database_url, "SELECT count(*) FROM sealbridge_key_requests") == "0"
+
+        # Metrics: the undecryptable delivery by reason, the recovery by path, its time, the request sent.
+        import urllib.request
+        with urllib.request.urlopen(f"{stack.url}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        for line in ['sealbridge_crypto_undecryptable_events_total{reason="unknown_session"} 1',
+                     'sealbridge_crypto_recovered_events_total{path="key_request"} 1',
+                     'sealbridge_crypto_recovery_seconds_count 1', "sealbridge_key_requests_sent_total 1"]:
+            assert line in metrics, [m for m in metrics.splitlines() if "key_request" in m or "recover" in m or "undecryptable" in m]
         assert stack.process.poll() is None
     finally:
         stack.close()
