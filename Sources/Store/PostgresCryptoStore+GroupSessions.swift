@@ -66,10 +66,15 @@ extension PostgresCryptoStore {
                   AND EXCLUDED.sender_ed25519 = sealbridge_inbound_group_sessions.sender_ed25519
                 """)
         }
-        for (key, eventID) in changes.replayEntries {
+        if !changes.replayEntries.isEmpty {
+            // One statement for a transaction's entries (a statement each cost more than the decryption).
+            let entries = Array(changes.replayEntries)
+            let sessions = PostgresTextArray(entries.map(\.key.sessionID)), events = PostgresTextArray(entries.map(\.value))
+            let indices = PostgresTextArray(entries.map { String($0.key.messageIndex) })
             statements.append("""
                 INSERT INTO sealbridge_megolm_replay (session_id, message_index, event_id)
-                VALUES (\(key.sessionID), \(Int64(key.messageIndex)), \(eventID)) ON CONFLICT DO NOTHING
+                SELECT s, i::bigint, e FROM unnest(\(sessions), \(indices), \(events)) AS r(s, i, e)
+                ON CONFLICT DO NOTHING
                 """)
         }
         for notice in changes.withheldNotices {

@@ -79,8 +79,10 @@ struct IngestWorkload {
             }
             for n in offset..<min(events, offset + perTransaction) {
                 let (user, session) = outbound[n % sessions]
+                // A chat message of a realistic size (~160 bytes of text, with mentions), not a 30-byte stub.
                 let payload: JSONValue = ["type": "m.room.message", "room_id": .string(room.rawValue),
-                                          "content": ["msgtype": "m.text", "body": .string("ingest benchmark message \(n)")]]
+                                          "content": ["msgtype": "m.text", "body": .string("ingest benchmark message \(n): " + Self.filler),
+                                                      "m.mentions": ["user_ids": [.string(user.rawValue)]]]]
                 let ciphertext = try session.encrypt(payload.serialized())
                 ciphertexts.append((n % sessions, ciphertext))
                 batch.append(["type": "m.room.encrypted", "room_id": .string(room.rawValue), "sender": .string(user.rawValue),
@@ -110,6 +112,9 @@ struct IngestWorkload {
                 logger: Logger(label: "bench.backfill", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
         let backfillTask = backfill.map { service in Task { await service.pass() } }
+        _ = try await client.query("SELECT 1")
+        let pgCPU0 = await Measure.postgresCPU(client)
+        Measure.profiler("enable")
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         for (index, body) in bodies.enumerated() {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/_matrix/app/v1/transactions/\(label)-\(index)")
@@ -124,6 +129,8 @@ struct IngestWorkload {
             latencies.append((Measure.now() - t0) * 1000)
         }
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
+        Measure.profiler("disable")
+        let pgCPU = Measure.postgresCPUSeconds(from: pgCPU0, to: await Measure.postgresCPU(client))
         backfillTask?.cancel()
         _ = await backfillTask?.value
         try await http.shutdown()
@@ -137,7 +144,7 @@ struct IngestWorkload {
             let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
         }
-        var workload = activePuppets == 0 ? "ingest over HTTP" : "ingest over HTTP, \(activePuppets) active puppets"
+        var workload = activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets"
         var notes = "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
         if let backfill, let backfillPerSecond {
             workload += ", cross-signing backfill at \(backfillPerSecond)/s"
@@ -147,8 +154,11 @@ struct IngestWorkload {
             workload: workload, store: "postgresql", operations: events,
             unit: "events", wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
-            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling, notes: notes)
+            peakRSSMiB: Measure.peakRSSMiB(), postgresCPUSeconds: pgCPU, ceilingPerSecond: ceiling, notes: notes)
     }
+
+    static let filler = "the quick brown fox jumps over the lazy dog while the bridge keeps every room readable, "
+        + "and nobody sees unable to decrypt in their timeline"
 
     /// An Olm pre-key to-device message carrying a new room key (in `room`) to puppet `index`, from a
     /// new remote device that proves itself with MSC4147 `sender_device_keys`.
