@@ -26,6 +26,8 @@ public struct CryptoEngine: Sendable {
     let deviceLocks = KeyedAsyncLock<UserID>()
     /// Rate limit of `/keys/query` for to-device senders whose devices are unknown.
     let senderQueries: SenderQueryThrottle
+    /// Sessions whose key could not be asked for lately (``CryptoEngine/requestRoomKeys(waitingLongerThan:reaskAfter:limit:now:)``).
+    let unaskable = UnaskableSessions()
     /// Whether this instance owns the crypto state; no step runs while it does not. nil: always.
     let fence: InstanceFence?
     /// Local users get a cross-signing identity with their device, and what to do about one the

@@ -4,7 +4,7 @@ import MatrixModels
 import ServiceLifecycle
 
 /// Work the crypto pipeline does after a transaction committed: key uploads, wedged-session
-/// recoveries, and the device lists of to-device senders whose payloads wait for them. A `Service`,
+/// recoveries, answers to key requests, and the device lists of to-device senders whose payloads wait for them. A `Service`,
 /// so it drains in the daemon's `ServiceGroup` and stops with it.
 ///
 /// Failed work is retried with backoff (1 s doubling, five attempts); what still fails is logged and
@@ -15,6 +15,10 @@ public final class CryptoFollowUps: Service, Sendable {
     public enum Work: Sendable {
         case upload(KeysUpload)
         case recover(WedgedSession)
+        /// Answer (or refuse) a device's `m.room_key_request` for a local device's session.
+        case answerKeyRequest(RoomKeyRequest)
+        /// Withdraw our key requests for these sessions if their keys arrived.
+        case settleKeyRequests(Set<String>)
         /// Query these senders' devices (as a local user) and act on their waiting payloads.
         case resolveSenders(Set<UserID>, requester: UserID)
     }
@@ -58,6 +62,8 @@ public final class CryptoFollowUps: Service, Sendable {
                 switch work {
                 case .upload(let upload): try await engine.upload(upload)
                 case .recover(let session): try await engine.recover(session)
+                case .answerKeyRequest(let request): try await engine.answer(request)
+                case .settleKeyRequests(let sessions): try await engine.settleKeyRequests(sessions)
                 case .resolveSenders(let senders, let requester):
                     let step = try await engine.resolvePendingSenders(senders, as: requester)
                     await onCommitted?(step)
@@ -79,6 +85,8 @@ public final class CryptoFollowUps: Service, Sendable {
         case .upload(let upload): "keys upload for \(upload.userID)"
         case .recover(let session): "wedged session recovery \(session.localUserID) ↔ \(session.remoteUserID)"
         case .resolveSenders(let senders, _): "device lists of \(senders.count) to-device sender(s)"
+        case .answerKeyRequest(let request): "key request of \(request.requester)"
+        case .settleKeyRequests(let sessions): "withdrawing key requests for \(sessions.count) session(s)"
         }
     }
 }

@@ -55,7 +55,8 @@ public struct CryptoTransactionHandler: TransactionHandler {
         }
         let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
         if failures > 0, let undecryptable { await undecryptable.record(failures) }
-        let uploads = step.uploads, wedged = step.wedged, followUps = followUps
+        let uploads = step.uploads, wedged = step.wedged, keyRequests = step.keyRequests, followUps = followUps
+        let released = step.changes.releasedEvents.isEmpty ? [] : Set(step.changes.inboundGroupSessions.map(\.sessionID))
         let activities = activity == nil ? [] : RoomActivity.collect(transaction, step: step, isLocal: isLocal)
         let activity = activity, outbox = outbox?.0, keyGauge = keyGauge
         let counts = transaction.oneTimeKeyCounts
@@ -69,6 +70,9 @@ public struct CryptoTransactionHandler: TransactionHandler {
         return logged.then(AfterCommit {
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
+            for request in keyRequests { followUps.enqueue(.answerKeyRequest(request)) }
+            // Parked events released: their keys came; a request we sent for them is withdrawn.
+            if !released.isEmpty { followUps.enqueue(.settleKeyRequests(released)) }
             if let requester = pending.first?.recipient.userID {
                 followUps.enqueue(.resolveSenders(Set(pending.map(\.sender)), requester: requester))
             }
@@ -91,6 +95,7 @@ public struct CryptoStepReport: Sendable {
     public init() {}
 
     public func record(_ step: CryptoStep, logger: Logger) {
+        RecoveryMetrics.record(step)
         for outcome in step.roomEvents {
             switch outcome.result {
             case .success: decrypted.increment()

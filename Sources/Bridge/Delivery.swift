@@ -56,6 +56,8 @@ public struct Delivery: Sendable {
                 if let key = outcome.senderKey { encryption["sender_key"] = .string(key) }
                 // The level of the device that shared the key, as of decryption (docs/bridge-api.md).
                 encryption["trust"] = .string((outcome.trust ?? .unknownDevice).rawValue)
+                // The key came as m.forwarded_room_key in answer to our request (docs/key-requests.md).
+                if outcome.forwardedKey { encryption["forwarded"] = true }
             case .failure(let failure):
                 if let trust = outcome.trust { encryption["trust"] = .string(trust.rawValue) }
                 json["type"] = "m.room.encrypted"

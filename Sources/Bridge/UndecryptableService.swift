@@ -5,7 +5,8 @@ import MatrixModels
 import Metrics
 import ServiceLifecycle
 
-/// Keeps undecryptable events from waiting in silence: delivers parked events to the bridge logic
+/// Keeps undecryptable events from waiting in silence: asks the sender's devices for a missing key
+/// after ``Settings/keyRequestAfter``, delivers parked events to the bridge logic
 /// as undecryptable after ``Settings/surfaceAfter`` (a key that comes later delivers them again,
 /// `late`), retries to-device payloads still waiting for their senders' devices, and forgets parked
 /// events and waiting payloads past their retention.
@@ -19,6 +20,8 @@ public struct UndecryptableService: Service {
         public var pendingRetention: TimeInterval
         /// Time between two rounds.
         public var interval: Duration
+        /// How long an event waits before its key is asked for (``CryptoEngine/requestRoomKeys(waitingLongerThan:reaskAfter:limit:now:)``); nil: never.
+        public var keyRequestAfter: TimeInterval?
 
         public init(
             surfaceAfter: TimeInterval = 60, parkedRetention: TimeInterval = 7 * 86_400, pendingRetention: TimeInterval = 86_400,
@@ -55,6 +58,7 @@ public struct UndecryptableService: Service {
             var rounds = 0
             while true {
                 try await Task.sleep(for: settings.interval)
+                await requestRound()
                 await surfaceRound()
                 // Sweeps and expiry once a minute (every twelfth round at the default interval).
                 if rounds % 12 == 0 { await sweepRound() }
@@ -75,6 +79,16 @@ public struct UndecryptableService: Service {
             }
         } catch {
             logger.warning("could not surface undecryptable events", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Asks for the keys of events that waited longer than ``Settings/keyRequestAfter``.
+    public func requestRound(now: Date = Date()) async {
+        guard let wait = settings.keyRequestAfter else { return }
+        do {
+            try await engine.requestRoomKeys(waitingLongerThan: wait, now: now)
+        } catch {
+            logger.warning("could not ask for missing room keys", metadata: ["error": "\(error)"])
         }
     }
 

@@ -26,7 +26,8 @@ extension CryptoMachine {
             .outcome(RoomEventOutcome(
                 eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: claim?.senderKey, trust: trust,
                 originServerTimestamp: event["origin_server_ts"]?.integerValue,
-                claimedDeviceID: event["content"]?["device_id"]?.stringValue.flatMap { try? DeviceID($0) }?.rawValue))
+                claimedDeviceID: event["content"]?["device_id"]?.stringValue.flatMap { try? DeviceID($0) }?.rawValue,
+                forwardedKey: claim?.forwarded ?? false))
         }
         let envelope: MegolmDecryption.Envelope
         do {

@@ -20,6 +20,10 @@ extension CryptoMachine {
             }
             return outcome
         }
+        if event.type == "m.room_key_request" {
+            receiveKeyRequest(event, outcome: &outcome, step: &step)
+            return outcome
+        }
         guard event.type == "m.room.encrypted" else { return outcome }
         outcome.type = nil
         guard let (record, account) = try await readableAccount(event.toUserID, into: scratch) else {
@@ -73,8 +77,8 @@ extension CryptoMachine {
     }
 
     /// Checks a decrypted payload against its sender's verified device and the recipient, then acts
-    /// on it: stores an `m.room_key`, refuses an unsolicited `m.forwarded_room_key`, and lets the rest
-    /// (`m.dummy`) be.
+    /// on it: stores an `m.room_key`, an `m.forwarded_room_key` only in answer to our request (else
+    /// refused), and lets the rest (`m.dummy`) be.
     func act(
         on payload: JSONValue, sender: UserID, senderKey: String, senderDevice: VerifiedDeviceKeys, recipient: StoredAccount,
         recipientEd25519: String, scratch: Scratch, changes: inout CryptoChanges
@@ -94,9 +98,10 @@ extension CryptoMachine {
                 throw .malformed("cannot store the room key: \(error)")
             }
         case "m.forwarded_room_key":
-            // Sealbridge sends no key requests, and its users have no other devices that could
-            // forward one: a forwarded key is always unsolicited.
-            throw .forwardedKeyRefused("from \(sender); Sealbridge requested no key")
+            // Only in answer to our own request, from the session's own device (see the function).
+            guard let content = payload["content"] else { throw .malformed("m.forwarded_room_key without content") }
+            try await acceptForwardedRoomKey(
+                content, senderKey: senderKey, sender: sender, senderDevice: senderDevice, recipient: recipient, scratch: scratch, changes: &changes)
         default:
             break  // m.dummy and others: the session advanced, nothing else to do.
         }

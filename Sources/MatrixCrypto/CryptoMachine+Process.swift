@@ -58,6 +58,7 @@ extension CryptoMachine {
                 if let earlier = retried[eventID] {
                     step.changes.releasedEvents.insert(eventID)
                     outcome.late = earlier.surfaced
+                    outcome.parkedAt = earlier.parkedAt
                 }
                 step.roomEvents.append(outcome)
             case .park(let parkedEvent):

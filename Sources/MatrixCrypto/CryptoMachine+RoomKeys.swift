@@ -35,11 +35,13 @@ extension CryptoMachine {
     /// Ed25519 key is refused; a key from another sender is kept as that sender's own claim, so an
     /// impostor who re-shares a session first can neither relabel nor block the genuine owner's copy.
     /// Conflicts go to ``Scratch/conflicts``.
+    /// - Parameter forwarded: The key came as `m.forwarded_room_key` (export format), in answer to our request.
     func acceptRoomKey(
-        _ content: JSONValue, senderKey: String, sender: UserID, senderEd25519: String, scratch: Scratch, changes: inout CryptoChanges
+        _ content: JSONValue, senderKey: String, sender: UserID, senderEd25519: String, forwarded: Bool = false, scratch: Scratch,
+        changes: inout CryptoChanges
     ) async throws -> Bool {
         let roomKey = try RoomKey(content: content)
-        let session = try roomKey.inboundSession()
+        let session = forwarded ? try roomKey.importedSession() : try roomKey.inboundSession()
         let ref = GroupSessionRef(roomID: roomKey.roomID, sessionID: roomKey.sessionID)
         let pickled: String
         do {
@@ -47,9 +49,10 @@ extension CryptoMachine {
         } catch {
             throw CryptoError(code: .olm, message: "pickling an inbound session failed: \(error.code)")
         }
-        let stored = StoredInboundGroupSession(
+        var stored = StoredInboundGroupSession(
             roomID: roomKey.roomID, sessionID: roomKey.sessionID, senderKey: senderKey, senderUserID: sender, senderEd25519: senderEd25519,
             firstKnownIndex: session.firstKnownIndex, pickle: pickled)
+        stored.forwarded = forwarded
         var known = try await claims(ref, scratch: scratch)
         let sameKey = known.first { $0.senderKey == senderKey }
         if let sameKey, sameKey.senderUserID != sender || sameKey.senderEd25519 != senderEd25519 {

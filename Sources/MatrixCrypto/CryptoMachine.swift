@@ -24,6 +24,14 @@ public actor CryptoMachine {
     var fullyShared: [OutboundSessionOwner: (sessionID: String, version: Int64)] = [:]
     /// Local devices' public identity (device id, curve25519): fixed for an account's life.
     var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
+    /// When each (requesting device, session) was last answered a key: at most one answer per
+    /// ``CryptoSettings/keyRequestAnswerInterval`` (see ``answer(_:)``).
+    var answeredKeyRequests: [KeyRequestSlot: Date] = [:]
+    /// Per requesting user, the minute's window of key requests looked at: a user who floods requests
+    /// costs at most ``CryptoSettings/keyRequestsPerUserPerMinute`` store reads a minute.
+    var keyRequestAttempts: [UserID: (since: Date, count: Int)] = [:]
+    /// Per remote device, the minute's window of key requests sent to it (see ``planKeyRequest(for:)``).
+    var requestedFromDevice: [DeviceRef: (since: Date, count: Int)] = [:]
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
     public internal(set) var parallelBatches = 0
 

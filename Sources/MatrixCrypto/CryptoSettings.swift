@@ -24,6 +24,12 @@ public struct CryptoSettings: Sendable, Equatable {
     /// Which senders' events reach the bridge logic decrypted (`encryption.accept_from`); events of
     /// weaker devices are delivered as refused (``DecryptionFailure/untrustedDevice(_:)``).
     public var acceptFrom = TrustPolicy.all
+    /// Shortest time between two answers to one device's key requests for one session.
+    public var keyRequestAnswerInterval: TimeInterval = 60
+    /// Most sessions one remote device is asked for (`m.room_key_request`) per minute.
+    public var keyRequestsPerDevicePerMinute = 10
+    /// Most key requests of one remote user looked at per minute; the rest are refused unread.
+    public var keyRequestsPerUserPerMinute = 60
     /// The local user whose user-signing key vouches for other users (the bot): `trust @user` makes
     /// it sign their master key, and its signature on a master key makes that user `verified`.
     public var trustAnchor: UserID?

@@ -1,3 +1,4 @@
+import Foundation
 import MatrixModels
 
 /// What the machine made of one transaction: changes to commit with the txn id, key uploads to send
@@ -18,6 +19,9 @@ public struct CryptoStep: Sendable {
     public var unknownSenders: Set<UserID> = []
     /// Room keys for a session id that another owner already claimed: logged and counted.
     public var keyConflicts: [RoomKeyConflict] = []
+    /// `m.room_key_request`s for local devices' sessions, to answer after the commit
+    /// (``CryptoMachine/answer(_:)``); a request withdrawn later in the same step is not here.
+    public var keyRequests: [RoomKeyRequest] = []
     /// Known devices whose trust level changed, once per room their owner is in: delivered to the
     /// bridge logic with the step (events from those devices delivered earlier carry the old level).
     public var trustUpdates: [(change: DeviceTrustChange, roomID: RoomID)] = []
@@ -81,4 +85,8 @@ public struct RoomEventOutcome: Sendable {
     public var claimedDeviceID: String?
     /// The event was parked and already delivered as undecryptable: this outcome comes late.
     public var late = false
+    /// Decrypted with a session imported from an `m.forwarded_room_key` (``StoredInboundGroupSession/forwarded``).
+    public var forwardedKey = false
+    /// When the event was parked, if it was (set when a parked event is retried): time to recovery.
+    public var parkedAt: Date?
 }

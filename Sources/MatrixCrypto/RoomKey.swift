@@ -33,4 +33,17 @@ public struct RoomKey: Sendable, Hashable {
         guard session.sessionID == sessionID else { throw .malformed("session_key does not belong to session_id \(sessionID)") }
         return session
     }
+
+    /// The inbound session an `m.forwarded_room_key` carries (`session_key` in the export format,
+    /// known from the index it was exported at). Same checks as ``inboundSession()``.
+    public func importedSession() throws(DecryptionFailure) -> InboundGroupSession {
+        let session: InboundGroupSession
+        do {
+            session = try InboundGroupSession(importing: sessionKey)
+        } catch {
+            throw .olm(OlmFailureDetail(code: error.code.rawValue, operation: error.operation))
+        }
+        guard session.sessionID == sessionID else { throw .malformed("session_key does not belong to session_id \(sessionID)") }
+        return session
+    }
 }

@@ -93,8 +93,12 @@ struct CryptoAssembly {
         followUps = CryptoFollowUps(engine: engine, onCommitted: onCommitted)
         undecryptableService = UndecryptableService(
             engine: engine, store: store,
-            settings: UndecryptableService.Settings(
-                surfaceAfter: configuration.encryption.undecryptableAfter, parkedRetention: configuration.encryption.parkedRetention),
+            settings: {
+                var settings = UndecryptableService.Settings(
+                    surfaceAfter: configuration.encryption.undecryptableAfter, parkedRetention: configuration.encryption.parkedRetention)
+                settings.keyRequestAfter = configuration.encryption.keyRequestAfter
+                return settings
+            }(),
             onCommitted: onCommitted, logger: Logger(label: "sealbridge.crypto.undecryptable"))
         let handler = CryptoTransactionHandler(
             engine: engine, store: store, followUps: followUps, undecryptable: undecryptable, isLocal: { users.isLocal($0) },
@@ -138,6 +142,14 @@ struct CryptoAssembly {
             // Recovery records only throttle a wedged session's replacement (an hour).
             HousekeepingTask(table: "sealbridge_olm_recoveries") { batch in
                 try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
+            },
+            // Key requests whose events expired unanswered.
+            HousekeepingTask(table: "sealbridge_key_requests") { batch in
+                try await store.pruneKeyRequests(requestedBefore: Date().addingTimeInterval(-configuration.encryption.parkedRetention), batch: batch)
+            },
+            // Replaced outbound sessions, kept only so their recipients can ask for their keys again.
+            HousekeepingTask(table: "sealbridge_retired_outbound_sessions") { batch in
+                try await store.pruneRetiredOutboundSessions(retiredBefore: Date().addingTimeInterval(-retention.retiredSessions), batch: batch)
             },
         ]
         // The bridge API's send records (only written while it is on).
@@ -185,9 +197,10 @@ struct CryptoAssembly {
                         return CommandReply(body: "Could not rotate: \(error)")
                     }
                 },
-                UndecryptableCommand(machine: machine).command,
                 IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
-            ] + TrustCommands(engine: engine, requester: botUser).commands + [
+            ] + UndecryptableCommand(machine: machine, requestKey: { room, session in
+                try await engine.requestRoomKey(roomID: room, sessionID: session)
+            }).commands + TrustCommands(engine: engine, requester: botUser).commands + [
                 QuarantineCommand(quarantine: quarantine, retry: { id in
                     try await engine.lock.withLock {
                         try await quarantine.retry(id: id, handler: ProbeObservingHandler(handler, probes: probes), logger: logger)

@@ -53,7 +53,11 @@ public enum Daemon {
         LoggingSetup.bootstrap(configuration.logging)
         let logger = Logger(label: "sealbridge")
         let registry = PrometheusCollectorRegistry()
-        if configuration.metrics.enabled { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        if configuration.metrics.enabled {
+            var factory = PrometheusMetricsFactory(registry: registry)
+            factory.valueHistogramBuckets[RecoveryMetrics.recoverySeconds] = RecoveryMetrics.recoveryBuckets
+            MetricsSystem.bootstrap(factory)
+        }
         logger.info("starting", metadata: ["version": "\(SealbridgeInfo.version)", "config": "\(configuration.summary)"])
 
         let client = PostgresClient(configuration: PostgresConfiguration(

@@ -141,7 +141,7 @@ extension SealbridgeConfiguration {
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
         s.rejectUnknown([
             "enabled", "pickle_key", "pickle_key_file", "recovery_key", "recovery_key_file", "rotation", "sharing_policy", "accept_from",
-            "undecryptable", "cross_signing",
+            "undecryptable", "cross_signing", "key_requests",
         ])
         let enabled = s.bool("enabled", default: true)
         let key = s.secret("pickle_key", required: enabled, environmentName: "SEALBRIDGE_ENCRYPTION_PICKLE_KEY")
@@ -167,7 +167,9 @@ extension SealbridgeConfiguration {
         undecryptable.rejectUnknown(["surface_after_seconds", "retention_days"])
         let crossSigning = s.section("cross_signing")
         crossSigning.rejectUnknown(["enabled", "backfill_per_second"])
-        return Encryption(
+        let keyRequests = s.section("key_requests")
+        keyRequests.rejectUnknown(["enabled", "request_after_seconds"])
+        var encryption = Encryption(
             enabled: enabled, pickleKey: key, recoveryKey: recoveryKey,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
             rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy", default: .crossSigned), acceptFrom: policy("accept_from", default: .all),
@@ -176,6 +178,9 @@ extension SealbridgeConfiguration {
             crossSigning: CrossSigning(
                 enabled: crossSigning.bool("enabled", default: true),
                 backfillPerSecond: crossSigning.int("backfill_per_second", default: 20, range: 1...1_000)))
+        let askAfter = TimeInterval(keyRequests.int("request_after_seconds", default: 10, range: 1...86_400))
+        encryption.keyRequestAfter = keyRequests.bool("enabled", default: true) ? askAfter : nil
+        return encryption
     }
 
     static func readManagement(_ s: ConfigReader.Section) -> Management {
@@ -238,14 +243,18 @@ extension SealbridgeConfiguration {
     }
 
     static func readRetention(_ s: ConfigReader.Section) -> Retention {
-        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days", "replay_days"])
-        return Retention(
+        s.rejectUnknown([
+            "interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days", "replay_days", "retired_sessions_days",
+        ])
+        var retention = Retention(
             interval: TimeInterval(s.int("interval_minutes", default: 10, range: 1...1_440) * 60),
             transactions: TimeInterval(s.int("transactions_days", default: 7, range: 1...3_650) * 86_400),
             resolvedQuarantine: TimeInterval(s.int("quarantine_days", default: 30, range: 1...3_650) * 86_400),
             olmSessionsPerKey: s.int("olm_sessions_per_key", default: 5, range: 1...1_000),
             withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400),
             replay: TimeInterval(s.int("replay_days", default: 7, range: 1...3_650) * 86_400))
+        retention.retiredSessions = TimeInterval(s.int("retired_sessions_days", default: 7, range: 1...3_650) * 86_400)
+        return retention
     }
 
     static func readSelfChecks(_ s: ConfigReader.Section, directory: URL) -> SelfChecks {

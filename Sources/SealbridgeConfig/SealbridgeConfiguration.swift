@@ -84,6 +84,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var undecryptableAfter: TimeInterval
         /// How long parked events are kept (and can still be decrypted late), in seconds.
         public var parkedRetention: TimeInterval
+        /// Seconds a parked event waits before its key is asked for (`m.room_key_request`); nil: never asked.
+        public var keyRequestAfter: TimeInterval? = 10
         public var crossSigning: CrossSigning
     }
 
@@ -187,6 +189,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var withheld: TimeInterval
         /// Megolm replay ledger entries; each pruned session keeps a floor (an index below it is a replay).
         public var replay: TimeInterval
+        /// Replaced outbound sessions kept to answer their recipients' key requests.
+        public var retiredSessions: TimeInterval = 7 * 86_400
     }
 }
 

@@ -200,6 +200,31 @@ public enum CryptoStoreMigrations {
             ALTER TABLE sealbridge_outbound_shares ADD COLUMN retry_after timestamptz;
             ALTER TABLE sealbridge_outbound_shares ADD COLUMN failed_claims integer NOT NULL DEFAULT 0;
             """),
+        Migration(version: 19, name: "answering key requests for our own sessions", sql: """
+            -- The outbound session as first stored (its earliest index): a device that asks again for a
+            -- key it was given gets it from the index it was given, which the advanced ratchet no longer
+            -- has. NULL for sessions stored before this version (their requests go unanswered).
+            ALTER TABLE sealbridge_outbound_group_sessions ADD COLUMN initial_pickle text;
+            -- A replaced (rotated or discarded) outbound session and whom it was given, kept
+            -- (retention.retired_sessions_days) so that its recipients can still ask for it.
+            CREATE TABLE sealbridge_retired_outbound_sessions (
+                session_id text PRIMARY KEY,
+                room_id text NOT NULL,
+                sender_user_id text NOT NULL,
+                sender_device_id text NOT NULL,
+                initial_pickle text NOT NULL,
+                retired_at timestamptz NOT NULL
+            );
+            CREATE INDEX ON sealbridge_retired_outbound_sessions (retired_at);
+            CREATE TABLE sealbridge_retired_outbound_shares (
+                session_id text NOT NULL REFERENCES sealbridge_retired_outbound_sessions (session_id) ON DELETE CASCADE,
+                user_id text NOT NULL,
+                device_id text NOT NULL,
+                curve25519 text NOT NULL,
+                message_index bigint NOT NULL,
+                PRIMARY KEY (session_id, user_id, device_id)
+            );
+            """),
         // 30–39: the crypto store, continued (10–19 is full).
         Migration(version: 30, name: "bounded replay ledger: entries carry when they were seen; pruned sessions keep a floor", sql: """
             -- Existing entries count as seen now (a constant default: no table rewrite).
@@ -212,6 +237,27 @@ public enum CryptoStoreMigrations {
                 below bigint NOT NULL,
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
+            """),
+        Migration(version: 31, name: "asking for missing room keys", sql: """
+            -- One outstanding m.room_key_request per (room, session) a parked event waits for: which
+            -- local device asked whom, so a forwarded key is accepted only in answer to it, and
+            -- cancelled once the key arrives from anywhere.
+            CREATE TABLE sealbridge_key_requests (
+                room_id text NOT NULL,
+                session_id text NOT NULL,
+                request_id text NOT NULL,
+                sender_user_id text NOT NULL,
+                sender_key text,
+                requester_user_id text NOT NULL,
+                requester_device_id text NOT NULL,
+                -- [[user id, device id], …] of the devices asked (checked ids: no NUL).
+                recipients jsonb NOT NULL,
+                requested_at timestamptz NOT NULL,
+                PRIMARY KEY (room_id, session_id)
+            );
+            CREATE INDEX ON sealbridge_key_requests (requested_at);
+            -- A session imported from an m.forwarded_room_key (delivered with encryption.forwarded).
+            ALTER TABLE sealbridge_inbound_group_sessions ADD COLUMN forwarded boolean NOT NULL DEFAULT false;
             """),
     ]
 }

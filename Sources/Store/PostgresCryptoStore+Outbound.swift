@@ -38,20 +38,16 @@ extension PostgresCryptoStore {
     static func outboundStatements(_ changes: CryptoChanges) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
         for owner in changes.discardedOutboundSessions {
-            statements.append("""
-                DELETE FROM sealbridge_outbound_group_sessions WHERE room_id = \(owner.roomID.rawValue) AND sender_user_id = \(owner.senderUserID.rawValue)
-                """)
+            statements.append(retire(owner, except: nil))
         }
         for session in changes.outboundGroupSessions {
-            // A new session id replaces the old session; its share records go with it.
+            // A new session id replaces the old session; its share records go with it (into the retired tables).
+            statements.append(retire(OutboundSessionOwner(roomID: session.roomID, senderUserID: session.senderUserID), except: session.sessionID))
+            // The first pickle stored is the session's earliest index: kept to answer key requests.
             statements.append("""
-                DELETE FROM sealbridge_outbound_group_sessions
-                WHERE room_id = \(session.roomID.rawValue) AND sender_user_id = \(session.senderUserID.rawValue) AND session_id <> \(session.sessionID)
-                """)
-            statements.append("""
-                INSERT INTO sealbridge_outbound_group_sessions (room_id, sender_user_id, sender_device_id, session_id, pickle, created_at)
+                INSERT INTO sealbridge_outbound_group_sessions (room_id, sender_user_id, sender_device_id, session_id, pickle, created_at, initial_pickle)
                 VALUES (\(session.roomID.rawValue), \(session.senderUserID.rawValue), \(session.senderDeviceID.rawValue), \(session.sessionID),
-                        \(session.pickle), \(session.createdAt))
+                        \(session.pickle), \(session.createdAt), \(session.pickle))
                 ON CONFLICT (room_id, sender_user_id) DO UPDATE SET pickle = EXCLUDED.pickle
                 """)
         }
@@ -69,5 +65,57 @@ extension PostgresCryptoStore {
                 """)
         }
         return statements
+    }
+
+    /// Deletes the outbound session of `owner` (unless its id is `except`) and, in the same statement,
+    /// keeps it and the devices that were given its key in the retired tables: the share records
+    /// cascade away with the session, and its recipients may still ask for the key.
+    ///
+    /// One statement, so the send path pays nothing more when there is nothing to replace (the
+    /// shares are found through their index from an array of the retired ids, never scanned); the
+    /// statement's snapshot still sees the shares that the cascade removes at its end.
+    static func retire(_ owner: OutboundSessionOwner, except sessionID: String?) -> PostgresQuery {
+        """
+        WITH gone AS (
+            DELETE FROM sealbridge_outbound_group_sessions
+            WHERE room_id = \(owner.roomID.rawValue) AND sender_user_id = \(owner.senderUserID.rawValue)
+              AND session_id IS DISTINCT FROM \(sessionID)
+            RETURNING session_id, room_id, sender_user_id, sender_device_id, initial_pickle),
+        kept AS (
+            INSERT INTO sealbridge_retired_outbound_sessions (session_id, room_id, sender_user_id, sender_device_id, initial_pickle, retired_at)
+            SELECT session_id, room_id, sender_user_id, sender_device_id, initial_pickle, now() FROM gone WHERE initial_pickle IS NOT NULL
+            ON CONFLICT (session_id) DO NOTHING
+            RETURNING session_id)
+        INSERT INTO sealbridge_retired_outbound_shares (session_id, user_id, device_id, curve25519, message_index)
+        SELECT s.session_id, s.user_id, s.device_id, s.curve25519, s.message_index
+        FROM sealbridge_outbound_shares s
+        WHERE s.session_id = ANY(ARRAY(SELECT session_id FROM kept)) AND s.message_index IS NOT NULL
+        ON CONFLICT DO NOTHING
+        """
+    }
+
+    public func sharedRoomKey(sessionID: String, recipient: DeviceRef) async throws -> SharedRoomKey? {
+        let user = recipient.userID.rawValue, device = recipient.deviceID.rawValue
+        guard let row = try await client.query("""
+            SELECT g.room_id, g.sender_user_id, g.sender_device_id, g.initial_pickle, s.curve25519, s.message_index
+            FROM sealbridge_outbound_group_sessions g LEFT JOIN sealbridge_outbound_shares s
+              ON s.session_id = g.session_id AND s.user_id = \(user) AND s.device_id = \(device) AND s.message_index IS NOT NULL
+            WHERE g.session_id = \(sessionID)
+            UNION ALL
+            SELECT r.room_id, r.sender_user_id, r.sender_device_id, r.initial_pickle, s.curve25519, s.message_index
+            FROM sealbridge_retired_outbound_sessions r LEFT JOIN sealbridge_retired_outbound_shares s
+              ON s.session_id = r.session_id AND s.user_id = \(user) AND s.device_id = \(device)
+            WHERE r.session_id = \(sessionID)
+            LIMIT 1
+            """).first
+        else { return nil }
+        var share: SharedRoomKey.Share?
+        if let curve = try row.decode(String?.self, "curve25519"), let index = try row.decode(Int64?.self, "message_index") {
+            share = SharedRoomKey.Share(curve25519: curve, messageIndex: UInt32(clamping: index))
+        }
+        return SharedRoomKey(
+            roomID: try RoomID(try row.decode(String.self, "room_id")), senderUserID: try UserID(try row.decode(String.self, "sender_user_id")),
+            senderDeviceID: try DeviceID(try row.decode(String.self, "sender_device_id")), sessionID: sessionID,
+            initialPickle: try row.decode(String?.self, "initial_pickle"), share: share)
     }
 }

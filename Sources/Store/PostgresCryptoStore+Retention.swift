@@ -9,8 +9,9 @@ import Postgres
 /// which every index counts as seen), Olm sessions beyond the most recent few per (local device, remote key) that have not
 /// been used for a while (a peer that replaced a session never goes back to an old one it has not
 /// used in days; the newest few stay for messages in flight), withheld notices older than the
-/// retention (they only explain why an old event is undecryptable), and wedged-session recovery
-/// records older than the retention (they only throttle a recovery for an hour).
+/// retention (they only explain why an old event is undecryptable), wedged-session recovery
+/// records older than the retention (they only throttle a recovery for an hour), and replaced
+/// outbound sessions kept to answer key requests, after their retention.
 extension PostgresCryptoStore {
     /// Deletes up to `batch` Olm sessions ranked after the `keep` most recently used ones of their
     /// (local device, remote key) and last used before `idleBefore`.
@@ -73,6 +74,17 @@ extension PostgresCryptoStore {
             try await connection.execute("""
                 DELETE FROM sealbridge_olm_recoveries WHERE ctid IN (
                     SELECT ctid FROM sealbridge_olm_recoveries WHERE recovered_at < \(before) LIMIT \(batch))
+                """)
+        }
+    }
+
+    /// Deletes up to `batch` retired outbound sessions (with their share records) replaced before
+    /// `before`: their recipients can no longer ask for their keys.
+    public func pruneRetiredOutboundSessions(retiredBefore before: Date, batch: Int) async throws -> Int {
+        try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_retired_outbound_sessions WHERE session_id IN (
+                    SELECT session_id FROM sealbridge_retired_outbound_sessions WHERE retired_at < \(before) LIMIT \(batch))
                 """)
         }
     }

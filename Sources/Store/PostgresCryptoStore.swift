@@ -78,6 +78,7 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.roomStatements(changes)
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)
+        statements += Self.keyRequestStatements(changes)
         try connection.enqueue(statements)
     }
 }

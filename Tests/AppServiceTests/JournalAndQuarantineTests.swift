@@ -340,6 +340,20 @@ struct QuarantineCommandTests {
         await store.save(park)
         let waiting = await utd.reply(["!r:hs"]).body
         #expect(waiting.contains("$wait") && waiting.contains("unknown_session") && waiting.contains("@alice:hs"))
+        #expect(waiting.contains("key not requested") && waiting.contains(session))
+        var asked = CryptoChanges()
+        asked.keyRequests = [OutgoingKeyRequest(
+            roomID: try RoomID("!r:hs"), sessionID: session, requestID: "req", senderUserID: try UserID("@alice:hs"), senderKey: nil,
+            requester: DeviceRef(userID: try UserID("@bot:hs"), deviceID: try DeviceID("BOT")),
+            recipients: [DeviceRef(userID: try UserID("@alice:hs"), deviceID: try DeviceID("PHONE"))], requestedAt: Date())]
+        await store.save(asked)
+        #expect(await utd.reply(["!r:hs"]).body.contains("key requested 0s ago from 1 device(s)"))
+        // request ROOM SESSION: usage, and a request for a session nobody waits for.
+        let withRequest = UndecryptableCommand(machine: machine, requestKey: { _, sessionID in sessionID == session })
+        #expect(withRequest.commands.map(\.name) == ["utd", "request"])
+        #expect(await withRequest.request(["!r:hs"]).body == "usage: request !room:server SESSION_ID")
+        #expect(await withRequest.request(["!r:hs", session]).body.hasPrefix("Asked the sender's devices"))
+        #expect(await withRequest.request(["!r:hs", String(repeating: "B", count: 43)]).body.hasPrefix("Nothing was asked"))
         #expect(await utd.reply(["!other:hs"]).body == "No event is waiting for its key in !other:hs.")
     }
 }

@@ -62,6 +62,13 @@ actor ForgetfulStore: CryptoStore {
     func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
         await inner.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: senderUserID)
     }
+    func sharedRoomKey(sessionID: String, recipient: DeviceRef) async throws -> SharedRoomKey? {
+        await inner.sharedRoomKey(sessionID: sessionID, recipient: recipient)
+    }
+    func outgoingKeyRequests(sessionIDs: Set<String>) async throws -> [OutgoingKeyRequest] { await inner.outgoingKeyRequests(sessionIDs: sessionIDs) }
+    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent] {
+        await inner.keyRequestsDue(parkedBefore: parkedBefore, askedBefore: askedBefore, excluding: excluding, limit: limit)
+    }
     func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice] {
         await inner.withheldNotices(roomID: roomID, sessionID: sessionID)
     }

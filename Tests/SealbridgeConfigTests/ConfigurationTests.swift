@@ -63,6 +63,8 @@ struct ConfigurationTests {
         #expect(config.encryption.undecryptableAfter == 60)
         #expect(config.encryption.parkedRetention == 7 * 86_400)
         #expect(config.retention.replay == 7 * 86_400)
+        #expect(config.encryption.keyRequestAfter == 10)
+        #expect(config.retention.retiredSessions == 7 * 86_400)
     }
 
     @Test("the replay ledger is kept at least as long as parked events wait for their keys")
@@ -70,6 +72,22 @@ struct ConfigurationTests {
         #expect(try SealbridgeConfiguration.parse(validYAML("retention: {replay_days: 30}")).retention.replay == 30 * 86_400)
         let found = problems { _ = try SealbridgeConfiguration.parse(validYAML("retention: {replay_days: 3}")) }
         #expect(found.contains { $0.contains("retention.replay_days") && $0.contains("encryption.undecryptable.retention_days") }, "\(found)")
+    }
+
+    @Test("key requests: the wait is configurable, can be turned off, and is bounded; retired sessions' retention is set in days")
+    func keyRequests() throws {
+        let set = try SealbridgeConfiguration.parse(validYAML("retention:\n  retired_sessions_days: 2").replacingOccurrences(
+            of: "encryption:\n", with: "encryption:\n  key_requests: {request_after_seconds: 30}\n"))
+        #expect(set.encryption.keyRequestAfter == 30 && set.retention.retiredSessions == 2 * 86_400)
+        let off = try SealbridgeConfiguration.parse(validYAML().replacingOccurrences(
+            of: "encryption:\n", with: "encryption:\n  key_requests: {enabled: false}\n"))
+        #expect(off.encryption.keyRequestAfter == nil)
+        let bad = problems {
+            _ = try SealbridgeConfiguration.parse(validYAML().replacingOccurrences(
+                of: "encryption:\n", with: "encryption:\n  key_requests: {request_after_seconds: 0, ask: true}\n"))
+        }
+        #expect(bad.contains { $0.contains("encryption.key_requests.request_after_seconds") })
+        #expect(bad.contains { $0.contains("encryption.key_requests.ask") })
     }
 
     @Test("the journal goes to $STATE_DIRECTORY when systemd sets it, else next to the config; a pool too small for one transaction is refused")

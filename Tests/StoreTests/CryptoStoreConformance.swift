@@ -136,6 +136,57 @@ enum CryptoStoreConformance {
         #expect(try await store.parkedEvents(sessionIDs: ["WAIT"]).isEmpty)
 
         try await crossSigning(store, bot: bot, device: device)
+        try await sharedRoomKeys(store, bot: bot, device: device)
+    }
+
+    /// Outbound sessions as kept for answering key requests: the first pickle stored stays the
+    /// initial one while the ratchet advances; a device's share record is found with it; a replaced
+    /// or discarded session stays answerable (retired) with the devices that were given its key.
+    static func sharedRoomKeys(_ store: any CryptoStore, bot: UserID, device: DeviceID) async throws {
+        let room = try RoomID("!shared"), alice = try UserID("@alice:localhost"), phone = try DeviceID("PHONE")
+        let aliceRef = DeviceRef(userID: alice, deviceID: phone), stranger = DeviceRef(userID: try UserID("@eve:localhost"), deviceID: phone)
+        let owner = OutboundSessionOwner(roomID: room, senderUserID: bot)
+        var first = StoredOutboundGroupSession(
+            roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "OUT1", pickle: "out1-at-0", createdAt: Date(timeIntervalSince1970: 1_800_000_000))
+        var created = CryptoChanges()
+        created.outboundGroupSessions = [first]
+        try await store.save(created)
+        #expect(try await store.sharedRoomKey(sessionID: "NONE", recipient: aliceRef) == nil)
+        var shared = CryptoChanges()
+        first.pickle = "out1-at-3"
+        shared.outboundGroupSessions = [first]
+        shared.outboundShares = [
+            OutboundShare(roomID: room, senderUserID: bot, sessionID: "OUT1", userID: alice, deviceID: phone, curve25519: "CURVE", messageIndex: 3, withheldCode: nil),
+            OutboundShare(roomID: room, senderUserID: bot, sessionID: "OUT1", userID: stranger.userID, deviceID: phone, curve25519: "C2", messageIndex: nil,
+                          withheldCode: "m.unverified"),
+        ]
+        try await store.save(shared)
+        let expected = SharedRoomKey(
+            roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "OUT1", initialPickle: "out1-at-0",
+            share: SharedRoomKey.Share(curve25519: "CURVE", messageIndex: 3))
+        #expect(try await store.sharedRoomKey(sessionID: "OUT1", recipient: aliceRef) == expected)
+        // Withheld is not shared.
+        var withheld = expected
+        withheld.share = nil
+        #expect(try await store.sharedRoomKey(sessionID: "OUT1", recipient: stranger) == withheld)
+
+        // Rotation: a new session replaces the first, which stays answerable with its share records.
+        var rotated = CryptoChanges()
+        rotated.outboundGroupSessions = [StoredOutboundGroupSession(
+            roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: "OUT2", pickle: "out2-at-0", createdAt: Date(timeIntervalSince1970: 1_800_000_100))]
+        try await store.save(rotated)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot)?.sessionID == "OUT2")
+        #expect(try await store.sharedRoomKey(sessionID: "OUT1", recipient: aliceRef) == expected)
+        #expect(try await store.sharedRoomKey(sessionID: "OUT1", recipient: stranger) == withheld)
+        #expect(try await store.sharedRoomKey(sessionID: "OUT2", recipient: aliceRef)?.initialPickle == "out2-at-0")
+        #expect(try await store.sharedRoomKey(sessionID: "OUT2", recipient: aliceRef)?.share == nil)
+        // A discarded session (the rotate command) is kept the same way.
+        var discarded = CryptoChanges()
+        discarded.discardedOutboundSessions = [owner]
+        try await store.save(discarded)
+        #expect(try await store.outboundGroupSession(roomID: room, senderUserID: bot) == nil)
+        #expect(try await store.sharedRoomKey(sessionID: "OUT2", recipient: aliceRef)?.initialPickle == "out2-at-0")
+        #expect(try await store.sharedRoomKey(sessionID: "OUT1", recipient: aliceRef) == expected)
     }
 
     /// Local cross-signing identities: read back as written, and the backlog lists every local user

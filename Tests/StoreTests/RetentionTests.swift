@@ -79,6 +79,31 @@ struct CryptoRetentionTests {
         await TestDatabase.drop(client, name)
     }
 
+    @Test("retired outbound sessions go with their share records after their retention; the current session and newer retirees stay")
+    func retiredSessions() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
+        let store = PostgresCryptoStore(client: client, cipher: Self.cipher)
+        let room = try RoomID("!r"), bot = try UserID("@bot:hs"), device = try DeviceID("B")
+        let alice = DeviceRef(userID: try UserID("@alice:hs"), deviceID: try DeviceID("A"))
+        for id in ["S1", "S2", "S3"] {
+            var changes = CryptoChanges()
+            changes.outboundGroupSessions = [StoredOutboundGroupSession(
+                roomID: room, senderUserID: bot, senderDeviceID: device, sessionID: id, pickle: "p-\(id)", createdAt: Date())]
+            changes.outboundShares = [OutboundShare(
+                roomID: room, senderUserID: bot, sessionID: id, userID: alice.userID, deviceID: alice.deviceID, curve25519: "C", messageIndex: 0,
+                withheldCode: nil)]
+            try await store.save(changes)
+        }
+        _ = try await client.execute("UPDATE sealbridge_retired_outbound_sessions SET retired_at = now() - interval '10 days' WHERE session_id = 'S1'")
+        #expect(try await store.pruneRetiredOutboundSessions(retiredBefore: Date().addingTimeInterval(-7 * 86_400), batch: 100) == 1)
+        #expect(try await store.sharedRoomKey(sessionID: "S1", recipient: alice) == nil)
+        #expect(try await store.sharedRoomKey(sessionID: "S2", recipient: alice)?.share != nil)
+        #expect(try await store.sharedRoomKey(sessionID: "S3", recipient: alice)?.share != nil)
+        #expect(try await client.query("SELECT 1 FROM sealbridge_retired_outbound_shares WHERE session_id = 'S1'").isEmpty)
+        await TestDatabase.drop(client, name)
+    }
+
     @Test("pruning is fenced: an instance that lost the epoch deletes nothing")
     func fenced() async throws {
         let (client, name) = try await TestDatabase.fresh()

@@ -62,6 +62,16 @@ public protocol CryptoStore: Sendable {
     func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
     /// The same without reading the share records (`shares` is empty): for a send that knows they are complete.
     func outboundGroupSessionWithoutShares(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession?
+    /// A local device's outbound session `sessionID`, current or retired (replaced within the
+    /// retention), with the share record of `recipient` if it was given the key: what answering a
+    /// key request needs. nil: not a session a local device created, or forgotten.
+    func sharedRoomKey(sessionID: String, recipient: DeviceRef) async throws -> SharedRoomKey?
+    /// The outstanding key requests for any of `sessionIDs`.
+    func outgoingKeyRequests(sessionIDs: Set<String>) async throws -> [OutgoingKeyRequest]
+    /// One parked event (the oldest) per session whose key should be asked for now: parked before
+    /// `parkedBefore`, not sent by a local user (whose sessions Sealbridge created), not among
+    /// `excluding`, and not asked for, or last asked before `askedBefore`; oldest first.
+    func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent]
     /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
     /// The withheld notices received for an inbound session, one per (sender, sender key): hints
@@ -130,6 +140,9 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
     public var senderEd25519: String
     public var firstKnownIndex: UInt32
     public var pickle: String
+    /// Imported from an `m.forwarded_room_key` (in answer to our request, from the session's own
+    /// device), not received as `m.room_key`: its events are delivered with `encryption.forwarded`.
+    public var forwarded = false
 
     public init(
         roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, senderEd25519: String = "", firstKnownIndex: UInt32,
@@ -194,6 +207,10 @@ public struct CryptoChanges: Sendable {
     public var olmRecoveries: [OlmRecovery] = []
     /// Local users' cross-signing identities, created or advanced (one per user: the last wins).
     public var crossSigningIdentities: [StoredCrossSigningIdentity] = []
+    /// Key requests sent (or sent again): each replaces the (room, session)'s earlier one.
+    public var keyRequests: [OutgoingKeyRequest] = []
+    /// Key requests answered or no longer needed: removed (only if still the same request id).
+    public var settledKeyRequests: [OutgoingKeyRequest] = []
 
     public init() {}
 
@@ -203,7 +220,7 @@ public struct CryptoChanges: Sendable {
             && releasedToDevice.isEmpty && deviceLists.isEmpty && userIdentities.isEmpty && trackedUsers.isEmpty
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
             && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
-            && crossSigningIdentities.isEmpty
+            && crossSigningIdentities.isEmpty && keyRequests.isEmpty && settledKeyRequests.isEmpty
     }
 
     /// Appends `other`'s changes after these (later writes win where both touch one row).
@@ -230,6 +247,8 @@ public struct CryptoChanges: Sendable {
         withheldNotices += other.withheldNotices
         olmRecoveries += other.olmRecoveries
         crossSigningIdentities += other.crossSigningIdentities
+        keyRequests += other.keyRequests
+        settledKeyRequests += other.settledKeyRequests
     }
 }
 

@@ -38,6 +38,11 @@ public actor MemoryCryptoStore: CryptoStore {
     private var rooms: [RoomID: RoomEncryption] = [:]
     private var memberships: [RoomID: [UserID: String]] = [:]
     private var outbound: [OutboundSessionOwner: StoredOutboundGroupSession] = [:]
+    /// Outbound sessions as first stored, by session id (current and retired ones).
+    private var initialPickles: [String: String] = [:]
+    /// Replaced outbound sessions, by session id, with the devices that were given their key.
+    private var retired: [String: (session: StoredOutboundGroupSession, retiredAt: Date)] = [:]
+    private var keyRequests: [GroupSessionKey: OutgoingKeyRequest] = [:]
     private var withheld: [WithheldKey: WithheldNotice] = [:]
     private var recoveries: [RecoveryKey: Date] = [:]
     private var identities: [UserID: StoredCrossSigningIdentity] = [:]
@@ -159,6 +164,52 @@ public actor MemoryCryptoStore: CryptoStore {
         }
     }
 
+    public func sharedRoomKey(sessionID: String, recipient: DeviceRef) -> SharedRoomKey? {
+        guard let session = outbound.values.first(where: { $0.sessionID == sessionID }) ?? retired[sessionID]?.session else { return nil }
+        let share = session.shares.first { $0.userID == recipient.userID && $0.deviceID == recipient.deviceID && $0.messageIndex != nil }
+        return SharedRoomKey(
+            roomID: session.roomID, senderUserID: session.senderUserID, senderDeviceID: session.senderDeviceID, sessionID: sessionID,
+            initialPickle: initialPickles[sessionID], share: share.map { SharedRoomKey.Share(curve25519: $0.curve25519, messageIndex: $0.messageIndex!) })
+    }
+
+    /// Forgets retired outbound sessions replaced before `before`, as the PostgreSQL store's pruning does.
+    public func pruneRetiredOutboundSessions(retiredBefore before: Date) -> Int {
+        let old = retired.filter { $0.value.retiredAt < before }.map(\.key)
+        for id in old {
+            retired[id] = nil
+            initialPickles[id] = nil
+        }
+        return old.count
+    }
+
+    /// Keeps a replaced outbound session (and who got its key) for answering key requests.
+    private func retire(_ owner: OutboundSessionOwner, at date: Date) {
+        guard var session = outbound[owner] else { return }
+        outbound[owner] = nil
+        guard initialPickles[session.sessionID] != nil else { return }
+        session.shares = session.shares.filter { $0.messageIndex != nil }
+        retired[session.sessionID] = (session, date)
+    }
+
+    public func outgoingKeyRequests(sessionIDs: Set<String>) -> [OutgoingKeyRequest] {
+        keyRequests.values.filter { sessionIDs.contains($0.sessionID) }.sorted { ($0.roomID, $0.sessionID) < ($1.roomID, $1.sessionID) }
+    }
+
+    public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) -> [ParkedEvent] {
+        var seen = Set<GroupSessionKey>()
+        var due: [ParkedEvent] = []
+        for event in parked.values.sorted(by: { ($0.parkedAt ?? .distantPast, $0.eventID) < ($1.parkedAt ?? .distantPast, $1.eventID) }) {
+            let key = GroupSessionKey(roomID: event.roomID, sessionID: event.sessionID)
+            guard (event.parkedAt ?? .distantFuture) < parkedBefore, accounts[event.sender] == nil, !excluding.contains(event.sessionID),
+                seen.insert(key).inserted
+            else { continue }
+            if let asked = keyRequests[key], asked.requestedAt >= askedBefore { continue }
+            due.append(event)
+            if due.count == limit { break }
+        }
+        return due
+    }
+
     public func withheldNotices(roomID: RoomID, sessionID: String) -> [WithheldNotice] {
         let session = GroupSessionKey(roomID: roomID, sessionID: sessionID)
         return withheld.filter { $0.key.session == session }.map(\.value)
@@ -222,9 +273,11 @@ public actor MemoryCryptoStore: CryptoStore {
         for (user, identity) in changes.userIdentities { remoteIdentities[user] = identity }
         for (room, settings) in changes.rooms { rooms[room] = settings }
         for member in changes.memberships { memberships[member.roomID, default: [:]][member.userID] = member.membership }
-        for owner in changes.discardedOutboundSessions { outbound[owner] = nil }
+        for owner in changes.discardedOutboundSessions { retire(owner, at: savedAt) }
         for session in changes.outboundGroupSessions {
             let owner = OutboundSessionOwner(roomID: session.roomID, senderUserID: session.senderUserID)
+            if let current = outbound[owner], current.sessionID != session.sessionID { retire(owner, at: savedAt) }
+            if outbound[owner] == nil, initialPickles[session.sessionID] == nil { initialPickles[session.sessionID] = session.pickle }
             var stored = session
             stored.shares = outbound[owner].flatMap { $0.sessionID == session.sessionID ? $0.shares : nil } ?? []
             outbound[owner] = stored
@@ -244,6 +297,11 @@ public actor MemoryCryptoStore: CryptoStore {
             recoveries[RecoveryKey(localUserID: recovery.localUserID, remoteKey: recovery.remoteKey)] = recovery.at
         }
         for identity in changes.crossSigningIdentities { identities[identity.userID] = identity }
+        for request in changes.keyRequests { keyRequests[GroupSessionKey(roomID: request.roomID, sessionID: request.sessionID)] = request }
+        for request in changes.settledKeyRequests {
+            let key = GroupSessionKey(roomID: request.roomID, sessionID: request.sessionID)
+            if keyRequests[key]?.requestID == request.requestID { keyRequests[key] = nil }
+        }
         if changes.changesRecipients { version += 1 }
     }
 }

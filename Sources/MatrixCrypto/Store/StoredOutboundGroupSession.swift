@@ -75,3 +75,38 @@ public struct OutboundSessionOwner: Sendable, Hashable {
         self.senderUserID = senderUserID
     }
 }
+
+/// An outbound session a local device created, as kept for answering key requests: the session as
+/// first stored (its earliest index), and what one device was given of it.
+public struct SharedRoomKey: Sendable, Hashable {
+    public var roomID: RoomID
+    public var senderUserID: UserID
+    public var senderDeviceID: DeviceID
+    public var sessionID: String
+    /// The outbound session's pickle as first stored; nil for sessions stored before it was kept.
+    public var initialPickle: String?
+    /// What the asking device was given; nil when it never got the key.
+    public var share: Share?
+
+    /// A device given the key: its curve25519 key then, and the first index it can decrypt.
+    public struct Share: Sendable, Hashable {
+        public var curve25519: String
+        public var messageIndex: UInt32
+
+        public init(curve25519: String, messageIndex: UInt32) {
+            self.curve25519 = curve25519
+            self.messageIndex = messageIndex
+        }
+    }
+
+    public init(
+        roomID: RoomID, senderUserID: UserID, senderDeviceID: DeviceID, sessionID: String, initialPickle: String?, share: Share?
+    ) {
+        self.roomID = roomID
+        self.senderUserID = senderUserID
+        self.senderDeviceID = senderDeviceID
+        self.sessionID = sessionID
+        self.initialPickle = initialPickle
+        self.share = share
+    }
+}

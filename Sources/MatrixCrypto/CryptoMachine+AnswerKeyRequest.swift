@@ -1,0 +1,131 @@
+import Foundation
+import MatrixModels
+import Olm
+
+/// One requesting device asking for one session: the unit answers are rate-limited by.
+struct KeyRequestSlot: Hashable {
+    var requester: DeviceRef
+    var sessionID: String
+}
+
+/// What to do about an `m.room_key_request`.
+public enum KeyRequestAnswer: Sendable {
+    /// Commit `changes` (the advanced Olm session), then send `request` as the answering device.
+    case forward(changes: CryptoChanges, request: ToDeviceRequest)
+    case refused(KeyRequestRefusal)
+}
+
+extension CryptoMachine {
+    /// Answers a device that asks a local device again for the key of one of its own outbound
+    /// sessions, as matrix-rust-sdk does: an Olm-encrypted `m.forwarded_room_key` exported from the
+    /// index the device was given, never earlier, and only to a device that was given it, with the
+    /// same curve25519 key as then.
+    ///
+    /// Everything else gets no answer (the refusal says why, to be counted): a session the local
+    /// device did not create (or that was forgotten), a room or sender key that is not the session's,
+    /// a device never given the key (another user, a remote server's user, a new device), a device
+    /// whose keys changed, a dehydrated device, no Olm session to answer through (a key request
+    /// never triggers a one-time key claim), an answer to the same device for the same session
+    /// within ``CryptoSettings/keyRequestAnswerInterval``, or more requests of the same user this
+    /// minute than ``CryptoSettings/keyRequestsPerUserPerMinute`` (refused before any store read).
+    ///
+    /// Nothing here touches the network: the answer is a request to send after `changes` commit.
+    public func answer(_ request: RoomKeyRequest) async throws -> KeyRequestAnswer {
+        guard request.action == .request, let asked = request.session else { return .refused(.mismatch) }
+        guard takeAttempt(request.requester.userID) else { return .refused(.rateLimited) }
+        guard let shared = try await store.sharedRoomKey(sessionID: asked.sessionID, recipient: request.requester),
+            shared.senderUserID == request.recipient.userID, shared.senderDeviceID == request.recipient.deviceID,
+            let initialPickle = shared.initialPickle
+        else { return .refused(.notOurSession) }
+        let scratch = Scratch()
+        guard let (local, account) = try await loadAccount(shared.senderUserID, into: scratch), local.deviceID == shared.senderDeviceID else {
+            return .refused(.notOurSession)
+        }
+        let identity = account.identityKeys
+        guard shared.roomID == asked.roomID, asked.senderKey == nil || asked.senderKey == identity.curve25519 else { return .refused(.mismatch) }
+        guard let share = shared.share else { return .refused(.notSharedWithDevice) }
+        let devices = try await store.devices(userIDs: [request.requester.userID])[request.requester.userID] ?? []
+        guard let device = devices.first(where: { $0.deviceID == request.requester.deviceID }), device.curve25519 == share.curve25519 else {
+            return .refused(.deviceChanged)
+        }
+        if device.dehydrated { return .refused(.dehydrated) }
+        let slot = KeyRequestSlot(requester: request.requester, sessionID: asked.sessionID)
+        if let last = answeredKeyRequests[slot], now().timeIntervalSince(last) < settings.keyRequestAnswerInterval { return .refused(.rateLimited) }
+        guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
+            let session = try? Session.unpickle(newest.pickle, key: cipher.pickleKey)
+        else { return .refused(.noOlmSession) }
+
+        let exported: String
+        do throws(OlmError) {
+            let outbound = try OutboundGroupSession.unpickle(initialPickle, key: cipher.pickleKey)
+            let inbound = try InboundGroupSession(sessionKey: outbound.sessionKey)
+            // The first stored pickle precedes every share of the session; the later of the two is never earlier than given.
+            exported = try inbound.export(at: max(share.messageIndex, inbound.firstKnownIndex))
+        } catch {
+            throw CryptoError(code: .storeCorrupted, message: "the initial pickle of session \(asked.sessionID) does not open: \(error.code)")
+        }
+        let content: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(shared.roomID.rawValue),
+            "sender_key": .string(identity.curve25519), "session_id": .string(asked.sessionID), "session_key": .string(exported),
+            "sender_claimed_ed25519_key": .string(identity.ed25519), "forwarding_curve25519_key_chain": .array([]),
+        ]
+        let envelope = try Self.olmEncrypt(
+            type: "m.forwarded_room_key", content: content, from: local, identity: identity, ownDeviceKeys: try ownDeviceKeys(local, account),
+            to: device, session: session)
+        var changes = CryptoChanges()
+        changes.olmSessions = [try touchOlmSession(session, local: local, remoteKey: device.curve25519, scratch: scratch)]
+        noteAnswered(slot)
+        return .forward(
+            changes: changes,
+            request: ToDeviceRequest(eventType: "m.room.encrypted", messages: [request.requester.userID: [request.requester.deviceID: envelope]]))
+    }
+
+    /// Whether `user`'s request may be looked at in this minute's window (and counts it).
+    func takeAttempt(_ user: UserID) -> Bool {
+        let at = now()
+        if keyRequestAttempts.count >= 10_000 { keyRequestAttempts = keyRequestAttempts.filter { at.timeIntervalSince($0.value.since) < 60 } }
+        var window = keyRequestAttempts[user] ?? (since: at, count: 0)
+        if at.timeIntervalSince(window.since) >= 60 { window = (since: at, count: 0) }
+        guard window.count < settings.keyRequestsPerUserPerMinute else { return false }
+        window.count += 1
+        keyRequestAttempts[user] = window
+        return true
+    }
+
+    /// Records an answer; forgets the ones older than the interval once many piled up.
+    func noteAnswered(_ slot: KeyRequestSlot) {
+        let at = now()
+        if answeredKeyRequests.count >= 10_000 {
+            answeredKeyRequests = answeredKeyRequests.filter { at.timeIntervalSince($0.value) < settings.keyRequestAnswerInterval }
+        }
+        answeredKeyRequests[slot] = at
+    }
+}
+
+extension CryptoMachine {
+    /// Takes an `m.room_key_request` off a transaction: a request waits in ``CryptoStep/keyRequests``
+    /// to be answered after the commit (no Olm work inside the transaction); a cancellation withdraws
+    /// the same device's request from this step. A malformed one is a failed outcome, counted.
+    static let keyRequestsPerTransaction = 100
+
+    func receiveKeyRequest(_ event: ToDeviceEvent, outcome: inout ToDeviceOutcome, step: inout CryptoStep) {
+        guard let request = RoomKeyRequest(event) else {
+            outcome.failure = .malformed("m.room_key_request with missing or malformed fields")
+            return
+        }
+        switch request.action {
+        case .request:
+            // Each costs a store read after the commit: a transaction carries at most this many.
+            guard step.keyRequests.count < Self.keyRequestsPerTransaction else {
+                outcome.failure = .malformed("more than \(Self.keyRequestsPerTransaction) key requests in one transaction: skipped")
+                return
+            }
+            // A device asking again before the first is answered is asked once; the step's size is bounded by the transaction's.
+            if !step.keyRequests.contains(where: { $0.requester == request.requester && $0.session == request.session }) {
+                step.keyRequests.append(request)
+            }
+        case .cancellation:
+            step.keyRequests.removeAll { $0.requester == request.requester && $0.requestID == request.requestID }
+        }
+    }
+}
