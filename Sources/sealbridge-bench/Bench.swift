@@ -40,6 +40,7 @@ struct Bench: AsyncParsableCommand {
                     exportDirectory: perTransaction == 100 ? exportWorkload : nil
                 ).run(databaseURL: databaseURL, client: client))
             }
+            results += try await Self.storage(client: client)
             await client.close()
             print(Self.table(results))
             return
@@ -61,6 +62,7 @@ struct Bench: AsyncParsableCommand {
                 results.append(try await IngestWorkload(events: events, sessions: 100, perTransaction: perTransaction, label: "ingest\(perTransaction)")
                     .run(databaseURL: databaseURL, client: client))
             }
+            results += try await Self.storage(client: client)
             if !quick {
                 try await Self.resetDatabase(client)
                 // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
@@ -90,6 +92,13 @@ struct Bench: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(results).write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    /// The storage rows, on what the last ingest row (50 events per PUT) left in the database.
+    static func storage(client: PostgresClient) async throws -> [BenchResult] {
+        let events = try await client.query("SELECT count(*) AS n FROM sealbridge_megolm_replay").first?.decode(Int.self, "n") ?? 0
+        return try await StorageWorkload(events: events).run(
+            client: client, store: PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: String(repeating: "k", count: 44))))
     }
 
     static func resetDatabase(_ client: PostgresClient) async throws {
