@@ -24,6 +24,9 @@ public actor CryptoMachine {
     var fullyShared: [OutboundSessionOwner: (sessionID: String, version: Int64)] = [:]
     /// Local devices' public identity (device id, curve25519): fixed for an account's life.
     var identities: [UserID: (deviceID: DeviceID, curve25519: String)] = [:]
+    /// Local devices' identity keys, read once from their account pickles, to recognise them among
+    /// a room's recipients (``localRecipients(_:scratch:)``); bounded, re-read on a miss.
+    var localIdentities = LRUCache<UserID, LocalIdentity>(capacity: 10_000)
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
     public internal(set) var parallelBatches = 0
 
