@@ -128,7 +128,7 @@ public actor CryptoMachine {
         }
     }
 
-    func pickle(_ body: () throws -> String) throws -> String {
+    nonisolated func pickle(_ body: () throws -> String) throws -> String {
         do {
             return try body()
         } catch {
