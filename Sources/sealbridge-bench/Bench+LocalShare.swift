@@ -167,10 +167,24 @@ final class LocalShareTransport: CryptoTransport, @unchecked Sendable {
 }
 
 extension Bench {
-    /// `--only local-share`: the portal-room row on the memory store, and on PostgreSQL when a database is given.
-    func runLocalShare() async throws {
-        var results = [try await LocalShareWorkload().run(store: MemoryCryptoStore(), storeName: "memory")]
-        if let databaseURL {
+    /// `--only ROW`: one row alone. local-share: the portal-room row on the memory store, and on
+    /// PostgreSQL when a database is given; provision: `--puppets` puppets with 50 one-time keys (PostgreSQL).
+    func runOnly(_ row: String) async throws {
+        var results: [BenchResult] = []
+        switch row {
+        case "local-share": results.append(try await LocalShareWorkload().run(store: MemoryCryptoStore(), storeName: "memory"))
+        case "provision": break
+        default: throw BenchError("unknown row \(row): local-share or provision")
+        }
+        if row == "provision" {
+            guard let databaseURL else { throw BenchError("provision needs --database-url") }
+            let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
+            try await Self.resetDatabase(client)
+            let (provisioned, _, homeserver) = try await ProvisionWorkload(puppets: puppets).run(client: client, policy: OneTimeKeyPolicy(), label: "puppet")
+            await homeserver.stop()
+            results.append(provisioned)
+            await client.close()
+        } else if let databaseURL {
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
             try await Self.resetDatabase(client)
             results.append(try await LocalShareWorkload().run(

@@ -20,14 +20,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON to this path.") var json: String?
     @Flag(help: "Only the memory-store crypto workloads and the HTTP ingest (a quick run).") var quick = false
     @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
-    @Option(help: "Run only this row: local-share (a portal room's puppets sharing their first room keys).") var only: String?
+    @Option(help: "Run only this row: local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys).") var only: String?
 
     /// The machine settings of the decrypt and ingest workloads (set once from the flags, before any runs).
     nonisolated(unsafe) static var cryptoSettings = CryptoSettings()
 
     func run() async throws {
         Self.cryptoSettings.parallelDecryption = !serialDecrypt
-        if only == "local-share" { return try await runLocalShare() }
+        if let only { return try await runOnly(only) }
         var results: [BenchResult] = []
         results.append(try await DecryptWorkload(events: events, senders: 20).run(store: MemoryCryptoStore(), client: nil))
         results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: MemoryCryptoStore(), storeName: "memory")
