@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "sealbridge-bench",
             dependencies: [
-                "Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "SealbridgeApp",
+                "Bridge", "AppService", "HomeserverClient", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "Primitives", "SealbridgeApp",
                 "SealbridgeConfig", "Store",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -123,7 +123,7 @@ let package = Package(
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SealbridgeConfigTests", dependencies: ["SealbridgeConfig"]),
         .testTarget(name: "MatrixCryptoTests", dependencies: ["MatrixCrypto", "Olm", "MatrixModels", "TestSupport"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store", "MatrixCrypto", "MatrixModels", "Postgres", "TestSupport"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "MatrixCrypto", "MatrixModels", "Olm", "Postgres", "TestSupport"]),
         .testTarget(
             name: "HomeserverClientTests",
             dependencies: [

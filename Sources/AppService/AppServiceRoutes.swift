@@ -12,7 +12,7 @@ public struct AppServiceEndpoints: Sendable {
     public var maxBodySize: Int
     public var processor: any TransactionProcessing
     public var queries: any AppServiceQueries
-    /// What `/health` says: 200 `ok`, or 503 `standby` / `unavailable`.
+    /// What `/health` says: 200 `ok` (or `degraded`, see ``degraded``), or 503 `standby` / `unavailable`.
     public var health: @Sendable () async -> HealthStatus
     /// Prometheus text for `/metrics`; nil disables the endpoint.
     public var metrics: (@Sendable () -> [UInt8])?
@@ -23,6 +23,9 @@ public struct AppServiceEndpoints: Sendable {
     /// Records a transaction whose body is over ``maxBodySize`` (txn id, size in bytes), which is then
     /// answered 200 unprocessed: a 413 would be retried forever and stop every room. nil: 413.
     public var oversized: (@Sendable (_ txnID: String, _ size: Int) async throws -> Void)?
+    /// Why the daemon is degraded (failed self-checks, one line each); `/health` says `degraded` with
+    /// these reasons, still 200 (a standby would not do better). nil or empty: not degraded.
+    public var degraded: (@Sendable () async -> [String])?
 
     public init(
         hsToken: String, maxBodySize: Int = 128 * 1024 * 1024, processor: any TransactionProcessing,
@@ -47,9 +50,13 @@ extension AppServiceEndpoints {
     public func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("health") { _, _ in
             let status = await health()
+            var body: JSONValue = ["status": .string(status.rawValue)]
+            if status == .ok, let reasons = await degraded?(), !reasons.isEmpty {
+                body = ["status": "degraded", "reasons": .array(reasons.map { .string($0) })]
+            }
             return Response(
                 status: status == .ok ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
-                body: .init(byteBuffer: ByteBuffer(string: "{\"status\":\"\(status.rawValue)\"}")))
+                body: .init(byteBuffer: ByteBuffer(bytes: body.serialized())))
         }
         if let metrics {
             Self.registerMetrics(metrics, token: metricsToken, on: router)

@@ -1,3 +1,4 @@
+import Foundation
 import MatrixCrypto
 import MatrixModels
 import Postgres
@@ -35,7 +36,8 @@ public struct Outbox: Sendable {
     }
 
     /// Queues `deliveries` on the caller's connection (inside its transaction): one multi-row INSERT,
-    /// in delivery order (ids follow the VALUES order), so a transaction's 50 events cost one statement.
+    /// in delivery order (ids follow the VALUES order), so a transaction's 50 events cost one statement,
+    /// queued to go out with the transaction's COMMIT (``PostgresConnection/enqueue(_:)``).
     public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
         // PostgreSQL takes at most 65,535 parameters per statement: 4 per row.
         for start in stride(from: 0, to: deliveries.count, by: 10_000) {
@@ -47,16 +49,41 @@ public struct Outbox: Sendable {
         var rows: [String] = [], binds: [PostgresBind] = []
         rows.reserveCapacity(deliveries.count)
         binds.reserveCapacity(deliveries.count * 4)
-        for delivery in deliveries {
-            let sealed = try cipher.seal(delivery.json.serialized(), context: Self.context(delivery.eventID.rawValue))
+        let sealed = try await seal(deliveries)
+        for (delivery, sealed) in zip(deliveries, sealed) {
             binds += [delivery.roomID.rawValue.postgresBind, delivery.eventID.rawValue.postgresBind, delivery.late.postgresBind, sealed.postgresBind]
             rows.append("($\(binds.count - 3), $\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
         }
-        try await connection.execute(PostgresQuery(unsafeSQL: """
+        try connection.enqueue([PostgresQuery(unsafeSQL: """
             INSERT INTO sealbridge_outbox (room_id, event_id, late, sealed) VALUES \(rows.joined(separator: ", "))
             ON CONFLICT (event_id, late) DO NOTHING
-            """, binds: binds))
+            """, binds: binds)])
     }
+
+    /// Each delivery's JSON, sealed: spread over the cores when there are many (serializing and
+    /// sealing a transaction's deliveries one by one would hold up its 200 for as long).
+    func seal(_ deliveries: ArraySlice<Delivery>) async throws -> [[UInt8]] {
+        let cipher = cipher
+        @Sendable func seal(_ part: ArraySlice<Delivery>) throws -> [[UInt8]] {
+            try part.map { try cipher.seal($0.json.serialized(), context: Self.context($0.eventID.rawValue)) }
+        }
+        let parts = min(Self.cores, deliveries.count / Self.parallelThreshold)
+        guard parts >= 2 else { return try seal(deliveries) }
+        let size = (deliveries.count + parts - 1) / parts
+        return try await withThrowingTaskGroup(of: (Int, [[UInt8]]).self) { group in
+            for (index, start) in stride(from: deliveries.startIndex, to: deliveries.endIndex, by: size).enumerated() {
+                let part = deliveries[start..<min(start + size, deliveries.endIndex)]
+                group.addTask { (index, try seal(part)) }
+            }
+            var sealed = Array(repeating: [[UInt8]](), count: parts)
+            for try await (index, part) in group { sealed[index] = part }
+            return sealed.flatMap { $0 }
+        }
+    }
+
+    /// Deliveries per task below which sealing stays on the caller's thread.
+    static let parallelThreshold = 16
+    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Up to `limit` deliveries after `cursor`, oldest first.
     public func entries(after cursor: Int64, limit: Int) async throws -> [Entry] {

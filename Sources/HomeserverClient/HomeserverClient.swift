@@ -17,6 +17,9 @@ public struct HomeserverClient: Sendable {
     public var maxAttempts = 5
     /// Longest single wait the client accepts from a 429 before giving up on the request.
     public var maxRetryAfter: Duration = .seconds(30)
+    /// How long one attempt may take, connecting included (a refused connection is retried until
+    /// then): `sealbridge doctor` wants a quick answer about a server that is down.
+    public var requestTimeout: Duration = .seconds(60)
     let logger: Logger
 
     /// - Parameters:
@@ -74,7 +77,7 @@ public struct HomeserverClient: Sendable {
             if let body { request.body = .bytes(ByteBuffer(bytes: body.serialized())) }
             let outcome: (status: Int, body: JSONValue, retryAfter: Duration?)
             do {
-                let response = try await http.execute(request, timeout: .seconds(60))
+                let response = try await http.execute(request, timeout: .init(requestTimeout))
                 let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
                 let json = (try? JSONValue.parse(bytes.readableBytesView)) ?? .object([:])
                 let retryAfter = json["retry_after_ms"]?.integerValue.map { Duration.milliseconds($0) }

@@ -13,8 +13,9 @@ extension CryptoMachine {
     /// libolm's decrypt (signature check included) is most of a transaction's work and each session's
     /// messages are independent of every other session's. Events are grouped by session and the groups
     /// split into one batch per core; each session object is lent to exactly one task for the duration
-    /// (``LentSession``). Only libolm's answer comes back; every check that follows (payload, room, replay ledger,
-    /// parking) still runs on the actor, in event order, in ``decryptRoomEvent(_:scratch:)``.
+    /// (``LentSession``). libolm's answer and the parsed plaintext come back; every check that follows
+    /// (payload, room, replay ledger, parking) still runs on the actor, in event order, in
+    /// ``decryptRoomEvent(_:scratch:)``.
     /// Transactions too small to gain are left to the serial path.
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
         var groups: [InboundSessionKey: LentSession] = [:]
@@ -41,11 +42,11 @@ extension CryptoMachine {
             batches[lightest].append(group)
             load[lightest] += group.items.count
         }
-        let results = await withTaskGroup(of: [String: Result<InboundGroupSession.Decrypted, OlmError>].self) { tasks in
+        let results = await withTaskGroup(of: [String: MegolmDecryption.Predecrypted].self) { tasks in
             for batch in batches {
                 tasks.addTask { Self.olmDecrypt(batch) }
             }
-            var merged: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
+            var merged: [String: MegolmDecryption.Predecrypted] = [:]
             for await part in tasks { merged.merge(part) { first, _ in first } }
             return merged
         }
@@ -53,16 +54,12 @@ extension CryptoMachine {
         parallelBatches += batches.count
     }
 
-    /// Runs off the actor: decrypts each lent session's ciphertexts.
-    nonisolated static func olmDecrypt(_ batch: [LentSession]) -> [String: Result<InboundGroupSession.Decrypted, OlmError>] {
-        var results: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
+    /// Runs off the actor: decrypts each lent session's ciphertexts and parses their plaintexts.
+    nonisolated static func olmDecrypt(_ batch: [LentSession]) -> [String: MegolmDecryption.Predecrypted] {
+        var results: [String: MegolmDecryption.Predecrypted] = [:]
         for group in batch {
             for item in group.items {
-                do {
-                    results[item.eventID] = .success(try group.session.decrypt(item.ciphertext))
-                } catch {
-                    results[item.eventID] = .failure(error)
-                }
+                results[item.eventID] = MegolmDecryption.Predecrypted(session: group.session, ciphertext: item.ciphertext)
             }
         }
         return results

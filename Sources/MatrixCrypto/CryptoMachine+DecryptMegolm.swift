@@ -47,7 +47,9 @@ extension CryptoMachine {
             return outcome(.failure(.unreadableSession(sessionID: envelope.sessionID)))
         }
         if let index = MegolmDecryption.messageIndex(of: envelope.ciphertext) {
-            try await loadReplayEntries([ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)], scratch: scratch)
+            let key = ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)
+            // Usually prefetched for the whole step; read here only when it was not.
+            if !scratch.ledgerKeys.contains(key) { try await loadReplayEntries([key], scratch: scratch) }
         }
         let decrypted: MegolmDecryption.Decrypted
         do {

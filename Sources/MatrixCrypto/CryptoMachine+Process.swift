@@ -42,8 +42,7 @@ extension CryptoMachine {
                 replayKeys.insert(ReplayLedger.Key(sessionID: sessionID, messageIndex: index))
             }
         }
-        try await loadReplayEntries(replayKeys, scratch: scratch)
-        try await loadSenders((waiting + parked).map(\.event) + events, scratch: scratch)
+        try await prefetch(replayKeys: replayKeys, sendersOf: (waiting + parked).map(\.event) + events, scratch: scratch)
         try await decryptInParallel(events, scratch: scratch)
         var seen = Set<String>()
         for event in (waiting + parked).map(\.event) + events {

@@ -71,8 +71,8 @@ public actor CryptoMachine {
         var identities: [UserID: StoredUserIdentity?] = [:]
         /// Local users whose account pickle did not open in this step.
         var unreadableAccounts: Set<UserID> = []
-        /// libolm's answers for ciphertexts decrypted ahead, in parallel, by event id.
-        var predecrypted: [String: Result<InboundGroupSession.Decrypted, OlmError>] = [:]
+        /// libolm's answers (and parsed plaintexts) for ciphertexts decrypted ahead, in parallel, by event id.
+        var predecrypted: [String: MegolmDecryption.Predecrypted] = [:]
     }
 
     /// Records that `session` (new or advanced) is now the most recently used with its remote key,

@@ -50,6 +50,8 @@ public enum DecryptionFailure: Error, Sendable, Hashable, CustomStringConvertibl
         case .unverifiedSender(let detail): "unverified sender: \(detail)"
         case .unknownSession(let id): "unknown Megolm session \(id)"
         case .unknownMessageIndex(let id, let first): "session \(id) known only from index \(first)"
+        case .replay(let id, let index, let first) where first.isEmpty:
+            "replayed index \(index) of session \(id) (an index below what the pruned replay ledger still lists)"
         case .replay(let id, let index, let first): "replayed index \(index) of session \(id) (first seen in \(first))"
         case .roomMismatch(let expected, let found): "payload is for room \(found), event is in \(expected)"
         case .withheld(let code, let reason): "key withheld by the sender: \(code)\(reason.map { " (\($0))" } ?? "")"

@@ -56,21 +56,22 @@ public enum MegolmDecryption {
     /// - Parameters:
     ///   - ledger: Replay protection: the (session, index) → event id seen so far; the new entry
     ///     is recorded on success and must be persisted with the rest of the transaction.
-    ///   - predecrypted: libolm's answer for this ciphertext when it was decrypted ahead (in parallel);
-    ///     every check below still applies to it.
+    ///   - predecrypted: libolm's answer for this ciphertext (and its plaintext parsed) when it was
+    ///     decrypted ahead, in parallel; every check below still applies to it.
     public static func decrypt(
         _ envelope: Envelope, eventID: EventID, roomID: RoomID, session: InboundGroupSession, ledger: inout ReplayLedger,
-        predecrypted: Result<InboundGroupSession.Decrypted, OlmError>? = nil
+        predecrypted: Predecrypted? = nil
     ) throws(DecryptionFailure) -> Decrypted {
         let decrypted: InboundGroupSession.Decrypted
         do {
-            if let predecrypted { decrypted = try predecrypted.get() } else { decrypted = try session.decrypt(envelope.ciphertext) }
+            if let predecrypted { decrypted = try predecrypted.olm.get() } else { decrypted = try session.decrypt(envelope.ciphertext) }
         } catch where error.code == .unknownMessageIndex {
             throw .unknownMessageIndex(sessionID: envelope.sessionID, firstKnownIndex: session.firstKnownIndex)
         } catch {
             throw .olm(OlmFailureDetail(code: error.code.rawValue, operation: error.operation))
         }
-        guard let payload = try? JSONValue.parse(decrypted.plaintext), let type = payload["type"]?.stringValue else {
+        let parsed = predecrypted.map(\.payload) ?? (try? JSONValue.parse(decrypted.plaintext))
+        guard let payload = parsed, let type = payload["type"]?.stringValue else {
             throw .malformed("decrypted Megolm payload is not an event")
         }
         guard let payloadRoom = payload["room_id"]?.stringValue else { throw .malformed("decrypted payload has no room_id") }
@@ -83,6 +84,26 @@ public enum MegolmDecryption {
 /// Which event used each (Megolm session, message index): a second event with the same pair is a replay.
 ///
 /// The same event decrypted twice (a homeserver retry, a restart) is not a replay.
+extension MegolmDecryption {
+    /// What the parallel part of decryption found for one ciphertext: libolm's answer and, when it
+    /// decrypted, the plaintext parsed as JSON (nil: not JSON) — both pure work done off the actor.
+    public struct Predecrypted: Sendable {
+        public var olm: Result<InboundGroupSession.Decrypted, OlmError>
+        public var payload: JSONValue?
+
+        /// Decrypts `ciphertext` with `session` and parses what comes out.
+        init(session: InboundGroupSession, ciphertext: String) {
+            do {
+                let decrypted = try session.decrypt(ciphertext)
+                olm = .success(decrypted)
+                payload = try? JSONValue.parse(decrypted.plaintext)
+            } catch {
+                olm = .failure(error)
+            }
+        }
+    }
+}
+
 public struct ReplayLedger: Sendable, Equatable {
     public struct Key: Hashable, Sendable {
         public var sessionID: String

@@ -17,9 +17,12 @@ public final class PostgresClient: Sendable {
         let connection = try await pool.acquire()
         do {
             let result = try await body(connection)
+            // Writes queued outside a transaction go out now, atomically (see ``PostgresConnection/enqueue(_:)``).
+            try await connection.flushDeferred()
             await pool.release(connection)
             return result
         } catch {
+            connection.discardDeferred()
             await pool.release(connection)
             throw error
         }
@@ -32,12 +35,15 @@ public final class PostgresClient: Sendable {
     /// in the same transaction and check it on retry.
     public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in
-            try await connection.execute("BEGIN")
+            // BEGIN goes out with the body's first statement, and its queued writes with COMMIT: a
+            // transaction that only writes costs one round trip more than its reads.
+            try connection.enqueue(["BEGIN"])
             do {
                 let result = try await body(connection)
-                try await connection.execute("COMMIT")
+                try await connection.commit()
                 return result
             } catch {
+                connection.discardDeferred()
                 if !connection.isBroken { _ = try? await connection.execute("ROLLBACK") }
                 throw error
             }

@@ -150,6 +150,31 @@ public struct PostgresJSONB: PostgresEncodable, PostgresDecodable, Hashable {
     public var postgresBind: PostgresBind { PostgresBind(type: .jsonb, value: Array(json.utf8)) }
 }
 
+/// A `text[]` parameter: many values in one bind, e.g. for `unnest(...)` so one statement writes many rows.
+///
+/// Sent as PostgreSQL's array literal, every element quoted (`"` and `\` escaped), so any text round
+/// trips; a NUL in an element is refused like in any text parameter.
+public struct PostgresTextArray: PostgresEncodable, Hashable {
+    public var values: [String]
+    public init(_ values: [String]) { self.values = values }
+    public static var postgresType: PostgresType { .textArray }
+    public var postgresBind: PostgresBind {
+        var bytes: [UInt8] = [UInt8(ascii: "{")]
+        bytes.reserveCapacity(values.reduce(2) { $0 + $1.utf8.count + 3 })
+        for (index, value) in values.enumerated() {
+            if index > 0 { bytes.append(UInt8(ascii: ",")) }
+            bytes.append(UInt8(ascii: "\""))
+            for byte in value.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { bytes.append(UInt8(ascii: "\\")) }
+                bytes.append(byte)
+            }
+            bytes.append(UInt8(ascii: "\""))
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return PostgresBind(type: .textArray, value: bytes)
+    }
+}
+
 extension PostgresError {
     static func decodingFailure(_ text: String, as type: String) -> PostgresError {
         PostgresError(code: .decoding, message: "cannot decode \(type) from \"\(text.prefix(64))\"")

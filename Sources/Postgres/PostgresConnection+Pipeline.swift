@@ -14,19 +14,23 @@ extension PostgresConnection {
     public func pipeline(_ queries: [PostgresQuery]) async throws(PostgresError) -> [Int] {
         guard !queries.isEmpty else { return [] }
         for query in queries { try query.checkStorable() }
+        // Statements queued with enqueue(_:) go first; they belong to a transaction already begun.
+        let pending = takeDeferred()
         return try await run { handle throws(PostgresError) in
             let conn = handle!
-            let ownsTransaction = PQtransactionStatus(conn) == PQTRANS_IDLE
+            let ownsTransaction = pending.isEmpty && PQtransactionStatus(conn) == PQTRANS_IDLE
             if ownsTransaction { try Self.simple(conn, "BEGIN") }
             do throws(PostgresError) {
                 var counts: [Int] = []
                 counts.reserveCapacity(queries.count)
+                let all = pending + queries
                 var start = 0
-                while start < queries.count {
-                    let chunk = queries[start..<min(start + Self.pipelineChunk, queries.count)]
+                while start < all.count {
+                    let chunk = all[start..<min(start + Self.pipelineChunk, all.count)]
                     counts += try Self.sendPipeline(conn, chunk)
                     start += chunk.count
                 }
+                counts.removeFirst(pending.count)
                 if ownsTransaction { try Self.simple(conn, "COMMIT") }
                 return counts
             } catch {
@@ -43,7 +47,10 @@ extension PostgresConnection {
     }
 
     /// Sends `chunk` then a sync, and reads every result back, in pipeline mode.
-    static func sendPipeline(_ conn: OpaquePointer, _ chunk: ArraySlice<PostgresQuery>) throws(PostgresError) -> [Int] {
+    /// - Parameter lastRows: Receives the rows of the chunk's last statement (nil: not read).
+    static func sendPipeline(
+        _ conn: OpaquePointer, _ chunk: ArraySlice<PostgresQuery>, lastRows: UnsafeMutablePointer<[PostgresRow]>? = nil
+    ) throws(PostgresError) -> [Int] {
         guard PQenterPipelineMode(conn) == 1 else {
             throw PostgresError(code: .server, message: "cannot enter pipeline mode: \(String(cString: PQerrorMessage(conn)))")
         }
@@ -62,7 +69,7 @@ extension PostgresConnection {
         }
         var counts: [Int] = []
         var firstError: PostgresError?
-        for _ in chunk {
+        for position in chunk.indices {
             let result = PQgetResult(conn)
             if result == nil, PQstatus(conn) != CONNECTION_OK {
                 throw PostgresError(code: .connectionLost, message: "connection lost during pipeline")
@@ -70,6 +77,7 @@ extension PostgresConnection {
             do {
                 try check(conn, result)
                 counts.append(Int(String(cString: PQcmdTuples(result))) ?? 0)
+                if position == chunk.index(before: chunk.endIndex), let lastRows { lastRows.pointee = rows(of: result) }
             } catch {
                 if firstError == nil || firstError?.sqlState == nil { firstError = firstError ?? error }
                 counts.append(0)

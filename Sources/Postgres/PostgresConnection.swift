@@ -7,10 +7,12 @@ import Synchronization
 /// Swift's cooperative pool and the `PGconn` is never used by two threads at once.
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked: `handle` is read and written only inside jobs on `thread`, which run one at a time;
-    // `broken` is a Mutex.
+    // `broken` and `deferred` are Mutexes.
     private let thread: DedicatedThread
     private nonisolated(unsafe) var handle: OpaquePointer?
     private let broken = Mutex(false)
+    /// Statements waiting to go out with the next round trip (``enqueue(_:)``).
+    let deferred = Mutex<[PostgresQuery]>([])
 
     private init(thread: DedicatedThread) {
         self.thread = thread
@@ -78,9 +80,13 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `query` and returns its rows.
+    ///
+    /// Statements queued with ``enqueue(_:)`` go out first, in the same round trip.
     @discardableResult
     public func query(_ query: PostgresQuery) async throws(PostgresError) -> [PostgresRow] {
-        try await run { conn throws(PostgresError) in
+        let pending = takeDeferred()
+        if !pending.isEmpty { return try await sendAfter(pending, query).rows }
+        return try await run { conn throws(PostgresError) in
             let result = try Self.exec(conn!, query)
             defer { PQclear(result) }
             return Self.rows(of: result)
@@ -88,9 +94,13 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs `query` and returns how many rows it affected.
+    ///
+    /// Statements queued with ``enqueue(_:)`` go out first, in the same round trip.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws(PostgresError) -> Int {
-        try await run { conn throws(PostgresError) in
+        let pending = takeDeferred()
+        if !pending.isEmpty { return try await sendAfter(pending, query).count }
+        return try await run { conn throws(PostgresError) in
             let result = try Self.exec(conn!, query)
             defer { PQclear(result) }
             return Int(String(cString: PQcmdTuples(result))) ?? 0
@@ -99,6 +109,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs SQL text that may hold several statements and no parameters (migrations).
     public func executeScript(_ sql: String) async throws(PostgresError) {
+        try await flushDeferred()
         try await run { conn throws(PostgresError) in
             let result = PQexec(conn, sql)
             defer { PQclear(result) }

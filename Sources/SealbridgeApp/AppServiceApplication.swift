@@ -15,15 +15,17 @@ import SealbridgeConfig
 ///   - pipeline: How transactions are processed (journal, lock, quarantine).
 ///   - bridgeAPI: The bridge API's routes (`/_sealbridge/v1`), served on the same listener.
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
+///   - selfChecks: Failed checks make `/health` say `degraded`; `POST /_sealbridge/self-checks` (behind the
+///     `hs_token`) runs a round now and answers its report, for `sealbridge doctor`.
 public func buildAppServiceApplication(
     configuration: SealbridgeConfiguration, client: PostgresClient, pipeline: TransactionPipeline,
-    bridgeAPI: BridgeAPIEndpoints? = nil, metricsRegistry: PrometheusCollectorRegistry?, logger: Logger,
+    bridgeAPI: BridgeAPIEndpoints? = nil, metricsRegistry: PrometheusCollectorRegistry?, selfChecks: SelfCheckService? = nil, logger: Logger,
     onServerRunning: @escaping @Sendable () async -> Void = {}
 ) -> some ApplicationProtocol {
     let router = Router()
     var metrics: (@Sendable () -> [UInt8])?
     if let metricsRegistry { metrics = { metricsRegistry.emitToBuffer() } }
-    AppServiceEndpoints(
+    var endpoints = AppServiceEndpoints(
         hsToken: configuration.appservice.hsToken ?? "",
         maxBodySize: configuration.appservice.maxBodySize,
         processor: pipeline.front,
@@ -34,8 +36,18 @@ public func buildAppServiceApplication(
         metrics: metrics,
         heartbeat: pipeline.heartbeat,
         oversized: pipeline.oversized,
-        metricsToken: configuration.metrics.token
-    ).register(on: router)
+        metricsToken: configuration.metrics.token)
+    if let selfChecks {
+        endpoints.degraded = { selfChecks.failures }
+        router.group("_sealbridge")
+            .add(middleware: HomeserverAuthMiddleware(hsToken: configuration.appservice.hsToken ?? "", name: "self-check", acceptsQueryToken: false))
+            .post("self-checks") { _, _ in
+                Response(
+                    status: .ok, headers: [.contentType: "application/json"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: await selfChecks.runNow().json.serialized())))
+            }
+    }
+    endpoints.register(on: router)
     bridgeAPI?.register(on: router)
     return Application(
         router: router,

@@ -32,6 +32,10 @@ struct CryptoAssembly {
     let crossSigningBackfill: CrossSigningBackfillService?
     /// Pruning of crypto tables that only grow (`retention`), for the housekeeping service.
     let housekeepingTasks: [HousekeepingTask]
+    /// The self-checks' probes, which the transaction path reports (``ProbeObservingHandler``).
+    let probes: ToDeviceProbes
+    /// The periodic self-checks; nil when `self_checks.enabled` is false.
+    let selfChecks: SelfCheckService?
 
     /// - Throws: ``DaemonError`` with `configuration` when the pickle key is unusable.
     /// - Parameters:
@@ -124,6 +128,10 @@ struct CryptoAssembly {
                     try await store.pruneOlmSessions(keep: retention.olmSessionsPerKey, idleBefore: Date().addingTimeInterval(-86_400), batch: batch)
                 }
             },
+            // Not under the lock: a lookup sees the pruned entries or their floor, never neither (one statement).
+            HousekeepingTask(table: "sealbridge_megolm_replay") { batch in
+                try await store.pruneReplayLedger(seenBefore: Date().addingTimeInterval(-retention.replay), batch: batch)
+            },
             HousekeepingTask(table: "sealbridge_withheld_sessions") { batch in
                 try await store.pruneWithheldNotices(receivedBefore: Date().addingTimeInterval(-retention.withheld), batch: batch)
             },
@@ -148,13 +156,23 @@ struct CryptoAssembly {
                 }),
             logger: Logger(label: "sealbridge.crypto.keys"))
         self.keyCheck = keyCheck
+        let probes = ToDeviceProbes(bot: botUser)
+        self.probes = probes
+        let selfChecks = configuration.selfChecks.enabled
+            ? SelfCheckService(
+                runner: Self.selfCheckRunner(configuration, probes: probes, engine: engine, store: store, homeserver: homeserver, bot: botUser),
+                interval: .seconds(Int64(configuration.selfChecks.interval)), isActive: { fence?.owns != false },
+                logger: Logger(label: "sealbridge.self-check"))
+            : nil
+        self.selfChecks = selfChecks
         let status = DaemonStatus(
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
-            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), keyCheck: keyCheck, bot: botUser)
+            outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), keyCheck: keyCheck, bot: botUser,
+            selfChecks: selfChecks)
         let commands = ManagementCommands(
             admins: admins,
             commands: [
-                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms") { _, _ in
+                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms, self-checks") { _, _ in
                     CommandReply.table(title: "Sealbridge status", rows: await status.rows())
                 },
                 PuppetDirectory(client: client, homeserver: homeserver, bot: botUser).command,
@@ -171,7 +189,9 @@ struct CryptoAssembly {
                 IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
             ] + TrustCommands(engine: engine, requester: botUser).commands + [
                 QuarantineCommand(quarantine: quarantine, retry: { id in
-                    try await engine.lock.withLock { try await quarantine.retry(id: id, handler: handler, logger: logger) }
+                    try await engine.lock.withLock {
+                        try await quarantine.retry(id: id, handler: ProbeObservingHandler(handler, probes: probes), logger: logger)
+                    }
                 }).command,
             ])
         if let token = configuration.bridgeAPI.token, let outbox {
@@ -192,5 +212,33 @@ struct CryptoAssembly {
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
             displayName: configuration.appservice.botDisplayName, identityPolicy: identityPolicy?(botUser), homeserver: homeserver,
             recoveryKey: recoveryKey, resetIdentity: resetIdentity, logger: logger)
+    }
+
+    /// The self-checks' I/O: the probe goes from the bot's device to itself through masquerading, the
+    /// key check is one `/keys/query` of the bot. Neither holds the crypto lock or a database transaction.
+    static func selfCheckRunner(
+        _ configuration: SealbridgeConfiguration, probes: ToDeviceProbes, engine: CryptoEngine, store: PostgresCryptoStore,
+        homeserver: HomeserverClient, bot: UserID
+    ) -> SelfCheckRunner {
+        var retryOnce = homeserver
+        retryOnce.maxAttempts = 2
+        let probeClient = retryOnce
+        return SelfCheckRunner(
+            probes: probes,
+            sendProbe: { nonce in
+                guard let account = try await store.account(userID: bot), account.deviceKeysUploaded else { return false }
+                let message: JSONValue = ["messages": .object([bot.rawValue: .object([account.deviceID.rawValue: ["nonce": .string(nonce)]])])]
+                try await probeClient.sendToDevice(
+                    eventType: ToDeviceProbes.eventType, txnID: "sealbridge-self-check-\(nonce)", body: message,
+                    as: .init(userID: bot, deviceID: account.deviceID))
+                return true
+            },
+            botKeys: {
+                guard let account = try await store.account(userID: bot), account.deviceKeysUploaded else { return nil }
+                let device = DeviceRef(userID: bot, deviceID: account.deviceID)
+                return try await engine.checkLocalDevices([device], as: bot)[device]
+            },
+            registration: { SelfCheckResult.registration(configuration) },
+            timeout: .seconds(Int64(configuration.selfChecks.toDeviceTimeout)))
     }
 }

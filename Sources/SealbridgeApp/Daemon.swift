@@ -115,6 +115,7 @@ public enum Daemon {
         var bridgeAPI: BridgeAPIEndpoints?
         var cipher: StoreCipher?
         var quarantine: TransactionQuarantine?
+        var selfChecks: SelfCheckService?
         let transactionRetention = TransactionRetention(client: client), retention = configuration.retention
         var housekeeping = [
             HousekeepingTask(table: "sealbridge_appservice_transactions") { batch in
@@ -134,7 +135,9 @@ public enum Daemon {
                 await client.close()
                 throw error
             }
-            handler = crypto.handler
+            handler = ProbeObservingHandler(crypto.handler, probes: crypto.probes)
+            selfChecks = crypto.selfChecks
+            if let checks = crypto.selfChecks { services.append(checks) }
             serializeWith = crypto.engine.lock
             bridgeAPI = crypto.bridgeAPI
             cipher = crypto.cipher
@@ -157,7 +160,7 @@ public enum Daemon {
         }
         services.append(buildAppServiceApplication(
             configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: bridgeAPI,
-            metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, logger: logger,
+            metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, selfChecks: selfChecks, logger: logger,
             onServerRunning: {
                 systemd.notify("READY=1\nSTATUS=serving the appservice API")
                 logger.info("serving", metadata: ["address": "\(configuration.appservice.address):\(configuration.appservice.port)"])

@@ -20,6 +20,8 @@ struct DaemonStatus: Sendable {
     /// A device under this many one-time keys on the server counts as low (a quarter of the 50 kept).
     static let lowKeyThreshold = 13
     let bot: UserID
+    /// The last round of self-checks; nil when they are off.
+    var selfChecks: SelfCheckService? = nil
 
     func rows() async -> [(String, String)] {
         let now = Date()
@@ -60,6 +62,19 @@ struct DaemonStatus: Sendable {
         rows.append(("cross-signed devices (identity)", await identities.summary()))
         rows.append(("one-time key pass", Self.keyPass(keyCheck.progress)))
         rows.append(("devices low on one-time keys (< \(Self.lowKeyThreshold), last reported)", "\(await keyGauge.low(below: Self.lowKeyThreshold))"))
+        if let selfChecks { rows += Self.selfCheckRows(selfChecks.last, now: now) }
+        return rows
+    }
+
+    /// A summary row, then one row per check: `ok`, `SKIPPED` or `FAILED`, with what to change.
+    static func selfCheckRows(_ report: SelfCheckReport?, now: Date) -> [(String, String)] {
+        guard let report else { return [("self-checks", "not run yet")] }
+        let failed = report.failures.count
+        var rows = [("self-checks", (failed == 0 ? "all passed" : "\(failed) FAILED") + ", \(duration(now.timeIntervalSince(report.finishedAt))) ago")]
+        for result in report.results {
+            let state = result.state == .ok ? "ok" : result.state.rawValue.uppercased()
+            rows.append(("self-check \(result.name.rawValue)", "\(state): \(result.detail)" + (result.fix.map { " — fix: \($0)" } ?? "")))
+        }
         return rows
     }
 

@@ -39,11 +39,12 @@ extension SealbridgeConfiguration {
         let top = root.map { reader.section($0, path: "") } ?? ConfigReader.Section(reader: reader, path: "", values: [:])
         top.rejectUnknown([
             "homeserver", "appservice", "database", "encryption", "management", "bridge", "bridge_api", "logging", "metrics", "retention",
+            "self_checks",
         ])
         let stateDirectory = environment["STATE_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
         let journalDefault = stateDirectory.map { URL(fileURLWithPath: $0).appendingPathComponent("journal").path }
             ?? directory.appendingPathComponent("journal").path
-        let configuration = SealbridgeConfiguration(
+        var configuration = SealbridgeConfiguration(
             homeserver: readHomeserver(top.section("homeserver")),
             appservice: readAppService(top.section("appservice"), requireTokens: requireTokens, journalDefault: journalDefault),
             database: readDatabase(top.section("database")),
@@ -54,6 +55,7 @@ extension SealbridgeConfiguration {
             logging: readLogging(top.section("logging")),
             metrics: readMetrics(top.section("metrics")),
             retention: readRetention(top.section("retention")))
+        configuration.selfChecks = readSelfChecks(top.section("self_checks"), directory: directory)
         configuration.crossCheck(reader)
         guard reader.problems.isEmpty else { throw ConfigError(problems: reader.problems) }
         return configuration
@@ -236,13 +238,27 @@ extension SealbridgeConfiguration {
     }
 
     static func readRetention(_ s: ConfigReader.Section) -> Retention {
-        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days"])
+        s.rejectUnknown(["interval_minutes", "transactions_days", "quarantine_days", "olm_sessions_per_key", "withheld_days", "replay_days"])
         return Retention(
             interval: TimeInterval(s.int("interval_minutes", default: 10, range: 1...1_440) * 60),
             transactions: TimeInterval(s.int("transactions_days", default: 7, range: 1...3_650) * 86_400),
             resolvedQuarantine: TimeInterval(s.int("quarantine_days", default: 30, range: 1...3_650) * 86_400),
             olmSessionsPerKey: s.int("olm_sessions_per_key", default: 5, range: 1...1_000),
-            withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400))
+            withheld: TimeInterval(s.int("withheld_days", default: 30, range: 1...3_650) * 86_400),
+            replay: TimeInterval(s.int("replay_days", default: 7, range: 1...3_650) * 86_400))
+    }
+
+    static func readSelfChecks(_ s: ConfigReader.Section, directory: URL) -> SelfChecks {
+        s.rejectUnknown(["enabled", "interval_minutes", "to_device_timeout_seconds", "registration_file"])
+        // A relative path is read next to the configuration file, like the journal's.
+        let registration = s.string("registration_file").map { path in
+            path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
+        }
+        return SelfChecks(
+            enabled: s.bool("enabled", default: true),
+            interval: TimeInterval(s.int("interval_minutes", default: 5, range: 1...1_440) * 60),
+            toDeviceTimeout: TimeInterval(s.int("to_device_timeout_seconds", default: 30, range: 5...300)),
+            registrationFile: registration)
     }
 
     static func readMetrics(_ s: ConfigReader.Section) -> Metrics {
@@ -268,6 +284,10 @@ extension SealbridgeConfiguration {
         }
         if bridgeAPI.token != nil, !encryption.enabled {
             reader.problem("bridge_api.token", "the bridge API needs encryption.enabled (its outbox is sealed with the pickle key)")
+        }
+        if retention.replay < encryption.parkedRetention {
+            // A parked event decrypted late must still find its session's replay entries, not a floor above it.
+            reader.problem("retention.replay_days", "must be at least encryption.undecryptable.retention_days (parked events may decrypt that late)")
         }
         for admin in management.admins where admin == botUserID {
             reader.problem("management.admins", "must not list the bot itself")

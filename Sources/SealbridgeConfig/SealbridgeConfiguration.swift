@@ -151,6 +151,27 @@ public struct SealbridgeConfiguration: Sendable {
     public var logging: Logging
     public var metrics: Metrics
     public var retention: Retention
+    /// The daemon's periodic self-checks (docs/self-checks.md); also what `sealbridge doctor` runs.
+    public var selfChecks = SelfChecks()
+
+    /// `self_checks`: whether the homeserver really pushes what an encrypted appservice needs.
+    public struct SelfChecks: Sendable {
+        /// Run the checks at startup and every ``interval``.
+        public var enabled: Bool
+        /// Time between two rounds, in seconds.
+        public var interval: TimeInterval
+        /// How long a self-addressed to-device message may take to come back in a transaction.
+        public var toDeviceTimeout: TimeInterval
+        /// The registration file the homeserver was given, to compare with this configuration; nil: not compared.
+        public var registrationFile: String?
+
+        public init(enabled: Bool = true, interval: TimeInterval = 300, toDeviceTimeout: TimeInterval = 30, registrationFile: String? = nil) {
+            self.enabled = enabled
+            self.interval = interval
+            self.toDeviceTimeout = toDeviceTimeout
+            self.registrationFile = registrationFile
+        }
+    }
 
     /// How long rows that only grow are kept (the housekeeping service prunes the rest in batches).
     public struct Retention: Sendable {
@@ -164,6 +185,8 @@ public struct SealbridgeConfiguration: Sendable {
         public var olmSessionsPerKey: Int
         /// Withheld notices.
         public var withheld: TimeInterval
+        /// Megolm replay ledger entries; each pruned session keeps a floor (an index below it is a replay).
+        public var replay: TimeInterval
     }
 }
 

@@ -1,6 +1,6 @@
 import Postgres
 
-/// The crypto engine's tables (versions 10–19). Pickles are libolm pickles encrypted with the
+/// The crypto engine's tables (versions 10–19, then 30–39). Pickles are libolm pickles encrypted with the
 /// HKDF-derived pickle key, raw events and decrypted payloads are sealed (AES-256-GCM); nothing here
 /// is a plaintext secret. Text columns hold only what was checked first (ids, base64 keys, our own
 /// codes): any string a user controls may contain NUL, which PostgreSQL refuses in `text` and `jsonb`.
@@ -199,6 +199,19 @@ public enum CryptoStoreMigrations {
             -- m.no_olm shares (no one-time key could be claimed) are retried with a doubling backoff.
             ALTER TABLE sealbridge_outbound_shares ADD COLUMN retry_after timestamptz;
             ALTER TABLE sealbridge_outbound_shares ADD COLUMN failed_claims integer NOT NULL DEFAULT 0;
+            """),
+        // 30–39: the crypto store, continued (10–19 is full).
+        Migration(version: 30, name: "bounded replay ledger: entries carry when they were seen; pruned sessions keep a floor", sql: """
+            -- Existing entries count as seen now (a constant default: no table rewrite).
+            ALTER TABLE sealbridge_megolm_replay ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now();
+            -- Entries are appended in time order: a BRIN index finds the old ones for almost no write cost.
+            CREATE INDEX sealbridge_megolm_replay_seen_at ON sealbridge_megolm_replay USING brin (seen_at);
+            -- Every index below `below` was seen and pruned: refused as a replay (docs/retention.md).
+            CREATE TABLE sealbridge_megolm_replay_floors (
+                session_id text PRIMARY KEY,
+                below bigint NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now()
+            );
             """),
     ]
 }

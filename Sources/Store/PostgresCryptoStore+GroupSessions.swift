@@ -21,18 +21,35 @@ extension PostgresCryptoStore {
 
     public func replayEntries(_ keys: Set<ReplayLedger.Key>) async throws -> [ReplayLedger.Key: String] {
         guard !keys.isEmpty else { return [:] }
-        let pairs = JSONValue.array(keys.map { [.string($0.sessionID), .integer(Int64($0.messageIndex))] }).serializedString()
         var entries: [ReplayLedger.Key: String] = [:]
-        for row in try await client.query("""
-            SELECT r.session_id, r.message_index, r.event_id FROM sealbridge_megolm_replay r
-            JOIN jsonb_array_elements(\(PostgresJSONB(pairs))) AS k(pair)
-              ON r.session_id = k.pair->>0 AND r.message_index = (k.pair->>1)::bigint
-            """) {
+        for row in try await client.query(Self.replayEntriesQuery(keys)) {
             entries[ReplayLedger.Key(
                 sessionID: try row.decode(String.self, "session_id"), messageIndex: UInt32(try row.decode(Int64.self, "message_index")))] =
                 try row.decode(String.self, "event_id")
         }
         return entries
+    }
+
+    /// The stored entries for `keys`, and an empty event id for a key below its session's pruned floor:
+    /// one index probe per key (LATERAL, kept apart by `LIMIT`). A join
+    /// the planner may hash scans the whole ledger, which grows with every event ever decrypted (it
+    /// chose that at 10,000 entries: 4.7 ms instead of 0.7 ms per transaction).
+    static func replayEntriesQuery(_ keys: Set<ReplayLedger.Key>) -> PostgresQuery {
+        let ordered = Array(keys)
+        let sessions = PostgresTextArray(ordered.map(\.sessionID)), indices = PostgresTextArray(ordered.map { String($0.messageIndex) })
+        // An index below its session's floor was pruned: it comes back with an empty event id, which no
+        // event has, so the ledger refuses it as a replay.
+        return """
+            SELECT k.s AS session_id, k.i::bigint AS message_index, coalesce(r.event_id, '') AS event_id
+            FROM unnest(\(sessions), \(indices)) AS k(s, i)
+            LEFT JOIN LATERAL (
+                SELECT event_id FROM sealbridge_megolm_replay
+                WHERE session_id = k.s AND message_index = k.i::bigint
+                LIMIT 1  -- at most one row (the primary key); also keeps the planner from flattening this into a join
+            ) r ON true
+            LEFT JOIN LATERAL (SELECT below FROM sealbridge_megolm_replay_floors WHERE session_id = k.s LIMIT 1) f ON true
+            WHERE r.event_id IS NOT NULL OR k.i::bigint < f.below
+            """
     }
 
     public func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice] {
@@ -64,10 +81,15 @@ extension PostgresCryptoStore {
                   AND EXCLUDED.sender_ed25519 = sealbridge_inbound_group_sessions.sender_ed25519
                 """)
         }
-        for (key, eventID) in changes.replayEntries {
+        if !changes.replayEntries.isEmpty {
+            // One statement for a transaction's entries (a statement each cost more than the decryption).
+            let entries = Array(changes.replayEntries)
+            let sessions = PostgresTextArray(entries.map(\.key.sessionID)), events = PostgresTextArray(entries.map(\.value))
+            let indices = PostgresTextArray(entries.map { String($0.key.messageIndex) })
             statements.append("""
                 INSERT INTO sealbridge_megolm_replay (session_id, message_index, event_id)
-                VALUES (\(key.sessionID), \(Int64(key.messageIndex)), \(eventID)) ON CONFLICT DO NOTHING
+                SELECT s, i::bigint, e FROM unnest(\(sessions), \(indices), \(events)) AS r(s, i, e)
+                ON CONFLICT DO NOTHING
                 """)
         }
         for notice in changes.withheldNotices {

@@ -61,11 +61,16 @@ public struct PostgresCryptoStore: CryptoStore {
 
     /// Writes `changes` through `connection`, inside whatever transaction it has open.
     ///
+    /// The statements are queued on the connection (``PostgresConnection/enqueue(_:)``): they go out
+    /// with its next statement or with COMMIT, in one round trip, and a failure among them fails that
+    /// call — so the transaction still commits all of them or none. Only the fence check is sent at once.
     /// With a fence, the first statement checks this instance's epoch (even for no changes: the
     /// transaction around it commits other state with it), and a stale epoch aborts everything.
     public func save(_ changes: CryptoChanges, on connection: PostgresConnection) async throws {
+        // The epoch is proven at once (its row lock is then held until COMMIT, so a takeover waits for
+        // this transaction); everything else is queued for the next round trip.
+        if let fence { try await connection.execute(try fence.check()) }
         var statements: [PostgresQuery] = []
-        if let fence { statements.append(try fence.check()) }
         for user in changes.discardedAccounts.sorted() {
             statements.append("DELETE FROM sealbridge_crypto_accounts WHERE user_id = \(user.rawValue)")
         }
@@ -86,7 +91,6 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.roomStatements(changes)
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)
-        guard !statements.isEmpty else { return }
-        try await connection.pipeline(statements)
+        try connection.enqueue(statements)
     }
 }

@@ -21,6 +21,10 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Only the memory-store crypto workloads and the HTTP ingest (a quick run).") var quick = false
     @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
     @Option(help: "Run only this row: local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys).") var only: String?
+    @Flag(help: "Only the ingest rows over HTTP (100 and 50 events per transaction; needs --database-url): to iterate on the hot path.")
+    var ingestOnly = false
+    @Option(help: "Also write the ingest workload (100 events per PUT) to this directory, for another implementation to replay.")
+    var exportWorkload: String?
 
     /// The machine settings of the decrypt and ingest workloads (set once from the flags, before any runs).
     nonisolated(unsafe) static var cryptoSettings = CryptoSettings()
@@ -29,6 +33,19 @@ struct Bench: AsyncParsableCommand {
         Self.cryptoSettings.parallelDecryption = !serialDecrypt
         if let only { return try await runOnly(only) }
         var results: [BenchResult] = []
+        if ingestOnly, let databaseURL {
+            let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
+            for perTransaction in [100, 50] {
+                try await Self.resetDatabase(client)
+                results.append(try await IngestWorkload(
+                    events: events, sessions: 100, perTransaction: perTransaction, label: "ingest\(perTransaction)",
+                    exportDirectory: perTransaction == 100 ? exportWorkload : nil
+                ).run(databaseURL: databaseURL, client: client))
+            }
+            await client.close()
+            print(Self.table(results))
+            return
+        }
         results.append(try await DecryptWorkload(events: events, senders: 20).run(store: MemoryCryptoStore(), client: nil))
         results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: MemoryCryptoStore(), storeName: "memory")
         results.append(try await LocalShareWorkload().run(store: MemoryCryptoStore(), storeName: "memory"))
@@ -41,7 +58,12 @@ struct Bench: AsyncParsableCommand {
             results += try await ShareWorkload(devices: devices, followUps: followUps).run(
                 store: PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: ShareWorkload.secret)), storeName: "postgresql")
             try await Self.resetDatabase(client)
-            results.append(try await IngestWorkload(events: events, sessions: 100).run(databaseURL: databaseURL, client: client))
+            // The headline: as Synapse sends when we are the bottleneck (100 events, its maximum), then 50.
+            for perTransaction in [100, 50] {
+                try await Self.resetDatabase(client)
+                results.append(try await IngestWorkload(events: events, sessions: 100, perTransaction: perTransaction, label: "ingest\(perTransaction)")
+                    .run(databaseURL: databaseURL, client: client))
+            }
             if !quick {
                 try await Self.resetDatabase(client)
                 // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
@@ -81,11 +103,12 @@ struct Bench: AsyncParsableCommand {
 
     static func table(_ results: [BenchResult]) -> String {
         func f(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
-        var lines = ["workload | store | n | wall s | cpu s | rate/s | p50 ms | p99 ms | peak RSS MiB | libolm 1-core ceiling/s | ratio"]
+        var lines = ["workload | store | n | wall s | cpu s | pg cpu s | rate/s | p50 ms | p99 ms | peak RSS MiB | libolm 1-core ceiling/s | ratio"]
         lines.append(String(repeating: "-", count: 120))
         for r in results {
             lines.append([
-                r.workload, r.store, "\(r.operations) \(r.unit)", f(r.wallSeconds, 3), f(r.cpuSeconds, 3), f(r.throughputPerSecond, 0),
+                r.workload, r.store, "\(r.operations) \(r.unit)", f(r.wallSeconds, 3), f(r.cpuSeconds, 3),
+                r.postgresCPUSeconds.map { f($0, 3) } ?? "-", f(r.throughputPerSecond, 0),
                 f(r.p50Milliseconds, 2), f(r.p99Milliseconds, 2), f(r.peakRSSMiB), r.ceilingPerSecond.map { f($0, 0) } ?? "-",
                 r.ratio.map { f($0, 2) + " ×" } ?? "-",
             ].joined(separator: " | "))

@@ -8,6 +8,7 @@ import MatrixModels
 import NIOCore
 import Olm
 import Postgres
+import Primitives
 import SealbridgeApp
 import SealbridgeConfig
 import Store
@@ -29,6 +30,8 @@ struct IngestWorkload {
     /// Runs the cross-signing backfill at this pace on the same engine (and crypto lock) while the
     /// transactions go in, to see what it costs them; nil: no backfill.
     var backfillPerSecond: Int?
+    /// Writes the workload here (a directory) for another implementation to replay; nil: not written.
+    var exportDirectory: String?
 
     func run(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
         let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
@@ -51,7 +54,7 @@ struct IngestWorkload {
         let handler = CryptoTransactionHandler(
             engine: engine, store: store, followUps: CryptoFollowUps(engine: engine), isLocal: { users.isLocal($0) },
             outbox: (Outbox(client: client, cipher: cipher), users))
-        let room = try RoomID("!\(label)")
+        let room = try RoomID("!\(label):bench")
         try await ProvisionWorkload.seedPuppets(puppets, machine: machine, store: store)
 
         // Senders' sessions, shared with us earlier (stored inbound sessions).
@@ -60,7 +63,7 @@ struct IngestWorkload {
         for index in 0..<sessions {
             let user = try UserID("@sender_\(index % 50):bench"), session = try OutboundGroupSession.create()
             keys.inboundGroupSessions.append(StoredInboundGroupSession(
-                roomID: room, sessionID: session.sessionID, senderKey: "curve-\(index)", senderUserID: user, firstKnownIndex: 0,
+                roomID: room, sessionID: session.sessionID, senderKey: Self.senderKey(index), senderUserID: user, firstKnownIndex: 0,
                 pickle: try InboundGroupSession(sessionKey: session.sessionKey).pickle(key: cipher.pickleKey)))
             outbound.append((user, session))
             initialKeys.append(session.sessionKey)
@@ -79,16 +82,23 @@ struct IngestWorkload {
             }
             for n in offset..<min(events, offset + perTransaction) {
                 let (user, session) = outbound[n % sessions]
+                // A chat message of a realistic size (~160 bytes of text, with mentions), not a 30-byte stub.
                 let payload: JSONValue = ["type": "m.room.message", "room_id": .string(room.rawValue),
-                                          "content": ["msgtype": "m.text", "body": .string("ingest benchmark message \(n)")]]
+                                          "content": ["msgtype": "m.text", "body": .string("ingest benchmark message \(n): " + Self.filler),
+                                                      "m.mentions": ["user_ids": [.string(user.rawValue)]]]]
                 let ciphertext = try session.encrypt(payload.serialized())
                 ciphertexts.append((n % sessions, ciphertext))
                 batch.append(["type": "m.room.encrypted", "room_id": .string(room.rawValue), "sender": .string(user.rawValue),
                               "event_id": .string("$\(label)\(n)"), "origin_server_ts": .integer(Int64(n)), "user_id": .string(user.rawValue), "age": 5,
                               "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "session_id": .string(session.sessionID),
-                                          "ciphertext": .string(ciphertext), "sender_key": .string("curve-\(n % sessions)"), "device_id": "D"]])
+                                          "ciphertext": .string(ciphertext), "sender_key": .string(Self.senderKey(n % sessions)), "device_id": "D"]])
             }
             bodies.append(JSONValue.object(["events": .array(batch), "de.sorunome.msc2409.to_device": .array(toDevice)]).serialized())
+        }
+        if let exportDirectory {
+            try Self.export(
+                to: exportDirectory, room: room, keys: zip(outbound, initialKeys).enumerated().map { ($1.0.0, $1.0.1.sessionID, Self.senderKey($0), $1.1) },
+                bodies: bodies, label: label, hsToken: hsToken)
         }
         let ceiling = try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
 
@@ -110,6 +120,9 @@ struct IngestWorkload {
                 logger: Logger(label: "bench.backfill", factory: { _ in SwiftLogNoOpLogHandler() }))
         }
         let backfillTask = backfill.map { service in Task { await service.pass() } }
+        _ = try await client.query("SELECT 1")
+        let pgCPU0 = await Measure.postgresCPU(client)
+        Measure.profiler("enable")
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         for (index, body) in bodies.enumerated() {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/_matrix/app/v1/transactions/\(label)-\(index)")
@@ -124,6 +137,8 @@ struct IngestWorkload {
             latencies.append((Measure.now() - t0) * 1000)
         }
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
+        Measure.profiler("disable")
+        let pgCPU = Measure.postgresCPUSeconds(from: pgCPU0, to: await Measure.postgresCPU(client))
         backfillTask?.cancel()
         _ = await backfillTask?.value
         try await http.shutdown()
@@ -137,7 +152,7 @@ struct IngestWorkload {
             let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
         }
-        var workload = activePuppets == 0 ? "ingest over HTTP" : "ingest over HTTP, \(activePuppets) active puppets"
+        var workload = activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets"
         var notes = "\(bodies.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
         if let backfill, let backfillPerSecond {
             workload += ", cross-signing backfill at \(backfillPerSecond)/s"
@@ -147,8 +162,43 @@ struct IngestWorkload {
             workload: workload, store: "postgresql", operations: events,
             unit: "events", wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
-            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling, notes: notes)
+            peakRSSMiB: Measure.peakRSSMiB(), postgresCPUSeconds: pgCPU, ceilingPerSecond: ceiling, notes: notes)
     }
+
+    /// The workload as files (docs/benchmarks.md, "Replaying the workload elsewhere"): `room_keys.json`
+    /// holds the `m.room_key` contents a receiver must have before the first transaction;
+    /// `transactions.jsonl` one line per transaction, `{"txn_id", "body"}`, to PUT in order, one at a time.
+    static func export(
+        to directory: String, room: RoomID, keys: [(UserID, String, String, String)], bodies: [[UInt8]], label: String, hsToken: String
+    ) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let roomKeys = JSONValue.array(keys.map { user, sessionID, senderKey, sessionKey in
+            ["sender": .string(user.rawValue), "sender_key": .string(senderKey),
+             "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(room.rawValue), "session_id": .string(sessionID),
+                         "session_key": .string(sessionKey)]]
+        })
+        try Data(roomKeys.serialized()).write(to: URL(fileURLWithPath: directory).appendingPathComponent("room_keys.json"))
+        var lines: [UInt8] = []
+        for (index, body) in bodies.enumerated() {
+            lines += JSONValue.object(["txn_id": .string("\(label)-\(index)"), "body": try JSONValue.parse(body)]).serialized()
+            lines.append(UInt8(ascii: "\n"))
+        }
+        try Data(lines).write(to: URL(fileURLWithPath: directory).appendingPathComponent("transactions.jsonl"))
+        let readme = """
+            Sealbridge ingest workload (\(label)): \(bodies.count) appservice transactions in one room, \(room.rawValue).
+            Give the receiver the Megolm sessions in room_keys.json (each entry is the content of the m.room_key a
+            sender shared, with its sender and sender_key), then PUT each line's body of transactions.jsonl to
+            /_matrix/app/v1/transactions/{txn_id}, one at a time (the next after the 200), as a homeserver does.
+            Every m.room.encrypted event must decrypt; each plaintext is an m.room.message with the room's id.
+            """
+        try Data(readme.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("README.txt"))
+    }
+
+    /// A well-formed (43-character base64) stand-in for sender `index`'s Curve25519 key.
+    static func senderKey(_ index: Int) -> String { Base64.encodeUnpadded(SHA256.hash(Array("bench sender \(index)".utf8))) }
+
+    static let filler = "the quick brown fox jumps over the lazy dog while the bridge keeps every room readable, "
+        + "and nobody sees unable to decrypt in their timeline"
 
     /// An Olm pre-key to-device message carrying a new room key (in `room`) to puppet `index`, from a
     /// new remote device that proves itself with MSC4147 `sender_device_keys`.

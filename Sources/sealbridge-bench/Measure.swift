@@ -1,7 +1,16 @@
 import Foundation
+import Postgres
 
 /// Wall time, CPU time and peak RSS of this process, read from the kernel.
 enum Measure {
+    /// Tells a profiler started as `perf record -D -1 --control fifo:CTL` (with `BENCH_PERF_CTL=CTL`)
+    /// to sample only the measured part: `enable` before it, `disable` after.
+    static func profiler(_ command: String) {
+        guard let path = ProcessInfo.processInfo.environment["BENCH_PERF_CTL"], let handle = FileHandle(forWritingAtPath: path) else { return }
+        handle.write(Data((command + "\n").utf8))
+        try? handle.close()
+    }
+
     static func now() -> Double {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
@@ -13,6 +22,30 @@ enum Measure {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    /// CPU seconds used so far by the processes of the PostgreSQL cluster behind `client` (its backends
+    /// and background workers, from `pg_stat_activity`), by pid; read from /proc, so only for a
+    /// cluster on this machine (empty otherwise).
+    static func postgresCPU(_ client: PostgresClient) async -> [Int: Double] {
+        guard let rows = try? await client.query("SELECT pid FROM pg_stat_activity") else { return [:] }
+        var cpu: [Int: Double] = [:]
+        for row in rows {
+            guard let pid = try? row.decode(Int.self, "pid"), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // Fields after the command: state is the 3rd field, utime the 14th, stime the 15th.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+            cpu[pid] = (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        }
+        return cpu
+    }
+
+    /// The CPU the cluster used between two ``postgresCPU(_:)`` readings (processes that started in
+    /// between count from zero).
+    static func postgresCPUSeconds(from before: [Int: Double], to after: [Int: Double]) -> Double {
+        after.reduce(0) { $0 + max(0, $1.value - (before[$1.key] ?? 0)) }
     }
 
     /// Peak resident set size (VmHWM), in MiB.
@@ -44,6 +77,8 @@ struct BenchResult: Codable {
     var p50Milliseconds: Double
     var p99Milliseconds: Double
     var peakRSSMiB: Double
+    /// CPU seconds PostgreSQL's processes used meanwhile (nil: not measured).
+    var postgresCPUSeconds: Double? = nil
     /// The raw libolm rate for the same crypto, measured in this run on one core.
     var ceilingPerSecond: Double?
     var notes: String

@@ -145,14 +145,16 @@ class Stack:
     """Handles on the running parts."""
 
     def __init__(self, tmp: Path, bridge_api_extra: str = "", appservice_extra: str = "", encryption_extra: str = "", sharing_policy: str | None = "all",
-                 database_base_url: str | None = None, proxy: bool = False):
+                 database_base_url: str | None = None, proxy: bool = False, extra: str = "", synapse_features_off: tuple[str, ...] = ()):
         """`bridge_api_extra`, `appservice_extra`, `encryption_extra`: YAML lines added under those sections
         (indented two spaces). `sharing_policy`: `encryption.sharing_policy`; "all" by default because
         matrix-nio, the tests' main client, does not cross-sign (under the daemon's default,
         cross_signed, its devices would get m.unverified instead of the bridge's keys); None leaves the
         daemon's default. `database_base_url`: a PostgreSQL URL to create the database on instead of
         $SEALBRIDGE_TEST_DATABASE_URL (a test's own cluster). `proxy`: register a `TransactionProxy` in
-        front of Sealbridge as the appservice's URL (`self.proxy`)."""
+        front of Sealbridge as the appservice's URL (`self.proxy`). `extra`: top-level YAML sections added to
+        the config. `synapse_features_off`: Synapse `experimental_features` to turn off (on by default:
+        msc2409_to_device_messages_enabled, msc3202_transaction_extensions)."""
         self.tmp = tmp
         base = database_base_url or os.environ.get("SEALBRIDGE_TEST_DATABASE_URL")
         if not base:
@@ -187,6 +189,7 @@ bridge_api:
 {bridge_api_extra}
 logging:
   format: json
+{extra}
 """)
         self.registration = tmp / "registration.yaml"
         generated = subprocess.run([SEALBRIDGE, "generate-registration", "--config", self.config, "--write-tokens",
@@ -205,7 +208,8 @@ logging:
         self.synapse_dir = tmp / "synapse"
         self.homeserver = subprocess.run(
             [ROOT / "scripts" / "synapse-test-server", "start", self.synapse_dir, self.registration],
-            check=True, capture_output=True, text=True).stdout.strip()
+            check=True, capture_output=True, text=True,
+            env={**os.environ, "SYNAPSE_FEATURES_OFF": ",".join(synapse_features_off)}).stdout.strip()
         # Point Sealbridge at the homeserver now that its port is known.
         self.config.write_text(self.config.read_text().replace("http://127.0.0.1:1", self.homeserver))
         self.tokens = {line.split(":", 1)[0].strip(): line.split('"')[1] for line in self.config.read_text().splitlines()

@@ -101,4 +101,16 @@ struct QueryTests {
         }
         await client.close()
     }
+
+    @Test("a text array binds any text: quotes, backslashes, commas, braces, NULL-looking words, empty strings, unicode; a NUL is refused")
+    func textArrayRoundTrip() async throws {
+        let client = try TestDatabase.client()
+        let values = ["plain", "with \"quotes\"", "back\\slash", "a,b", "{braces}", "NULL", "", " spaced ", "émoji 🔐", "$event:server"]
+        let rows = try await client.query("SELECT v FROM unnest(\(PostgresTextArray(values))) WITH ORDINALITY AS t(v, n) ORDER BY n")
+        #expect(try rows.map { try $0.decode(String.self, "v") } == values)
+        await #expect { try await client.query("SELECT v FROM unnest(\(PostgresTextArray(["a\u{0}b"]))) AS t(v)") } throws: {
+            ($0 as? PostgresError)?.code == .unstorableText
+        }
+        await client.close()
+    }
 }

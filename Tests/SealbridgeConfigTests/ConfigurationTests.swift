@@ -62,6 +62,14 @@ struct ConfigurationTests {
         #expect(config.appservice.poisonAttempts == 3)
         #expect(config.encryption.undecryptableAfter == 60)
         #expect(config.encryption.parkedRetention == 7 * 86_400)
+        #expect(config.retention.replay == 7 * 86_400)
+    }
+
+    @Test("the replay ledger is kept at least as long as parked events wait for their keys")
+    func replayRetentionCoversParkedEvents() throws {
+        #expect(try SealbridgeConfiguration.parse(validYAML("retention: {replay_days: 30}")).retention.replay == 30 * 86_400)
+        let found = problems { _ = try SealbridgeConfiguration.parse(validYAML("retention: {replay_days: 3}")) }
+        #expect(found.contains { $0.contains("retention.replay_days") && $0.contains("encryption.undecryptable.retention_days") }, "\(found)")
     }
 
     @Test("the journal goes to $STATE_DIRECTORY when systemd sets it, else next to the config; a pool too small for one transaction is refused")
