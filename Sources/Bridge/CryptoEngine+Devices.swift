@@ -44,10 +44,12 @@ extension CryptoEngine {
             deviceID = try DeviceID(preferred.rawValue + Self.deviceSuffix())
         }
         try await transport.provisionDevice(deviceID, for: userID, displayName: displayName)
+        // Keys are generated and signed before the lock is taken (a new account shares nothing), so
+        // devices are made on every core; only the commit holds the lock.
+        let created = try machine.newDevice(userID: userID, deviceID: deviceID)
         let upload = try await step { () -> (CryptoChanges, KeysUpload?) in
             if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), nil) }
-            let (changes, upload) = try await machine.createDevice(userID: userID, deviceID: deviceID)
-            return (changes, upload)
+            return (created.changes, created.upload)
         }
         if let upload { try await self.upload(upload) }
         if let policy = crossSigning?(userID) {
@@ -80,12 +82,7 @@ extension CryptoEngine {
             rounds += 1
             let counts = try await transport.uploadKeys(next.body, as: next.userID, device: next.deviceID)
             let more = try await step { () -> (CryptoChanges, [KeysUpload]) in
-                var changes = try await machine.confirmUpload(next)
-                try await store.save(changes)
-                changes = CryptoChanges()
-                let (topUp, uploads) = try await machine.replenish(counts: [next.userID: [next.deviceID: counts]])
-                changes.merge(topUp)
-                return (changes, uploads)
+                try await machine.confirmUpload(next, counts: counts)
             }
             pending += more
         }

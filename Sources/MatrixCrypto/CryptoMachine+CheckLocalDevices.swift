@@ -44,6 +44,7 @@ extension CryptoMachine {
             OutboundSessionOwner(roomID: $0, senderUserID: userID)
         }
         identities[userID] = nil
+        localIdentities.remove(userID)
         for owner in fullyShared.keys where owner.senderUserID == userID { fullyShared[owner] = nil }
         return changes
     }

@@ -7,6 +7,13 @@ extension CryptoMachine {
     ///
     /// - Returns: The account to persist and its first key upload, to send after the commit.
     public func createDevice(userID: UserID, deviceID: DeviceID) throws -> (changes: CryptoChanges, upload: KeysUpload) {
+        try newDevice(userID: userID, deviceID: deviceID)
+    }
+
+    /// ``createDevice(userID:deviceID:)`` off the actor: a new account shares nothing, so generating
+    /// and signing its keys (about 10 ms of libolm work with 50 one-time keys) holds up no other
+    /// call, and several devices are made at once on several cores.
+    public nonisolated func newDevice(userID: UserID, deviceID: DeviceID) throws -> (changes: CryptoChanges, upload: KeysUpload) {
         let account: Account
         do {
             account = try Account.create()
@@ -34,6 +41,23 @@ extension CryptoMachine {
         var changes = CryptoChanges()
         try flushAccounts(scratch, into: &changes)
         return changes
+    }
+
+    /// ``confirmUpload(_:)`` and ``replenish(counts:)`` for the server's answer to that upload, on one
+    /// unpickled account: one pickle, one commit.
+    ///
+    /// - Returns: The account to commit and the top-up uploads to send after the commit.
+    public func confirmUpload(_ upload: KeysUpload, counts: [String: Int]) async throws -> (changes: CryptoChanges, uploads: [KeysUpload]) {
+        let scratch = Scratch()
+        guard let (_, account) = try await loadAccount(upload.userID, into: scratch) else {
+            throw CryptoError(code: .storeCorrupted, message: "no account for \(upload.userID)")
+        }
+        account.markKeysAsPublished()
+        if upload.deviceKeys != nil { scratch.accounts[upload.userID]?.record.deviceKeysUploaded = true }
+        let uploads = try await replenishKeys(counts: [upload.userID: [upload.deviceID: counts]], unusedFallbackTypes: [:], scratch: scratch)
+        var changes = CryptoChanges()
+        try flushAccounts(scratch, into: &changes)
+        return (changes, uploads)
     }
 
     /// Tops up one-time keys and rotates used fallback keys from the transaction's MSC3202 fields.

@@ -15,6 +15,9 @@ extension CryptoMachine {
         /// `m.unverified` by the sharing policy and meet it now).
         var missing: [VerifiedDeviceKeys]
         var unreachable: Set<DeviceRef>
+        /// Recipients held by this daemon (``localRecipients(_:scratch:)``): they get the key without
+        /// Olm, whatever the sharing policy (their keys never leave the process).
+        var localRecipients: Set<ShareKey> = []
         /// Recipients' owners' cross-signing identities, for the sharing policy.
         var identities: [UserID: StoredUserIdentity] = [:]
         var claim: [DeviceRef] = []
@@ -35,9 +38,10 @@ extension CryptoMachine {
             .filter { !($0.userID == local.userID && $0.deviceID == local.deviceID) }
 
         let identities = self.settings.sharingPolicy == .all ? [:] : try await store.userIdentities(users)
+        let localRecipients = try await localRecipients(recipients, scratch: scratch)
         // Devices that hold the key but no longer meet the sharing policy (an identity changed since):
         // the session rotates, so they get nothing sent after the change.
-        let excluded = Set(recipients.filter { trustWithheldCode(for: $0, identities: identities) != nil }
+        let excluded = Set(recipients.filter { !localRecipients.contains(ShareKey($0)) && trustWithheldCode(for: $0, identities: identities) != nil }
             .map { ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519) })
         var stored = try await store.outboundGroupSession(roomID: roomID, senderUserID: sender)
         var session: OutboundGroupSession?
@@ -73,6 +77,10 @@ extension CryptoMachine {
         let byRef = self.settings.sharingPolicy == .all ? [:] : Dictionary(
             recipients.map { (DeviceRef(userID: $0.userID, deviceID: $0.deviceID), $0) }, uniquingKeysWith: { first, _ in first })
         let shared = Set(record.shares.filter { share in
+            // A local device has the key only from a share record with an index (no backoff, no policy).
+            if localRecipients.contains(ShareKey(userID: share.userID, deviceID: share.deviceID, curve25519: share.curve25519)) {
+                return share.messageIndex != nil
+            }
             // A device no one-time key could be claimed for is tried again once its backoff is over.
             if share.withheldCode == Self.noOlmCode, share.messageIndex == nil { return (share.retryAfter ?? .distantPast) > now() }
             guard share.withheldCode == Self.unverifiedCode, share.messageIndex == nil,
@@ -83,10 +91,10 @@ extension CryptoMachine {
         let missing = recipients.filter { !shared.contains(ShareKey(userID: $0.userID, deviceID: $0.deviceID, curve25519: $0.curve25519)) }
         var plan = SharePlan(
             local: local, account: account, record: record, session: outbound, isNew: isNew, missing: missing, unreachable: unreachable,
-            identities: identities)
+            localRecipients: localRecipients, identities: identities)
 
-        // Devices that will get the key need an Olm session; find them, or ask for a claim.
-        let needKey = missing.filter { withheldCode(for: $0, plan: plan) == nil }
+        // Remote devices that will get the key need an Olm session; find them, or ask for a claim.
+        let needKey = missing.filter { !localRecipients.contains(ShareKey($0)) && withheldCode(for: $0, plan: plan) == nil }
         let sessions = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, remoteKeys: needKey.map(\.curve25519))
         for device in needKey {
             let key = OlmSessionsKey(localUserID: local.userID, remoteKey: device.curve25519)
@@ -132,6 +140,7 @@ extension CryptoMachine {
 
     /// Why a device gets a withheld notice instead of the key, if it does.
     func withheldCode(for device: VerifiedDeviceKeys, plan: SharePlan) -> String? {
+        if plan.localRecipients.contains(ShareKey(device)) { return nil }
         if let code = trustWithheldCode(for: device, identities: plan.identities) { return code }
         if plan.unreachable.contains(DeviceRef(userID: device.userID, deviceID: device.deviceID)) { return Self.noOlmCode }
         return nil
@@ -146,7 +155,8 @@ extension CryptoMachine {
         return DeviceTrust.of(device, identity: identities[device.userID]).meets(settings.sharingPolicy) ? nil : Self.unverifiedCode
     }
 
-    /// Encrypts the room key for every device in `plan.missing` (withheld notices for the rest).
+    /// Encrypts the room key for every remote device in `plan.missing` (withheld notices for the
+    /// rest); devices held by this daemon get it in `changes` instead (``shareLocally(_:plan:roomKey:scratch:changes:)``).
     ///
     /// - Returns: nil when every recipient already has the key.
     func buildShare(_ plan: SharePlan, scratch: Scratch) async throws -> RoomKeyShare? {
@@ -159,16 +169,19 @@ extension CryptoMachine {
             "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(roomID.rawValue),
             "session_id": .string(plan.record.sessionID), "session_key": .string(plan.session.sessionKey),
         ]
+        let local = plan.missing.filter { plan.localRecipients.contains(ShareKey($0)) }
+        try await shareLocally(local, plan: plan, roomKey: roomKey, scratch: scratch, changes: &changes)
+        let remote = plan.missing.filter { !plan.localRecipients.contains(ShareKey($0)) }
         let ownKeys = try ownDeviceKeys(plan.local, plan.account)
         var keyed: [(UserID, DeviceID, JSONValue)] = [], keyedShares: [DeviceRef: OutboundShare] = [:]
         var withheld: [(UserID, DeviceID, JSONValue)] = [], withheldShares: [DeviceRef: OutboundShare] = [:]
-        let recipients = plan.missing.compactMap { device -> LentOlmSession? in
+        let recipients = remote.compactMap { device -> LentOlmSession? in
             guard withheldCode(for: device, plan: plan) == nil, let session = plan.sessions[device.curve25519] else { return nil }
             return LentOlmSession(device: device, session: session)
         }
         let encrypted = try await encryptRoomKeys(
             recipients, roomKey: roomKey, local: plan.local, identity: identity, ownDeviceKeys: ownKeys)
-        for device in plan.missing {
+        for device in remote {
             let ref = DeviceRef(userID: device.userID, deviceID: device.deviceID)
             if let code = withheldCode(for: device, plan: plan) {
                 withheld.append((device.userID, device.deviceID, [

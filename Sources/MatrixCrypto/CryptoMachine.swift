@@ -32,6 +32,9 @@ public actor CryptoMachine {
     var keyRequestAttempts: [UserID: (since: Date, count: Int)] = [:]
     /// Per remote device, the minute's window of key requests sent to it (see ``planKeyRequest(for:)``).
     var requestedFromDevice: [DeviceRef: (since: Date, count: Int)] = [:]
+    /// Local devices' identity keys, read once from their account pickles, to recognise them among
+    /// a room's recipients (``localRecipients(_:scratch:)``); bounded, re-read on a miss.
+    var localIdentities = LRUCache<UserID, LocalIdentity>(capacity: 10_000)
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
     public internal(set) var parallelBatches = 0
 
@@ -133,7 +136,7 @@ public actor CryptoMachine {
         }
     }
 
-    func pickle(_ body: () throws -> String) throws -> String {
+    nonisolated func pickle(_ body: () throws -> String) throws -> String {
         do {
             return try body()
         } catch {

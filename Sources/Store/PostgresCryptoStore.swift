@@ -40,6 +40,19 @@ public struct PostgresCryptoStore: CryptoStore {
             """).map { DeviceRef(userID: try UserID(try $0.decode(String.self, "user_id")), deviceID: try DeviceID(try $0.decode(String.self, "device_id"))) }
     }
 
+    public func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
+        guard !userIDs.isEmpty else { return [:] }
+        var found: [UserID: DeviceID] = [:]
+        for row in try await client.query("""
+            SELECT user_id, device_id FROM sealbridge_crypto_accounts
+            WHERE user_id = ANY(ARRAY(SELECT jsonb_array_elements_text(\(Self.textArray(userIDs.map(\.rawValue))))))
+            """)
+        {
+            found[try UserID(try row.decode(String.self, "user_id"))] = try DeviceID(try row.decode(String.self, "device_id"))
+        }
+        return found
+    }
+
     public func save(_ changes: CryptoChanges) async throws {
         guard !changes.isEmpty else { return }
         if let fence { _ = try fence.check() }

@@ -23,6 +23,9 @@ enum RoomStateConformance {
         try await store.save(accounts)
         #expect(try await store.localDevices(after: nil, limit: 2).map(\.userID.rawValue) == ["@p1:localhost", "@p2:localhost"])
         #expect(try await store.localDevices(after: try UserID("@p2:localhost"), limit: 2) == [DeviceRef(userID: try UserID("@p3:localhost"), deviceID: try DeviceID("D3"))])
+        #expect(try await store.localDeviceIDs(userIDs: [try UserID("@p3:localhost"), alice, try UserID("@p1:localhost")])
+            == [try UserID("@p3:localhost"): try DeviceID("D3"), try UserID("@p1:localhost"): try DeviceID("D1")])
+        #expect(try await store.localDeviceIDs(userIDs: []).isEmpty)
         #expect(try await store.devices(userIDs: [alice]).isEmpty)
         #expect(try await store.room(room) == nil)
         // Accounts add no recipient: the recipients version stays.

@@ -11,6 +11,8 @@ public protocol CryptoStore: Sendable {
     func account(userID: UserID) async throws -> StoredAccount?
     /// Local devices in user id order, after `after` (for walking all of them in pages).
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef]
+    /// The device of each of `userIDs` that is a local user (holds an account here); others are absent.
+    func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID]
     /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
     /// Every stored claim on the inbound Megolm session (room, session id), lowest first known index
@@ -88,6 +90,17 @@ public protocol CryptoStore: Sendable {
     func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID]
     /// How many local devices are fully cross-signed.
     func crossSigningProgress() async throws -> CrossSigningProgress
+}
+
+extension CryptoStore {
+    /// One ``account(userID:)`` read per user; stores override it with one query.
+    public func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
+        var found: [UserID: DeviceID] = [:]
+        for user in userIDs {
+            if let account = try await account(userID: user) { found[user] = account.deviceID }
+        }
+        return found
+    }
 }
 
 /// A local device's Olm account.

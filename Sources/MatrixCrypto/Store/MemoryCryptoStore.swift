@@ -60,6 +60,10 @@ public actor MemoryCryptoStore: CryptoStore {
             .map { DeviceRef(userID: $0.userID, deviceID: $0.deviceID) }
     }
 
+    public func localDeviceIDs(userIDs: [UserID]) -> [UserID: DeviceID] {
+        Dictionary(userIDs.compactMap { user in accounts[user].map { (user, $0.deviceID) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     public func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) -> [StoredOlmSession] {
         olmSessions.values
             .filter { $0.localUserID == localUserID && $0.localDeviceID == localDeviceID && $0.senderKey == senderKey }
