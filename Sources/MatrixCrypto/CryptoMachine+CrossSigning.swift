@@ -46,7 +46,12 @@ extension CryptoMachine {
     /// and identities of the senders of its encrypted events, whatever this step has not read yet:
     /// three queries for a whole transaction (not per sender or event), sent at once — each on its
     /// own pooled connection — so the step waits for one round trip instead of three.
-    func prefetch(replayKeys: Set<ReplayLedger.Key>, sendersOf events: [JSONValue], scratch: Scratch) async throws {
+    ///
+    /// `meanwhile` (the parallel libolm decryption, which needs neither) runs while the reads are in
+    /// flight, so their round trip costs the transaction nothing.
+    func prefetch(
+        replayKeys: Set<ReplayLedger.Key>, sendersOf events: [JSONValue], scratch: Scratch, meanwhile: () async throws -> Void = {}
+    ) async throws {
         let senders = Set(events.compactMap { event -> UserID? in
             guard event["type"]?.stringValue == "m.room.encrypted", event["state_key"] == nil else { return nil }
             return event["sender"]?.stringValue.flatMap { try? UserID($0) }
@@ -57,6 +62,7 @@ extension CryptoMachine {
         async let replayRead = missingReplay.isEmpty ? [:] : store.replayEntries(missingReplay)
         async let devicesRead = missing.isEmpty ? [:] : store.devices(userIDs: missing)
         async let identitiesRead = missing.isEmpty ? [:] : store.userIdentities(missing)
+        try await meanwhile()
         let (replay, devices, identities) = try await (replayRead, devicesRead, identitiesRead)
         scratch.ledgerKeys.formUnion(missingReplay)
         scratch.ledger.merge(stored: replay)

@@ -42,8 +42,9 @@ extension CryptoMachine {
                 replayKeys.insert(ReplayLedger.Key(sessionID: sessionID, messageIndex: index))
             }
         }
-        try await prefetch(replayKeys: replayKeys, sendersOf: (waiting + parked).map(\.event) + events, scratch: scratch)
-        try await decryptInParallel(events, scratch: scratch)
+        try await prefetch(replayKeys: replayKeys, sendersOf: (waiting + parked).map(\.event) + events, scratch: scratch) {
+            try await decryptInParallel(events, scratch: scratch)
+        }
         var seen = Set<String>()
         for event in (waiting + parked).map(\.event) + events {
             if event["state_key"] != nil {

@@ -20,9 +20,10 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON to this path.") var json: String?
     @Flag(help: "Only the memory-store crypto workloads and the HTTP ingest (a quick run).") var quick = false
     @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
-    @Option(help: "Run only this row: local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys).") var only: String?
-    @Flag(help: "Only the ingest rows over HTTP (100 and 50 events per transaction; needs --database-url): to iterate on the hot path.")
-    var ingestOnly = false
+    @Option(help: """
+        Run only these rows: ingest (over HTTP, 100 and 50 events per transaction, and the storage rows; needs --database-url), \
+        local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys).
+        """) var only: String?
     @Option(help: "Also write the ingest workload (100 events per PUT) to this directory, for another implementation to replay.")
     var exportWorkload: String?
 
@@ -31,9 +32,9 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         Self.cryptoSettings.parallelDecryption = !serialDecrypt
-        if let only { return try await runOnly(only) }
         var results: [BenchResult] = []
-        if ingestOnly, let databaseURL {
+        if only == "ingest" {
+            guard let databaseURL else { throw BenchError("ingest needs --database-url") }
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
             for perTransaction in [100, 50] {
                 try await Self.resetDatabase(client)
@@ -47,6 +48,7 @@ struct Bench: AsyncParsableCommand {
             print(Self.table(results))
             return
         }
+        if let only { return try await runOnly(only) }
         results.append(try await DecryptWorkload(events: events, senders: 20).run(store: MemoryCryptoStore(), client: nil))
         results += try await ShareWorkload(devices: devices, followUps: followUps).run(store: MemoryCryptoStore(), storeName: "memory")
         results.append(try await LocalShareWorkload().run(store: MemoryCryptoStore(), storeName: "memory"))
