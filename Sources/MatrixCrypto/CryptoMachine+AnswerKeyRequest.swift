@@ -82,14 +82,7 @@ extension CryptoMachine {
 
     /// Whether `user`'s request may be looked at in this minute's window (and counts it).
     func takeAttempt(_ user: UserID) -> Bool {
-        let at = now()
-        if keyRequestAttempts.count >= 10_000 { keyRequestAttempts = keyRequestAttempts.filter { at.timeIntervalSince($0.value.since) < 60 } }
-        var window = keyRequestAttempts[user] ?? (since: at, count: 0)
-        if at.timeIntervalSince(window.since) >= 60 { window = (since: at, count: 0) }
-        guard window.count < settings.keyRequestsPerUserPerMinute else { return false }
-        window.count += 1
-        keyRequestAttempts[user] = window
-        return true
+        keyRequestAttempts.take(user, limit: settings.keyRequestsPerUserPerMinute, now: now())
     }
 
     /// Records an answer; forgets the ones older than the interval once many piled up.

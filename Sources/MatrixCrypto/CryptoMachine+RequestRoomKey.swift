@@ -63,14 +63,7 @@ extension CryptoMachine {
 
     /// Whether `device` may be asked for one more session this minute (and counts it).
     func takeRequestSlot(_ device: DeviceRef) -> Bool {
-        let at = now()
-        if requestedFromDevice.count >= 10_000 { requestedFromDevice = requestedFromDevice.filter { at.timeIntervalSince($0.value.since) < 60 } }
-        var window = requestedFromDevice[device] ?? (since: at, count: 0)
-        if at.timeIntervalSince(window.since) >= 60 { window = (since: at, count: 0) }
-        guard window.count < settings.keyRequestsPerDevicePerMinute else { return false }
-        window.count += 1
-        requestedFromDevice[device] = window
-        return true
+        requestedFromDevice.take(device, limit: settings.keyRequestsPerDevicePerMinute, now: now())
     }
 
     /// Stores the key of an `m.forwarded_room_key`, only when it answers a request of ours:

@@ -29,9 +29,9 @@ public actor CryptoMachine {
     var answeredKeyRequests: [KeyRequestSlot: Date] = [:]
     /// Per requesting user, the minute's window of key requests looked at: a user who floods requests
     /// costs at most ``CryptoSettings/keyRequestsPerUserPerMinute`` store reads a minute.
-    var keyRequestAttempts: [UserID: (since: Date, count: Int)] = [:]
+    var keyRequestAttempts = MinuteWindowLimiter<UserID>()
     /// Per remote device, the minute's window of key requests sent to it (see ``planKeyRequest(for:)``).
-    var requestedFromDevice: [DeviceRef: (since: Date, count: Int)] = [:]
+    var requestedFromDevice = MinuteWindowLimiter<DeviceRef>()
     /// Local devices' identity keys, read once from their account pickles, to recognise them among
     /// a room's recipients (``localRecipients(_:scratch:)``); bounded, re-read on a miss.
     var localIdentities = LRUCache<UserID, LocalIdentity>(capacity: 10_000)
