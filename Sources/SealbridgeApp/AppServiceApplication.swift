@@ -13,7 +13,8 @@ import SealbridgeConfig
 ///
 /// - Parameters:
 ///   - pipeline: How transactions are processed (journal, lock, quarantine).
-///   - bridgeAPI: The bridge API's routes (`/_sealbridge/v1`), served on the same listener.
+///   - bridgeAPI: The bridge API's routes (`/_sealbridge/v1`), served on the same listener; nil when off or
+///     on its own listener (``buildBridgeAPIApplication(host:port:bridgeAPI:logger:)``).
 ///   - metricsRegistry: Rendered at `/metrics` on this listener; nil when metrics are off or on their own listener.
 ///   - selfChecks: Failed checks make `/health` say `degraded`; `POST /_sealbridge/self-checks` (behind the
 ///     `hs_token`) runs a round now and answers its report, for `sealbridge doctor`.
@@ -54,6 +55,14 @@ public func buildAppServiceApplication(
         configuration: .init(address: .hostname(configuration.appservice.address, port: configuration.appservice.port), serverName: "Sealbridge"),
         onServerRunning: { _ in await onServerRunning() },
         logger: logger)
+}
+
+/// A listener that serves only the bridge API (`/_sealbridge/v1`, `bridge_api.listen`), so the bridge
+/// logic's port can be bound or firewalled apart from the one the homeserver pushes to.
+func buildBridgeAPIApplication(host: String, port: Int, bridgeAPI: BridgeAPIEndpoints, logger: Logger) -> some ApplicationProtocol {
+    let router = Router()
+    bridgeAPI.register(on: router)
+    return Application(router: router, configuration: .init(address: .hostname(host, port: port), serverName: "Sealbridge"), logger: logger)
 }
 
 /// A listener that serves only `/metrics`, for operators who keep metrics off the appservice port.

@@ -169,8 +169,12 @@ public enum Daemon {
         if let (host, port) = separateMetrics {
             services.append(buildMetricsApplication(host: host, port: port, registry: registry, token: configuration.metrics.token, logger: logger))
         }
+        let separateBridgeAPI = configuration.bridgeAPI.listen.flatMap(hostPort)
+        if let (host, port) = separateBridgeAPI, let bridgeAPI {
+            services.append(buildBridgeAPIApplication(host: host, port: port, bridgeAPI: bridgeAPI, logger: logger))
+        }
         services.append(buildAppServiceApplication(
-            configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: bridgeAPI,
+            configuration: configuration, client: client, pipeline: pipeline, bridgeAPI: separateBridgeAPI == nil ? bridgeAPI : nil,
             metricsRegistry: configuration.metrics.enabled && separateMetrics == nil ? registry : nil, selfChecks: selfChecks, logger: logger,
             onServerRunning: {
                 await serverReady.set()

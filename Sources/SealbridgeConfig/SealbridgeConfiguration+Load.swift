@@ -205,8 +205,10 @@ extension SealbridgeConfiguration {
     }
 
     static func readBridgeAPI(_ s: ConfigReader.Section) -> BridgeAPI {
-        s.rejectUnknown(["token", "token_file", "webhook"])
+        s.rejectUnknown(["token", "token_file", "webhook", "listen"])
         let token = s.secret("token", required: false, environmentName: "SEALBRIDGE_BRIDGE_API_TOKEN")
+        let listen = s.string("listen")
+        if let listen, Validation.hostPort(listen) == nil { s.reader.problem(s.key("listen"), "must be host:port, e.g. 127.0.0.1:29331") }
         let webhook = s.section("webhook")
         webhook.rejectUnknown(["url", "secret", "secret_file", "allow_insecure_http"])
         let url = webhook.string("url")
@@ -228,7 +230,7 @@ extension SealbridgeConfiguration {
             }
         }
         if url != nil, token == nil { s.reader.problem(webhook.key("url"), "needs bridge_api.token (the bridge API must be on)") }
-        return BridgeAPI(token: token, webhookURL: url, webhookSecret: url == nil ? nil : secret)
+        return BridgeAPI(token: token, webhookURL: url, webhookSecret: url == nil ? nil : secret, listen: listen)
     }
 
     static func readLogging(_ s: ConfigReader.Section) -> Logging {
@@ -287,6 +289,13 @@ extension SealbridgeConfiguration {
     func crossCheck(_ reader: ConfigReader) {
         if metrics.listen == "\(appservice.address):\(appservice.port)" {
             reader.problem("metrics.listen", "is the appservice listener; leave it empty to serve /metrics there")
+        }
+        if let listen = bridgeAPI.listen {
+            if listen == "\(appservice.address):\(appservice.port)" {
+                reader.problem("bridge_api.listen", "is the appservice listener; leave it empty to serve the bridge API there")
+            } else if listen == metrics.listen {
+                reader.problem("bridge_api.listen", "is the metrics listener")
+            }
         }
         if bridgeAPI.token != nil, bridgeAPI.token == appservice.asToken || bridgeAPI.token == appservice.hsToken {
             reader.problem("bridge_api.token", "must differ from the appservice tokens")

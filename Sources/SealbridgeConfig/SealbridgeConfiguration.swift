@@ -123,6 +123,10 @@ public struct SealbridgeConfiguration: Sendable {
         public var webhookURL: String?
         /// Key of the `X-Sealbridge-Signature` HMAC-SHA256 over each webhook body.
         public var webhookSecret: String?
+        /// `host:port` of a listener of its own for `/_sealbridge/v1` (then not served on the appservice
+        /// listener, which the homeserver must reach while the bridge logic may be elsewhere); nil: the
+        /// appservice listener.
+        public var listen: String? = nil
     }
 
     public enum LogFormat: String, Sendable, CaseIterable {

@@ -67,6 +67,21 @@ struct ConfigurationTests {
         #expect(config.retention.retiredSessions == 7 * 86_400)
     }
 
+    @Test("the bridge API can have a listener of its own, never the appservice's or the metrics' one")
+    func bridgeAPIListener() throws {
+        let token = "bridge_api:\n  token: \"\(String(repeating: "b", count: 40))\"\n"
+        #expect(try SealbridgeConfiguration.parse(validYAML(token + "  listen: 127.0.0.1:29331")).bridgeAPI.listen == "127.0.0.1:29331")
+        #expect(try SealbridgeConfiguration.parse(validYAML(token)).bridgeAPI.listen == nil)
+        for (listen, reason) in [("nonsense", "host:port"), ("127.0.0.1:29330", "appservice listener")] {
+            let found = problems { _ = try SealbridgeConfiguration.parse(validYAML(token + "  listen: \(listen)")) }
+            #expect(found.contains { $0.contains("bridge_api.listen") && $0.contains(reason) }, "\(found)")
+        }
+        let metrics = problems {
+            _ = try SealbridgeConfiguration.parse(validYAML(token + "  listen: 127.0.0.1:9330\nmetrics:\n  listen: 127.0.0.1:9330"))
+        }
+        #expect(metrics.contains { $0.contains("bridge_api.listen") && $0.contains("metrics listener") }, "\(metrics)")
+    }
+
     @Test("the replay ledger is kept at least as long as parked events wait for their keys")
     func replayRetentionCoversParkedEvents() throws {
         #expect(try SealbridgeConfiguration.parse(validYAML("retention: {replay_days: 30}")).retention.replay == 30 * 86_400)
