@@ -67,7 +67,7 @@ public struct Outbox: Sendable {
         @Sendable func seal(_ part: ArraySlice<Delivery>) throws -> [[UInt8]] {
             try part.map { try cipher.seal($0.json.serialized(), context: Self.context($0.eventID.rawValue)) }
         }
-        let parts = min(Self.cores, deliveries.count / Self.parallelThreshold)
+        let parts = min(CryptoMachine.cores, deliveries.count / Self.parallelThreshold)
         guard parts >= 2 else { return try seal(deliveries) }
         let size = (deliveries.count + parts - 1) / parts
         return try await withThrowingTaskGroup(of: (Int, [[UInt8]]).self) { group in
@@ -83,7 +83,6 @@ public struct Outbox: Sendable {
 
     /// Deliveries per task below which sealing stays on the caller's thread.
     static let parallelThreshold = 16
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Up to `limit` deliveries after `cursor`, oldest first.
     public func entries(after cursor: Int64, limit: Int) async throws -> [Entry] {

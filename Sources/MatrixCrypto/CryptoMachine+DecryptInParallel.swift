@@ -6,7 +6,7 @@ extension CryptoMachine {
     /// Events with fewer Megolm ciphertexts than this are decrypted one by one on the actor.
     static let parallelDecryptThreshold = 8
     /// Cores to spread work over; read once (on Linux, Foundation reads the cgroup limits for it).
-    static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// The libolm part of Megolm decryption for many events at once, spread over the cores.
     ///
