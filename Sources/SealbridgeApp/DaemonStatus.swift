@@ -85,6 +85,7 @@ struct DaemonStatus: Sendable {
             parts.append("last pass \(devices) devices in \(duration(progress.lastPassSeconds ?? 0)), \(duration(Date().timeIntervalSince(finished))) ago")
         }
         if progress.toppedUp > 0 || progress.failed > 0 { parts.append("\(progress.toppedUp) topped up, \(progress.failed) unreadable") }
+        if progress.fallbackRotated > 0 { parts.append("\(progress.fallbackRotated) fallback keys rotated") }
         if progress.replaced > 0 { parts.append("\(progress.replaced) lost devices replaced") }
         return parts.isEmpty ? "not run yet" : parts.joined(separator: "; ")
     }
