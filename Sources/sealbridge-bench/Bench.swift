@@ -23,7 +23,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: """
         Run only these rows: ingest (over HTTP, 100 and 50 events per transaction, and the storage rows; needs --database-url), \
         local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys), \
-        storage (--storage-events ingested 100 per PUT, then the storage rows; needs --database-url).
+        storage (--storage-events ingested 100 per PUT, then the storage rows; needs --database-url), \
+        scale (100, 10,000 and 100,000 puppets: restart, idle RSS and ingest at each size; needs --database-url).
         """) var only: String?
     @Option(help: "Events the storage rows of --only storage ingest first.") var storageEvents = 1_000_000
     @Option(help: "Also write the ingest workload (100 events per PUT) to this directory, for another implementation to replay.")

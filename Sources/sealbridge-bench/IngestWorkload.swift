@@ -35,6 +35,8 @@ struct IngestWorkload {
     /// Builds each transaction's body just before it is sent instead of all of them first (for a run
     /// of a million events, whose bodies would not fit in memory side by side).
     var streamBodies = false
+    /// The row's name, when the default (from the other settings) does not say what it measures.
+    var title: String?
 
     func run(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
         let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
@@ -165,7 +167,7 @@ struct IngestWorkload {
             let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
             guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
         }
-        var workload = activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets"
+        var workload = title ?? (activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets")
         var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
         if let backfill, let backfillPerSecond {
             workload += ", cross-signing backfill at \(backfillPerSecond)/s"
