@@ -60,6 +60,7 @@ struct Bench: AsyncParsableCommand {
             results += try await Self.storage(client: client)
             await client.close()
             print(Self.table(results))
+            for result in results { print("\(result.workload): \(result.notes)") }
             return
         }
         if let only { return try await runOnly(only) }
