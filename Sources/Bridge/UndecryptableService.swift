@@ -99,6 +99,9 @@ public struct UndecryptableService: Service {
                 let step = try await engine.resolvePendingSenders([sender], as: recipient)
                 await onCommitted?(step)
             }
+            // History bundles whose download failed for a passing reason, or that wait for their invite.
+            for step in try await engine.importHistoryBundles() where !step.historyBundles.isEmpty { await onCommitted?(step) }
+            _ = try await store.expireHistoryBundles(before: now.addingTimeInterval(-CryptoMachine.historyBundleWindow))
             let (parked, pending) = try await store.expire(
                 parkedBefore: now.addingTimeInterval(-settings.parkedRetention), pendingBefore: now.addingTimeInterval(-settings.pendingRetention))
             if parked + pending > 0 {

@@ -102,6 +102,9 @@ extension CryptoMachine {
             guard let content = payload["content"] else { throw .malformed("m.forwarded_room_key without content") }
             try await acceptForwardedRoomKey(
                 content, senderKey: senderKey, sender: sender, senderDevice: senderDevice, recipient: recipient, scratch: scratch, changes: &changes)
+        case let type where PendingHistoryBundle.eventTypes.contains(type):
+            // MSC4268: kept until the recipient's invite from this sender is seen (see the function).
+            try receiveHistoryBundle(payload, sender: sender, senderKey: senderKey, senderDevice: senderDevice, recipient: recipient, changes: &changes)
         default:
             break  // m.dummy and others: the session advanced, nothing else to do.
         }

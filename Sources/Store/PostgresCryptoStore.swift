@@ -92,6 +92,7 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)
         statements += Self.keyRequestStatements(changes)
+        statements += try historyBundleStatements(changes)
         try connection.enqueue(statements)
     }
 }
