@@ -105,12 +105,14 @@ extension CryptoMachine {
             return step
         }
         let origin = BundleSender(userID: bundle.sender, curve25519: bundle.senderKey)
-        for (index, entry) in contents.roomKeys.enumerated() {
-            guard index < HistoryBundle.maxEntries else {
-                outcome.skipped["too_many", default: 0] += contents.roomKeys.count - index
-                break
-            }
-            let verdict = try await importBundleEntry(entry, bundle: bundle, origin: origin, scratch: scratch, changes: &step.changes)
+        let entries = contents.roomKeys.prefix(HistoryBundle.maxEntries)
+        if contents.roomKeys.count > entries.count { outcome.skipped["too_many"] = contents.roomKeys.count - entries.count }
+        // The events waiting for any of these sessions, in one read (not one per entry).
+        let sessionIDs = Set(entries.compactMap { $0["session_id"]?.stringValue }.filter(KeyFormat.isSessionID))
+        let waiting = Dictionary(grouping: try await store.parkedEvents(sessionIDs: sessionIDs).filter { $0.roomID == bundle.roomID }, by: \.sessionID)
+        for entry in entries {
+            let verdict = try await importBundleEntry(
+                entry, bundle: bundle, origin: origin, waiting: waiting, scratch: scratch, changes: &step.changes)
             if let skipped = verdict { outcome.skipped[skipped, default: 0] += 1 } else { outcome.imported += 1 }
         }
         // Withheld notices of the bundle's room: hints about the inviter's own sessions only (a
@@ -127,7 +129,8 @@ extension CryptoMachine {
 
     /// Stores one `room_keys` entry; returns the reason it was skipped, or nil when it was stored.
     func importBundleEntry(
-        _ entry: JSONValue, bundle: PendingHistoryBundle, origin: BundleSender, scratch: Scratch, changes: inout CryptoChanges
+        _ entry: JSONValue, bundle: PendingHistoryBundle, origin: BundleSender, waiting: [String: [ParkedEvent]], scratch: Scratch,
+        changes: inout CryptoChanges
     ) async throws -> String? {
         guard entry.objectValue != nil, let room = entry["room_id"]?.stringValue else { return "malformed" }
         guard room == bundle.roomID.rawValue else { return "other_room" }
@@ -143,8 +146,7 @@ extension CryptoMachine {
             owner = claimedEd25519 == bundle.senderEd25519 ? bundle.sender : nil
         } else {
             owner = try await bundleSessionOwner(
-                roomID: bundle.roomID, sessionID: sessionID, senderKey: senderKey, claimedEd25519: claimedEd25519, inviter: bundle.sender,
-                scratch: scratch)
+                senderKey: senderKey, claimedEd25519: claimedEd25519, inviter: bundle.sender, waiting: waiting[sessionID] ?? [], scratch: scratch)
         }
         guard let owner else { return "unknown_owner" }
         do {
@@ -161,9 +163,8 @@ extension CryptoMachine {
     /// Ed25519 key; else the sender of waiting events that name that curve25519 key. nil: nobody
     /// (a key claimed for a known device with another Ed25519 key is a lie: nobody either).
     func bundleSessionOwner(
-        roomID: RoomID, sessionID: String, senderKey: String, claimedEd25519: String, inviter: UserID, scratch: Scratch
+        senderKey: String, claimedEd25519: String, inviter: UserID, waiting: [ParkedEvent], scratch: Scratch
     ) async throws -> UserID? {
-        let waiting = try await store.parkedEvents(sessionIDs: [sessionID]).filter { $0.roomID == roomID }
         var candidates = [inviter]
         for event in waiting where !candidates.contains(event.sender) { candidates.append(event.sender) }
         for user in candidates.prefix(10) {

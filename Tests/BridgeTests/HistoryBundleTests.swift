@@ -27,6 +27,8 @@ struct HistoryBundleTests {
             _ = try await alice.send("hello", in: other)
             _ = try await carol.send("hi", in: other)
             #expect(try await bob.sync().bodies == ["hello", "hi"])
+            _ = try await bob.send("bob here", in: other)  // Bob fetches Alice's and Carol's devices
+            try await bob.sync()
             try await alice.sync()
             try await carol.sync()
 
@@ -189,6 +191,17 @@ struct HistoryBundleTests {
         #expect(step.bodies.count == 2)
     }
 
+    @Test("at most HistoryBundle.maxEntries entries are read; the rest are counted too_many")
+    func tooMany() async throws {
+        let setup = try await Setup()
+        await setup.invite(setup.bob.user, by: setup.alice.user)
+        let filler = [JSONValue](repeating: 0, count: HistoryBundle.maxEntries)
+        try await setup.sendBundle(["room_keys": .array(filler + [try setup.entry()])], from: setup.alice)
+        try await setup.bob.sync()
+        let outcome = try #require(try await setup.bobImports().outcomes.first)
+        #expect(outcome.imported == 0 && outcome.skipped == ["malformed": HistoryBundle.maxEntries, "too_many": 1])
+    }
+
     @Test("a wrong sha256, missing media and an oversized file are each refused and released, without blocking the others")
     func badFiles() async throws {
         let setup = try await Setup()
@@ -244,6 +257,39 @@ struct HistoryBundleTests {
         #expect(outcome.imported == 0 && outcome.skipped == ["kept_ours": 1])
         let claim = try #require(try await setup.bob.store.inboundGroupSessions(roomID: setup.history, sessionID: setup.group.sessionID).first)
         #expect(claim.bundleSender == nil)
+    }
+
+    @Test("a third member's session in the inviter's bundle is that member's claim, trusted no more than the inviter's device")
+    func thirdPartySessionCapped() async throws {
+        let setup = try await Setup()
+        let keys = await setup.hs.query([setup.carol.user])["device_keys"]?[setup.carol.user.rawValue]?[setup.carol.device.rawValue]?["keys"]
+        let carolCurve = try #require(keys?["curve25519:\(setup.carol.device.rawValue)"]?.stringValue)
+        let carolEd = try #require(keys?["ed25519:\(setup.carol.device.rawValue)"]?.stringValue)
+        let carols = try OutboundGroupSession.create()
+        let carolsKey = carols.sessionKey
+        let plaintext: JSONValue = ["type": "m.room.message", "content": ["body": "carol, before"], "room_id": .string(setup.history.rawValue)]
+        let content: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "sender_key": .string(carolCurve), "ciphertext": .string(try carols.encrypt(plaintext.serialized())),
+            "session_id": .string(carols.sessionID), "device_id": .string(setup.carol.device.rawValue),
+        ]
+        await setup.hs.sendRoomEvent(setup.history, type: "m.room.encrypted", content: content, sender: setup.carol.user)
+        #expect(try await setup.bob.sync().parked.count == 1)
+        await setup.invite(setup.bob.user, by: setup.alice.user)
+        let entry: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(setup.history.rawValue), "sender_key": .string(carolCurve),
+            "sender_claimed_keys": ["ed25519": .string(carolEd)], "session_id": .string(carols.sessionID),
+            "session_key": .string(try InboundGroupSession(sessionKey: carolsKey).export(at: 0)),
+        ]
+        try await setup.sendBundle(["room_keys": [entry]], from: setup.alice)
+        try await setup.bob.sync()
+        // Alice's device is gone when Bob fetches her devices before the import: her word is worth unknown_device.
+        await setup.hs.delete(setup.alice.device, of: setup.alice.user)
+        let step = try await setup.bobImports().step
+        let event = try #require(step.roomEvents.first)
+        #expect(step.bodies == ["carol, before"] && event.sender == setup.carol.user && event.bundleSender == setup.alice.user)
+        #expect(event.trust == .unknownDevice)  // Carol's own device is device_only
+        let claim = try #require(try await setup.bob.store.inboundGroupSessions(roomID: setup.history, sessionID: carols.sessionID).first)
+        #expect(claim.senderUserID == setup.carol.user && claim.senderKey == carolCurve && claim.senderEd25519 == carolEd)
     }
 
     @Test("trust of bundled sessions is capped at the inviter device's")

@@ -7,8 +7,10 @@ import MatrixModels
 public struct HistoryBundle: Sendable {
     /// Largest bundle downloaded: 16 MiB, about 50,000 sessions (an exported session is ~330 bytes).
     public static let maxBytes = 16 * 1024 * 1024
-    /// Most entries read from one bundle; the rest are skipped and counted.
-    public static let maxEntries = 100_000
+    /// Most entries read from one bundle; the rest are skipped and counted (`too_many`). The import
+    /// runs under the crypto lock with a store read per session: this bounds how long one inviter
+    /// can hold every transaction up.
+    public static let maxEntries = 10_000
 
     public var roomKeys: [JSONValue]
     public var withheld: [JSONValue]
