@@ -58,6 +58,15 @@ extension CryptoEngine {
             }
             log(step)
             steps.append(step)
+            // Keys we had asked for that the bundle brought: the requests are withdrawn (after the commit).
+            let sessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
+            if !sessions.isEmpty {
+                do {
+                    try await settleKeyRequests(sessions)
+                } catch {
+                    logger.warning("could not withdraw key requests a history bundle answered", metadata: ["error": "\(error)"])
+                }
+            }
         }
         return steps
     }

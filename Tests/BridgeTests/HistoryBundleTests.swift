@@ -292,6 +292,20 @@ struct HistoryBundleTests {
         #expect(claim.senderUserID == setup.carol.user && claim.senderKey == carolCurve && claim.senderEd25519 == carolEd)
     }
 
+    @Test("a key request outstanding for a session the bundle brought is withdrawn")
+    func settlesKeyRequests() async throws {
+        let setup = try await Setup()
+        await setup.hs.sendRoomEvent(setup.history, type: "m.room.member", content: ["membership": "join"], sender: setup.bob.user, stateKey: setup.bob.user.rawValue)
+        try await setup.bob.sync()
+        #expect(try await setup.bob.engine.requestRoomKeys(waitingLongerThan: 10, now: Date().addingTimeInterval(11)) == 1)
+        #expect(try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.group.sessionID]).count == 1)
+        await setup.invite(setup.bob.user, by: setup.alice.user)
+        try await setup.sendBundle(["room_keys": [try setup.entry()]], from: setup.alice)
+        try await setup.bob.sync()
+        #expect(try await setup.bobImports().step.bodies.count == 2)
+        #expect(try await setup.bob.store.outgoingKeyRequests(sessionIDs: [setup.group.sessionID]).isEmpty)
+    }
+
     @Test("trust of bundled sessions is capped at the inviter device's")
     func trustCap() {
         #expect(DeviceTrust.verified.capped(at: .deviceOnly) == .deviceOnly)
