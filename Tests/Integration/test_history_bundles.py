@@ -100,6 +100,18 @@ def test_the_inviters_bundle_decrypts_the_history_and_anyone_elses_is_refused(tm
         for line in ['sealbridge_crypto_recovered_events_total{path="bundle"} 2', 'sealbridge_history_bundles_total{outcome="imported"} 1',
                      'sealbridge_history_bundles_total{outcome="received"} 2', 'sealbridge_history_bundle_sessions_total{outcome="imported"} 1']:
             assert line in text, [m for m in text.splitlines() if "bundle" in m or "recovered" in m]
+
+        # Media that does not exist (unstable type), and a file over the 16 MiB cap: each refused, counted.
+        channel = ivy.open_olm(NEWCOMER, newcomer_device)
+        ciphertext, file = ivy.encrypt_attachment(b"{}")
+        file["url"] = f"mxc://localhost/{'x' * 24}"
+        ivy.send_olm(channel, "io.element.msc4268.room_key_bundle", {"room_id": room_id, "file": file})
+        wait_for(lambda: 'sealbridge_history_bundles_total{outcome="download_failed"} 1' in metrics(stack), 30, "the missing media to be refused")
+        big, file = ivy.encrypt_attachment(b" " * (16 * 1024 * 1024 + 1))
+        file["url"] = ivy.upload_media(big)
+        ivy.send_olm(channel, "m.room_key_bundle", {"room_id": room_id, "file": file})
+        wait_for(lambda: 'sealbridge_history_bundles_total{outcome="too_large"} 1' in metrics(stack), 60, "the oversized bundle to be refused")
+        assert psql(stack.database_url, "SELECT count(*) FROM sealbridge_history_bundles") == "0"
         assert stack.process.poll() is None
     finally:
         stack.close()
