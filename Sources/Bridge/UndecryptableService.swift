@@ -99,9 +99,6 @@ public struct UndecryptableService: Service {
                 let step = try await engine.resolvePendingSenders([sender], as: recipient)
                 await onCommitted?(step)
             }
-            // History bundles whose download failed for a passing reason, or that wait for their invite.
-            for step in try await engine.importHistoryBundles() where !step.historyBundles.isEmpty { await onCommitted?(step) }
-            _ = try await store.expireHistoryBundles(before: now.addingTimeInterval(-CryptoMachine.historyBundleWindow))
             let (parked, pending) = try await store.expire(
                 parkedBefore: now.addingTimeInterval(-settings.parkedRetention), pendingBefore: now.addingTimeInterval(-settings.pendingRetention))
             if parked + pending > 0 {
@@ -112,6 +109,18 @@ public struct UndecryptableService: Service {
             }
         } catch {
             logger.warning("undecryptable sweep failed", metadata: ["error": "\(error)"])
+        }
+        await historyBundleRound(now: now)
+    }
+
+    /// Imports the history bundles still due (a download that failed for a passing reason), and
+    /// forgets bundles and invites older than ``CryptoMachine/historyBundleWindow`` (docs/history-bundles.md).
+    public func historyBundleRound(now: Date = Date()) async {
+        do {
+            for step in try await engine.importHistoryBundles() where !step.historyBundles.isEmpty { await onCommitted?(step) }
+            _ = try await store.expireHistoryBundles(before: now.addingTimeInterval(-CryptoMachine.historyBundleWindow))
+        } catch {
+            logger.warning("history bundle sweep failed", metadata: ["error": "\(error)"])
         }
     }
 }

@@ -41,14 +41,19 @@ extension PostgresCryptoStore {
     }
 
     public func expireHistoryBundles(before: Date) async throws -> Int {
-        let bundles = try await client.execute("""
-            DELETE FROM sealbridge_history_bundles WHERE id IN (
-                SELECT id FROM sealbridge_history_bundles WHERE received_at < \(before) LIMIT 1000)
-            """)
-        let invites = try await client.execute("""
-            DELETE FROM sealbridge_room_invites WHERE (room_id, user_id) IN (
-                SELECT room_id, user_id FROM sealbridge_room_invites WHERE invited_at < \(before) LIMIT 1000)
-            """)
+        // Fenced like every other write; small batches, so no long row locks against transactions.
+        let bundles = try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_history_bundles WHERE id IN (
+                    SELECT id FROM sealbridge_history_bundles WHERE received_at < \(before) LIMIT 1000)
+                """)
+        }
+        let invites = try await fenced { connection in
+            try await connection.execute("""
+                DELETE FROM sealbridge_room_invites WHERE (room_id, user_id) IN (
+                    SELECT room_id, user_id FROM sealbridge_room_invites WHERE invited_at < \(before) LIMIT 1000)
+                """)
+        }
         return bundles + invites
     }
 

@@ -102,4 +102,21 @@ struct HistoryBundleConformanceTests {
         await #expect(throws: (any Error).self) { _ = try await stranger.historyBundles(receivedBefore: .distantFuture, limit: 10) }
         await TestDatabase.drop(client, name)
     }
+
+    @Test("PostgreSQL: expiry is fenced: an instance that lost the epoch deletes nothing")
+    func fencedExpiry() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
+        let mine = InstanceFence()
+        _ = try await mine.takeOver(client: client, holder: "first")
+        let store = PostgresCryptoStore(client: client, cipher: Self.cipher, fence: mine)
+        var changes = CryptoChanges()
+        changes.historyBundles = [try HistoryBundleConformance.bundle("old", sender: try UserID("@a:b"), room: try RoomID("!r"), at: Date(timeIntervalSince1970: 0))]
+        try await store.save(changes)
+        let other = InstanceFence()
+        _ = try await other.takeOver(client: client, holder: "second")
+        await #expect(throws: PostgresError.self) { _ = try await store.expireHistoryBundles(before: Date()) }
+        #expect(try await client.query("SELECT count(*) AS n FROM sealbridge_history_bundles").first?.decode(Int.self, "n") == 1)
+        await TestDatabase.drop(client, name)
+    }
 }
