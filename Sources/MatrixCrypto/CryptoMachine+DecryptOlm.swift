@@ -78,7 +78,7 @@ extension CryptoMachine {
 
     /// Checks a decrypted payload against its sender's verified device and the recipient, then acts
     /// on it: stores an `m.room_key`, an `m.forwarded_room_key` only in answer to our request (else
-    /// refused), and lets the rest (`m.dummy`) be.
+    /// refused), keeps an MSC4268 `m.room_key_bundle` pointer for its invite, and lets the rest (`m.dummy`) be.
     func act(
         on payload: JSONValue, sender: UserID, senderKey: String, senderDevice: VerifiedDeviceKeys, recipient: StoredAccount,
         recipientEd25519: String, scratch: Scratch, changes: inout CryptoChanges
