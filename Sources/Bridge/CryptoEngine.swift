@@ -7,7 +7,8 @@ import Postgres
 /// Drives the sans-I/O ``CryptoMachine``: performs the requests it asks for through a
 /// ``CryptoTransport`` and commits what it changed, in the order that keeps keys safe. One file per
 /// verb: `+Devices` (devices, key uploads), `+CrossSigning` (local identities), `+Send`, `+Recover` (wedged sessions), `+Rooms`,
-/// `+PendingSenders` (to-device payloads waiting for their sender's keys, undecryptable events).
+/// `+PendingSenders` (to-device payloads waiting for their sender's keys, undecryptable events),
+/// `+HistoryBundles` (MSC4268 room key bundles of inviters).
 ///
 /// One ``lock`` serializes every machine call with the commit of its changes (transactions from the
 /// homeserver hold it through their whole database transaction), so two steps never work from the

@@ -21,6 +21,8 @@ public final class CryptoFollowUps: Service, Sendable {
         case settleKeyRequests(Set<String>)
         /// Query these senders' devices (as a local user) and act on their waiting payloads.
         case resolveSenders(Set<UserID>, requester: UserID)
+        /// Download and import the MSC4268 history bundles whose invite has been seen.
+        case importHistoryBundles
     }
 
     let engine: CryptoEngine
@@ -67,6 +69,9 @@ public final class CryptoFollowUps: Service, Sendable {
                 case .resolveSenders(let senders, let requester):
                     let step = try await engine.resolvePendingSenders(senders, as: requester)
                     await onCommitted?(step)
+                    if !step.changes.historyBundles.isEmpty { enqueue(.importHistoryBundles) }
+                case .importHistoryBundles:
+                    for step in try await engine.importHistoryBundles() { await onCommitted?(step) }
                 }
                 return
             } catch {
@@ -87,6 +92,7 @@ public final class CryptoFollowUps: Service, Sendable {
         case .resolveSenders(let senders, _): "device lists of \(senders.count) to-device sender(s)"
         case .answerKeyRequest(let request): "key request of \(request.requester)"
         case .settleKeyRequests(let sessions): "withdrawing key requests for \(sessions.count) session(s)"
+        case .importHistoryBundles: "importing history bundles"
         }
     }
 }

@@ -67,6 +67,8 @@ public struct CryptoTransactionHandler: TransactionHandler {
         // (the bot) fetches their devices, so their next events are judged on what they publish.
         let unjudged = Set(step.roomEvents.filter { $0.trust == .unknownDevice && !isLocal($0.sender) }.map(\.sender))
         let anchor = unjudged.isEmpty ? nil : await engine.machine.trustAnchor
+        // A history bundle pointer, or a local user's invite its bundle may have waited for.
+        let bundles = !step.changes.historyBundles.isEmpty || !step.changes.roomInvites.isEmpty
         return logged.then(AfterCommit {
             for upload in uploads { followUps.enqueue(.upload(upload)) }
             for session in wedged { followUps.enqueue(.recover(session)) }
@@ -77,6 +79,7 @@ public struct CryptoTransactionHandler: TransactionHandler {
                 followUps.enqueue(.resolveSenders(Set(pending.map(\.sender)), requester: requester))
             }
             if let anchor { followUps.enqueue(.resolveSenders(unjudged, requester: anchor)) }
+            if bundles { followUps.enqueue(.importHistoryBundles) }
             if !activities.isEmpty { activity?(activities) }
             await outbox?.signal.notify()
             if !counts.isEmpty { await keyGauge?.record(counts) }

@@ -23,6 +23,28 @@ public protocol CryptoTransport: Sendable {
     func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws
     /// Publishes signatures (`/keys/signatures/upload`); returns the homeserver's `failures`.
     func uploadSignatures(_ body: JSONValue, as userID: UserID) async throws -> [String: JSONValue]
+    /// Downloads media (a history bundle) as a local user, reading at most `maxBytes`.
+    /// - Throws: ``MediaTooLarge`` past the limit; ``MediaUnavailable`` or ``HomeserverError`` with a
+    ///   4xx status for a refusal for good; anything else is a passing failure.
+    func downloadMedia(_ uri: MediaURI, as userID: UserID, maxBytes: Int) async throws -> [UInt8]
+}
+
+extension CryptoTransport {
+    /// Transports without a media repository (test fakes): every download is refused for good.
+    public func downloadMedia(_ uri: MediaURI, as userID: UserID, maxBytes: Int) async throws -> [UInt8] {
+        throw MediaUnavailable(uri: uri)
+    }
+}
+
+/// Media the homeserver does not have (or a transport without a media repository): refused for good.
+public struct MediaUnavailable: Error, Sendable, CustomStringConvertible {
+    public var uri: MediaURI
+
+    public init(uri: MediaURI) {
+        self.uri = uri
+    }
+
+    public var description: String { "no such media: \(uri)" }
 }
 
 extension HomeserverClient: CryptoTransport {
@@ -37,6 +59,10 @@ extension HomeserverClient: CryptoTransport {
 
     public func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue {
         try await claimKeys(body, as: Identity(userID: userID, deviceID: device))
+    }
+
+    public func downloadMedia(_ uri: MediaURI, as userID: UserID, maxBytes: Int) async throws -> [UInt8] {
+        try await downloadMedia(server: uri.server, mediaID: uri.mediaID, as: userID, maxBytes: maxBytes)
     }
 
     public func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws {

@@ -58,6 +58,11 @@ public struct Delivery: Sendable {
                 encryption["trust"] = .string((outcome.trust ?? .unknownDevice).rawValue)
                 // The key came as m.forwarded_room_key in answer to our request (docs/key-requests.md).
                 if outcome.forwardedKey { encryption["forwarded"] = true }
+                // The key came in the inviter's MSC4268 history bundle: their word (docs/history-bundles.md).
+                if let inviter = outcome.bundleSender {
+                    encryption["from_bundle"] = true
+                    encryption["bundle_sender"] = .string(inviter.rawValue)
+                }
             case .failure(let failure):
                 if let trust = outcome.trust { encryption["trust"] = .string(trust.rawValue) }
                 json["type"] = "m.room.encrypted"

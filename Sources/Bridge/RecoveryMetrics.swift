@@ -18,6 +18,7 @@ public enum RecoveryMetrics {
     }
 
     public static func record(_ step: CryptoStep, now: Date = Date()) {
+        HistoryBundleMetrics.record(step)
         for observation in observations(step, now: now) {
             switch observation {
             case .undecryptable(let reason):
@@ -30,9 +31,8 @@ public enum RecoveryMetrics {
     }
 
     /// The observations of `step`: every failed outcome by its bounded reason; every released
-    /// (formerly parked) event that decrypted, by path (`key_request` when its key was a forwarded
-    /// one we asked for, else `late_key`; MSC4268 history bundles, issue 14 point 4, will add
-    /// `bundle`).
+    /// (formerly parked) event that decrypted, by path (`bundle` when its key came in an MSC4268
+    /// history bundle, `key_request` when it was a forwarded one we asked for, else `late_key`).
     public static func observations(_ step: CryptoStep, now: Date = Date()) -> [Observation] {
         step.roomEvents.compactMap { outcome in
             switch outcome.result {
@@ -40,7 +40,8 @@ public enum RecoveryMetrics {
                 return .undecryptable(reason: label(failure))
             case .success:
                 guard step.changes.releasedEvents.contains(outcome.eventID.rawValue) else { return nil }
-                return .recovered(path: outcome.forwardedKey ? "key_request" : "late_key", after: outcome.parkedAt.map { max(0, now.timeIntervalSince($0)) })
+                let path = outcome.bundleSender != nil ? "bundle" : outcome.forwardedKey ? "key_request" : "late_key"
+                return .recovered(path: path, after: outcome.parkedAt.map { max(0, now.timeIntervalSince($0)) })
             }
         }
     }

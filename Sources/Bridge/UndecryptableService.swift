@@ -110,5 +110,17 @@ public struct UndecryptableService: Service {
         } catch {
             logger.warning("undecryptable sweep failed", metadata: ["error": "\(error)"])
         }
+        await historyBundleRound(now: now)
+    }
+
+    /// Imports the history bundles still due (a download that failed for a passing reason), and
+    /// forgets bundles and invites older than ``CryptoMachine/historyBundleWindow`` (docs/history-bundles.md).
+    public func historyBundleRound(now: Date = Date()) async {
+        do {
+            for step in try await engine.importHistoryBundles() where !step.historyBundles.isEmpty { await onCommitted?(step) }
+            _ = try await store.expireHistoryBundles(before: now.addingTimeInterval(-CryptoMachine.historyBundleWindow))
+        } catch {
+            logger.warning("history bundle sweep failed", metadata: ["error": "\(error)"])
+        }
     }
 }

@@ -27,7 +27,7 @@ extension CryptoMachine {
                 eventID: eventID, roomID: roomID, sender: sender, result: result, senderKey: claim?.senderKey, trust: trust,
                 originServerTimestamp: event["origin_server_ts"]?.integerValue,
                 claimedDeviceID: event["content"]?["device_id"]?.stringValue.flatMap { try? DeviceID($0) }?.rawValue,
-                forwardedKey: claim?.forwarded ?? false))
+                forwardedKey: claim?.forwarded ?? false, bundleSender: claim?.bundleSender?.userID))
         }
         let envelope: MegolmDecryption.Envelope
         do {
@@ -62,7 +62,7 @@ extension CryptoMachine {
             return outcome(.failure(error))
         }
         // Judged now, from the device that shared the key (the claim's owner is the sender).
-        let trust = try await senderTrust(claim, scratch: scratch)
+        let trust = try await decryptionTrust(claim, scratch: scratch)
         guard trust.meets(settings.acceptFrom) else { return outcome(.failure(.untrustedDevice(trust)), claim, trust: trust) }
         return outcome(.success(decrypted), claim, trust: trust)
     }

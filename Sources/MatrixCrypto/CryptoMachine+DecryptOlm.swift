@@ -78,7 +78,7 @@ extension CryptoMachine {
 
     /// Checks a decrypted payload against its sender's verified device and the recipient, then acts
     /// on it: stores an `m.room_key`, an `m.forwarded_room_key` only in answer to our request (else
-    /// refused), and lets the rest (`m.dummy`) be.
+    /// refused), keeps an MSC4268 `m.room_key_bundle` pointer for its invite, and lets the rest (`m.dummy`) be.
     func act(
         on payload: JSONValue, sender: UserID, senderKey: String, senderDevice: VerifiedDeviceKeys, recipient: StoredAccount,
         recipientEd25519: String, scratch: Scratch, changes: inout CryptoChanges
@@ -102,6 +102,9 @@ extension CryptoMachine {
             guard let content = payload["content"] else { throw .malformed("m.forwarded_room_key without content") }
             try await acceptForwardedRoomKey(
                 content, senderKey: senderKey, sender: sender, senderDevice: senderDevice, recipient: recipient, scratch: scratch, changes: &changes)
+        case let type where PendingHistoryBundle.eventTypes.contains(type):
+            // MSC4268: kept until the recipient's invite from this sender is seen (see the function).
+            try receiveHistoryBundle(payload, sender: sender, senderKey: senderKey, senderDevice: senderDevice, recipient: recipient, changes: &changes)
         default:
             break  // m.dummy and others: the session advanced, nothing else to do.
         }

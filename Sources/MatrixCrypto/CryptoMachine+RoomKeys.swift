@@ -35,13 +35,15 @@ extension CryptoMachine {
     /// Ed25519 key is refused; a key from another sender is kept as that sender's own claim, so an
     /// impostor who re-shares a session first can neither relabel nor block the genuine owner's copy.
     /// Conflicts go to ``Scratch/conflicts``.
-    /// - Parameter forwarded: The key came as `m.forwarded_room_key` (export format), in answer to our request.
+    /// - Parameters:
+    ///   - forwarded: The key came as `m.forwarded_room_key` (export format), in answer to our request.
+    ///   - bundleSender: The key came in an MSC4268 history bundle (export format) from this inviter's device.
     func acceptRoomKey(
-        _ content: JSONValue, senderKey: String, sender: UserID, senderEd25519: String, forwarded: Bool = false, scratch: Scratch,
-        changes: inout CryptoChanges
+        _ content: JSONValue, senderKey: String, sender: UserID, senderEd25519: String, forwarded: Bool = false,
+        bundleSender: BundleSender? = nil, scratch: Scratch, changes: inout CryptoChanges
     ) async throws -> Bool {
         let roomKey = try RoomKey(content: content)
-        let session = forwarded ? try roomKey.importedSession() : try roomKey.inboundSession()
+        let session = forwarded || bundleSender != nil ? try roomKey.importedSession() : try roomKey.inboundSession()
         let ref = GroupSessionRef(roomID: roomKey.roomID, sessionID: roomKey.sessionID)
         let pickled: String
         do {
@@ -53,6 +55,7 @@ extension CryptoMachine {
             roomID: roomKey.roomID, sessionID: roomKey.sessionID, senderKey: senderKey, senderUserID: sender, senderEd25519: senderEd25519,
             firstKnownIndex: session.firstKnownIndex, pickle: pickled)
         stored.forwarded = forwarded
+        stored.bundleSender = bundleSender
         var known = try await claims(ref, scratch: scratch)
         let sameKey = known.first { $0.senderKey == senderKey }
         if let sameKey, sameKey.senderUserID != sender || sameKey.senderEd25519 != senderEd25519 {

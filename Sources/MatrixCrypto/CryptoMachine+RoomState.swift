@@ -27,6 +27,7 @@ extension CryptoMachine {
             try await setRoom(roomID, settings, scratch: scratch, changes: &changes)
         case "m.room.member":
             guard let userID = try? UserID(stateKey), let membership = content["membership"]?.stringValue else { return }
+            if membership == "invite" { try await recordInvite(event, roomID: roomID, userID: userID, changes: &changes) }
             try await setMembership(RoomMembership(roomID: roomID, userID: userID, membership: membership), scratch: scratch, changes: &changes)
         default:
             return

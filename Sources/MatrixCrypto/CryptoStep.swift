@@ -25,6 +25,8 @@ public struct CryptoStep: Sendable {
     /// Known devices whose trust level changed, once per room their owner is in: delivered to the
     /// bridge logic with the step (events from those devices delivered earlier carry the old level).
     public var trustUpdates: [(change: DeviceTrustChange, roomID: RoomID)] = []
+    /// MSC4268 history bundles imported or refused in this step (for metrics and logs).
+    public var historyBundles: [HistoryBundleOutcome] = []
 
     public init() {}
 }
@@ -87,6 +89,9 @@ public struct RoomEventOutcome: Sendable {
     public var late = false
     /// Decrypted with a session imported from an `m.forwarded_room_key` (``StoredInboundGroupSession/forwarded``).
     public var forwardedKey = false
+    /// Decrypted with a session imported from this inviter's MSC4268 history bundle
+    /// (``StoredInboundGroupSession/bundleSender``): delivered with `encryption.from_bundle`.
+    public var bundleSender: UserID? = nil
     /// When the event was parked, if it was (set when a parked event is retried): time to recovery.
     public var parkedAt: Date?
 }

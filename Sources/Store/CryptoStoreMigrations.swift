@@ -259,5 +259,36 @@ public enum CryptoStoreMigrations {
             -- A session imported from an m.forwarded_room_key (delivered with encryption.forwarded).
             ALTER TABLE sealbridge_inbound_group_sessions ADD COLUMN forwarded boolean NOT NULL DEFAULT false;
             """),
+        Migration(version: 32, name: "history bundles (MSC4268): pointers waiting for their invite, inviters, bundled sessions", sql: """
+            -- An m.room_key_bundle a local device received over Olm, kept until its recipient's invite
+            -- from the same sender is seen (docs/history-bundles.md); one per (recipient, room, sender).
+            -- The file pointer (url, AES key, IV, SHA-256) is sealed with the store key.
+            CREATE TABLE sealbridge_history_bundles (
+                id text PRIMARY KEY,
+                recipient_user_id text NOT NULL,
+                recipient_device_id text NOT NULL,
+                room_id text NOT NULL,
+                sender_user_id text NOT NULL,
+                sender_device_id text NOT NULL,
+                sender_key text NOT NULL,
+                sender_ed25519 text NOT NULL,
+                sealed bytea NOT NULL,
+                received_at timestamptz NOT NULL,
+                UNIQUE (recipient_user_id, room_id, sender_user_id)
+            );
+            CREATE INDEX ON sealbridge_history_bundles (received_at);
+            -- Who invited a local user into a room: the only sender whose bundle for it is taken.
+            CREATE TABLE sealbridge_room_invites (
+                room_id text NOT NULL,
+                user_id text NOT NULL,
+                inviter text NOT NULL,
+                invited_at timestamptz NOT NULL,
+                PRIMARY KEY (room_id, user_id)
+            );
+            CREATE INDEX ON sealbridge_room_invites (invited_at);
+            -- A session imported from a history bundle: the inviter's device it came from (its events
+            -- are delivered with encryption.from_bundle, trusted no more than that device).
+            ALTER TABLE sealbridge_inbound_group_sessions ADD COLUMN bundle_sender_user_id text, ADD COLUMN bundle_sender_key text;
+            """),
     ]
 }

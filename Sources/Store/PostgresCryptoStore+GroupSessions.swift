@@ -7,7 +7,8 @@ import Postgres
 extension PostgresCryptoStore {
     public func inboundGroupSessions(roomID: RoomID, sessionID: String) async throws -> [StoredInboundGroupSession] {
         try await client.query("""
-            SELECT sender_key, sender_user_id, sender_ed25519, first_known_index, pickle, forwarded FROM sealbridge_inbound_group_sessions
+            SELECT sender_key, sender_user_id, sender_ed25519, first_known_index, pickle, forwarded, bundle_sender_user_id, bundle_sender_key
+            FROM sealbridge_inbound_group_sessions
             WHERE room_id = \(roomID.rawValue) AND session_id = \(sessionID)
             ORDER BY first_known_index, sender_key
             """).map { row in
@@ -17,6 +18,9 @@ extension PostgresCryptoStore {
                 senderEd25519: try row.decode(String.self, "sender_ed25519"),
                 firstKnownIndex: UInt32(try row.decode(Int64.self, "first_known_index")), pickle: try row.decode(String.self, "pickle"))
             claim.forwarded = try row.decode(Bool.self, "forwarded")
+            if let user = try row.decode(String?.self, "bundle_sender_user_id"), let key = try row.decode(String?.self, "bundle_sender_key") {
+                claim.bundleSender = BundleSender(userID: try UserID(user), curve25519: key)
+            }
             return claim
         }
     }
@@ -73,11 +77,14 @@ extension PostgresCryptoStore {
             // earlier first known index, may replace the stored copy.
             statements.append("""
                 INSERT INTO sealbridge_inbound_group_sessions
-                    (room_id, session_id, sender_key, sender_user_id, sender_ed25519, first_known_index, pickle, forwarded)
+                    (room_id, session_id, sender_key, sender_user_id, sender_ed25519, first_known_index, pickle, forwarded,
+                     bundle_sender_user_id, bundle_sender_key)
                 VALUES (\(session.roomID.rawValue), \(session.sessionID), \(session.senderKey), \(session.senderUserID.rawValue),
-                        \(session.senderEd25519), \(Int64(session.firstKnownIndex)), \(session.pickle), \(session.forwarded))
+                        \(session.senderEd25519), \(Int64(session.firstKnownIndex)), \(session.pickle), \(session.forwarded),
+                        \(session.bundleSender?.userID.rawValue), \(session.bundleSender?.curve25519))
                 ON CONFLICT (room_id, session_id, sender_key) DO UPDATE SET first_known_index = EXCLUDED.first_known_index,
-                    pickle = EXCLUDED.pickle, forwarded = EXCLUDED.forwarded
+                    pickle = EXCLUDED.pickle, forwarded = EXCLUDED.forwarded,
+                    bundle_sender_user_id = EXCLUDED.bundle_sender_user_id, bundle_sender_key = EXCLUDED.bundle_sender_key
                 WHERE EXCLUDED.first_known_index < sealbridge_inbound_group_sessions.first_known_index
                   AND EXCLUDED.sender_user_id = sealbridge_inbound_group_sessions.sender_user_id
                   AND EXCLUDED.sender_ed25519 = sealbridge_inbound_group_sessions.sender_ed25519

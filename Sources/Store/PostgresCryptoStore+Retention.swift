@@ -90,7 +90,7 @@ extension PostgresCryptoStore {
     }
 
     /// Runs `body` in a transaction whose first statement proves this instance owns the state.
-    private func fenced(_ body: (PostgresConnection) async throws -> Int) async throws -> Int {
+    func fenced(_ body: (PostgresConnection) async throws -> Int) async throws -> Int {
         if let fence { _ = try fence.check() }
         return try await client.withTransaction { connection in
             if let fence { _ = try await connection.execute(try fence.check()) }

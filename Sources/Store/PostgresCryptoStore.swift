@@ -9,7 +9,7 @@ import Postgres
 /// database transaction as the appservice txn id; ``save(_:)`` opens a transaction of its own.
 /// Writes go out as one pipeline: one round trip for a whole transaction's changes. Reads and the
 /// statements that write each concept live in the extension named for it (`+Olm`, `+GroupSessions`,
-/// `+Parked`, `+Devices`, `+Rooms`, `+Outbound`, `+CrossSigning`, `+Identities`).
+/// `+Parked`, `+Devices`, `+Rooms`, `+Outbound`, `+CrossSigning`, `+Identities`, `+HistoryBundles`).
 public struct PostgresCryptoStore: CryptoStore {
     let client: PostgresClient
     /// Seals what is kept as raw bytes (parked events, pending to-device payloads).
@@ -92,6 +92,7 @@ public struct PostgresCryptoStore: CryptoStore {
         statements += Self.outboundStatements(changes)
         statements += Self.crossSigningStatements(changes)
         statements += Self.keyRequestStatements(changes)
+        statements += try historyBundleStatements(changes)
         try connection.enqueue(statements)
     }
 }

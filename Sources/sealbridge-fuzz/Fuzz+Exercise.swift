@@ -16,6 +16,13 @@ func exercise(_ value: JSONValue, sender: UserID?) {
     }
     if let ciphertext = value["ciphertext"]?.stringValue { _ = MegolmDecryption.messageIndex(of: ciphertext) }
     if let key = try? RoomKey(content: value) { _ = try? key.inboundSession() }
+    // MSC4268 history bundles: the pointer's file, and a bundle's plaintext.
+    for file in [value, value["file"], value["content"]?["file"]].compactMap({ $0 }) {
+        if let parsed = try? EncryptedFile(json: file) {
+            precondition((try? EncryptedFile(json: parsed.json)) == parsed, "an EncryptedFile does not read back the same")
+        }
+    }
+    _ = try? HistoryBundle(plaintext: value.serialized())
 
     let user = sender ?? someone
     for keys in [value, value["sender_device_keys"], value["device_keys"]].compactMap({ $0 }) {

@@ -1,4 +1,5 @@
 import Bridge
+import HomeserverClient
 import Foundation
 import MatrixCrypto
 import MatrixModels
@@ -31,6 +32,17 @@ actor FakeHomeserver {
     func setRefuseSignatures(_ refuse: Bool) { refuseSignatures = refuse }
 
     func register(party: String) { parties.insert(party) }
+
+    /// The media repository: uploaded files by media id (history bundles).
+    private var media: [String: [UInt8]] = [:]
+
+    func uploadMedia(_ bytes: [UInt8]) -> String {
+        let id = "m\(media.count + 1)"
+        media[id] = bytes
+        return "mxc://localhost/\(id)"
+    }
+
+    func download(_ uri: MediaURI) -> [UInt8]? { uri.server == "localhost" ? media[uri.mediaID] : nil }
 
     func deviceIDs(of userID: UserID) -> [DeviceID] { (devices[userID] ?? [:]).keys.sorted() }
 
@@ -252,5 +264,13 @@ struct FakeTransport: CryptoTransport {
 
     func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID {
         await homeserver.sendRoomEvent(roomID, type: eventType, content: content, sender: userID)
+    }
+
+    func downloadMedia(_ uri: MediaURI, as userID: UserID, maxBytes: Int) async throws -> [UInt8] {
+        guard let bytes = await homeserver.download(uri) else {
+            throw MediaUnavailable(uri: uri)
+        }
+        guard bytes.count <= maxBytes else { throw MediaTooLarge(limit: maxBytes) }
+        return bytes
     }
 }

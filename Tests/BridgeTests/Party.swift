@@ -78,6 +78,11 @@ actor ForgetfulStore: CryptoStore {
     func crossSigningIdentity(userID: UserID) async throws -> StoredCrossSigningIdentity? { await inner.crossSigningIdentity(userID: userID) }
     func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID] { await inner.crossSigningBacklog(after: after, limit: limit) }
     func crossSigningProgress() async throws -> CrossSigningProgress { await inner.crossSigningProgress() }
+    func historyBundles(receivedBefore: Date, limit: Int) async throws -> [PendingHistoryBundle] {
+        await inner.historyBundles(receivedBefore: receivedBefore, limit: limit)
+    }
+    func roomInvite(roomID: RoomID, userID: UserID) async throws -> RoomInvite? { await inner.roomInvite(roomID: roomID, userID: userID) }
+    func expireHistoryBundles(before: Date) async throws -> Int { await inner.expireHistoryBundles(before: before) }
 }
 
 /// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.

@@ -139,3 +139,44 @@ class VodozemacClient:
                     "session_id": group.session_id, "device_id": self.device_id}
         answer = self.api("PUT", f"/rooms/{quote(room_id)}/send/m.room.encrypted/{secrets.token_hex(8)}", envelope)
         return answer["event_id"]
+
+    # MSC4268 history bundles: what an inviting client does (matrix-rust-sdk's sending side).
+
+    def upload_media(self, data: bytes) -> str:
+        """Uploads raw bytes to the media repository (`POST /_matrix/media/v3/upload`); returns the mxc URI."""
+        import urllib.request
+        req = urllib.request.Request(f"{self.stack.homeserver}/_matrix/media/v3/upload", data=data, method="POST")
+        req.add_header("Content-Type", "application/octet-stream")
+        req.add_header("Authorization", f"Bearer {self.token}")
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return json.loads(response.read())["content_uri"]
+
+    @staticmethod
+    def encrypt_attachment(plaintext: bytes) -> tuple[bytes, dict]:
+        """AES-256-CTR as encrypted attachments (v2) do: a fresh key, an IV of 8 random bytes and a zero
+        counter, the SHA-256 of the ciphertext. Returns the ciphertext and the `file` object without `url`."""
+        import hashlib
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+        key, iv = secrets.token_bytes(32), secrets.token_bytes(8) + bytes(8)
+        encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+        ciphertext = encryptor.update(plaintext) + encryptor.finalize()
+        return ciphertext, {
+            "v": "v2",
+            "key": {"kty": "oct", "alg": "A256CTR", "ext": True, "key_ops": ["encrypt", "decrypt"],
+                    "k": base64.urlsafe_b64encode(key).decode().rstrip("=")},
+            "iv": b64(iv), "hashes": {"sha256": b64(hashlib.sha256(ciphertext).digest())},
+        }
+
+    def bundle_entry(self, room_id: str, session_id: str, initial_key) -> dict:
+        """The `room_keys` entry of one of our Megolm sessions (`initial_key`: its `session_key` taken
+        before the first message), exported at index 0 (ExportedSessionData)."""
+        return {"algorithm": MEGOLM, "room_id": room_id, "sender_key": self.curve25519,
+                "sender_claimed_keys": {"ed25519": self.ed25519}, "session_id": session_id,
+                "session_key": vz.InboundGroupSession(initial_key).export_at(0).to_base64()}
+
+    def share_history(self, channel: OlmChannel, room_id: str, bundle: dict, event_type: str = "m.room_key_bundle") -> dict:
+        """Encrypts `bundle`, uploads it, and sends the Olm-encrypted pointer over `channel`; returns the `file`."""
+        ciphertext, file = self.encrypt_attachment(json.dumps(bundle).encode())
+        file["url"] = self.upload_media(ciphertext)
+        self.send_olm(channel, event_type, {"room_id": room_id, "file": file})
+        return file

@@ -90,6 +90,17 @@ public protocol CryptoStore: Sendable {
     func crossSigningBacklog(after: UserID?, limit: Int) async throws -> [UserID]
     /// How many local devices are fully cross-signed.
     func crossSigningProgress() async throws -> CrossSigningProgress
+
+    // MARK: History bundles (MSC4268)
+    /// History bundle pointers ready to be judged, oldest first: those whose recipient's invite into
+    /// the room was seen (from anyone), and those received before `receivedBefore` (expired). The
+    /// others wait, and never crowd out the ready ones.
+    func historyBundles(receivedBefore: Date, limit: Int) async throws -> [PendingHistoryBundle]
+    /// Who last invited local user `userID` into `roomID`, if that invite was seen (and not expired).
+    func roomInvite(roomID: RoomID, userID: UserID) async throws -> RoomInvite?
+    /// Forgets history bundle pointers received, and invites seen, before `before`.
+    /// - Returns: How many rows were removed.
+    func expireHistoryBundles(before: Date) async throws -> Int
 }
 
 extension CryptoStore {
@@ -156,6 +167,9 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
     /// Imported from an `m.forwarded_room_key` (in answer to our request, from the session's own
     /// device), not received as `m.room_key`: its events are delivered with `encryption.forwarded`.
     public var forwarded = false
+    /// Imported from an MSC4268 history bundle of this inviter's device: its events are delivered
+    /// with `encryption.from_bundle`, at a trust no higher than that device's.
+    public var bundleSender: BundleSender?
 
     public init(
         roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, senderEd25519: String = "", firstKnownIndex: UInt32,
@@ -224,6 +238,12 @@ public struct CryptoChanges: Sendable {
     public var keyRequests: [OutgoingKeyRequest] = []
     /// Key requests answered or no longer needed: removed (only if still the same request id).
     public var settledKeyRequests: [OutgoingKeyRequest] = []
+    /// Local users' invites seen (who invited them where): one per (room, user), the last wins.
+    public var roomInvites: [RoomInvite] = []
+    /// MSC4268 history bundle pointers received: one per (recipient user, room, sender), the last wins.
+    public var historyBundles: [PendingHistoryBundle] = []
+    /// Ids of history bundles imported or refused: removed.
+    public var releasedHistoryBundles: Set<String> = []
 
     public init() {}
 
@@ -234,6 +254,7 @@ public struct CryptoChanges: Sendable {
             && untrackedUsers.isEmpty && rooms.isEmpty && memberships.isEmpty && discardedOutboundSessions.isEmpty
             && outboundGroupSessions.isEmpty && outboundShares.isEmpty && withheldNotices.isEmpty && olmRecoveries.isEmpty
             && crossSigningIdentities.isEmpty && keyRequests.isEmpty && settledKeyRequests.isEmpty
+            && roomInvites.isEmpty && historyBundles.isEmpty && releasedHistoryBundles.isEmpty
     }
 
     /// Appends `other`'s changes after these (later writes win where both touch one row).
@@ -262,6 +283,9 @@ public struct CryptoChanges: Sendable {
         crossSigningIdentities += other.crossSigningIdentities
         keyRequests += other.keyRequests
         settledKeyRequests += other.settledKeyRequests
+        roomInvites += other.roomInvites
+        historyBundles += other.historyBundles
+        releasedHistoryBundles.formUnion(other.releasedHistoryBundles)
     }
 }
 

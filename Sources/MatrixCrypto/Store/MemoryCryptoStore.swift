@@ -47,6 +47,8 @@ public actor MemoryCryptoStore: CryptoStore {
     private var recoveries: [RecoveryKey: Date] = [:]
     private var identities: [UserID: StoredCrossSigningIdentity] = [:]
     private var version: Int64 = 0
+    private var historyBundleRows: [HistoryBundleKey: PendingHistoryBundle] = [:]
+    private var invites: [RoomInviteKey: RoomInvite] = [:]
     private let now: @Sendable () -> Date
 
     public init(now: @escaping @Sendable () -> Date = Date.init) {
@@ -306,6 +308,43 @@ public actor MemoryCryptoStore: CryptoStore {
             let key = GroupSessionKey(roomID: request.roomID, sessionID: request.sessionID)
             if keyRequests[key]?.requestID == request.requestID { keyRequests[key] = nil }
         }
+        for invite in changes.roomInvites { invites[RoomInviteKey(roomID: invite.roomID, userID: invite.userID)] = invite }
+        for id in changes.releasedHistoryBundles {
+            historyBundleRows = historyBundleRows.filter { $0.value.id != id }
+        }
+        for bundle in changes.historyBundles {
+            historyBundleRows[HistoryBundleKey(recipient: bundle.recipient.userID, roomID: bundle.roomID, sender: bundle.sender)] = bundle
+        }
         if changes.changesRecipients { version += 1 }
+    }
+
+    // MARK: History bundles (MSC4268)
+    struct HistoryBundleKey: Hashable {
+        var recipient: UserID
+        var roomID: RoomID
+        var sender: UserID
+    }
+
+    struct RoomInviteKey: Hashable {
+        var roomID: RoomID
+        var userID: UserID
+    }
+
+    public func historyBundles(receivedBefore: Date, limit: Int) -> [PendingHistoryBundle] {
+        let ready = historyBundleRows.values.filter {
+            $0.receivedAt < receivedBefore || invites[RoomInviteKey(roomID: $0.roomID, userID: $0.recipient.userID)] != nil
+        }
+        return Array(ready.sorted { ($0.receivedAt, $0.id) < ($1.receivedAt, $1.id) }.prefix(limit))
+    }
+
+    public func roomInvite(roomID: RoomID, userID: UserID) -> RoomInvite? {
+        invites[RoomInviteKey(roomID: roomID, userID: userID)]
+    }
+
+    public func expireHistoryBundles(before: Date) -> Int {
+        let bundles = historyBundleRows.count, invited = invites.count
+        historyBundleRows = historyBundleRows.filter { $0.value.receivedAt >= before }
+        invites = invites.filter { $0.value.invitedAt >= before }
+        return bundles - historyBundleRows.count + invited - invites.count
     }
 }
