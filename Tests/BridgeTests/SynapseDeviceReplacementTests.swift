@@ -13,15 +13,10 @@ import Testing
 struct SynapseDeviceReplacementTests {
     @Test("a deleted puppet device is replaced: new id, keys and one-time keys served, cross-signed; a stale device from a lost database is deleted")
     func replaceDeleted() async throws {
-        let (url, token) = try TestHomeserver.environment()
-        let client = HomeserverClient(baseURL: url, asToken: token)
-        let suffix = UInt32.random(in: 0...UInt32.max)
-        let puppet = try UserID("@sbtest_dr\(suffix):localhost"), observer = try UserID("@sbtest_do\(suffix):localhost")
-        try await client.registerUser(localpart: observer.localpart)
-        let store = MemoryCryptoStore()
-        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "d", count: 44)))
-        let engine = CryptoEngine(machine: machine, store: store, transport: client, crossSigning: { _ in .replace })
-        let preferred = try DeviceID("DR\(suffix)")
+        let synapse = try SynapseFixture(), client = synapse.client
+        let puppet = try synapse.user("dr"), observer = try await synapse.registered("do")
+        let (engine, machine, store) = try synapse.engine(secret: "d", crossSigning: { _ in .replace })
+        let preferred = try synapse.device("DR")
         let old = try await engine.ensureDevice(puppet, deviceID: preferred, displayName: "puppet")
         #expect(old == preferred)
 

@@ -25,15 +25,10 @@ struct SynapseFallbackRotationTests {
 
     @Test("the pass finds the device without one-time keys, tops it up and uploads a new fallback key")
     func rotateIdleFallback() async throws {
-        let (url, token) = try TestHomeserver.environment()
-        let client = HomeserverClient(baseURL: url, asToken: token)
-        let suffix = UInt32.random(in: 0...UInt32.max)
-        let puppet = try UserID("@sbtest_fb\(suffix):localhost"), claimer = try UserID("@sbtest_fc\(suffix):localhost")
-        try await client.registerUser(localpart: claimer.localpart)
-        let store = MemoryCryptoStore()
-        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "f", count: 44)))
-        let engine = CryptoEngine(machine: machine, store: store, transport: client)
-        let deviceID = try await engine.ensureDevice(puppet, deviceID: try DeviceID("FB\(suffix)"), displayName: "puppet")
+        let synapse = try SynapseFixture(), client = synapse.client
+        let puppet = try synapse.user("fb"), claimer = try await synapse.registered("fc")
+        let (engine, _, store) = try synapse.engine(secret: "f")
+        let deviceID = try await engine.ensureDevice(puppet, deviceID: try synapse.device("FB"), displayName: "puppet")
         let device = DeviceRef(userID: puppet, deviceID: deviceID)
 
         let first = try await Self.claimFallback(client, device, as: claimer)
