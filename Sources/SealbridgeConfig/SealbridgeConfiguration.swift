@@ -73,6 +73,9 @@ public struct SealbridgeConfiguration: Sendable {
         public var enabled: Bool
         /// The secret that keys at rest are derived from (HKDF); ≥ 32 bytes of entropy.
         public var pickleKey: String?
+        /// Earlier pickle keys (`previous_pickle_key_files`, read from their files): rows under them are
+        /// still read, never written, while `sealbridge rotate-pickle-key` moves them to ``pickleKey``.
+        public var previousPickleKeys: [String] = []
         /// The bot's secret storage recovery key (as `sealbridge recovery-key` printed it): restores
         /// the bot's cross-signing identity when the database has lost it. nil: none configured.
         public var recoveryKey: String?

@@ -18,7 +18,7 @@ struct Sealbridge: AsyncParsableCommand {
         version: SealbridgeInfo.version,
         subcommands: [
             RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self, RecoveryKeyCommand.self,
-            DoctorCommand.self,
+            DoctorCommand.self, RotatePickleKeyCommand.self,
         ])
 }
 
