@@ -29,12 +29,14 @@ public enum PickleKeyRotation {
     ///
     /// - Parameters:
     ///   - newKey: The key the operator means to rotate to (`--new-key-file`); must be the configured one.
+    ///   - pause: Waited between batches, to spread the load on a busy database.
     ///   - report: Receives one line per batch and per table (never a key or a value).
     /// - Returns: How many rows are left under another key (0: the earlier keys can be dropped).
     /// - Throws: ``DaemonError``: `configuration` when the key or the daemon is not ready for it;
     ///   `databaseUnavailable`.
     public static func run(
-        configuration: SealbridgeConfiguration, newKey: String, batchSize: Int, report: @Sendable (String) -> Void
+        configuration: SealbridgeConfiguration, newKey: String, batchSize: Int, pause: Duration = .zero,
+        report: @Sendable (String) -> Void
     ) async throws -> Int {
         let cipher = try configuredCipher(configuration)
         let target: StoreCipher
@@ -75,6 +77,7 @@ public enum PickleKeyRotation {
                     changed += batch.changed
                     cursor = batch.cursor
                     report("\(column.name): \(done)/\(before.total)")
+                    if cursor != nil && pause > .zero { try await Task.sleep(for: pause) }
                 } while cursor != nil
                 if changed > 0 { report("\(column.name): \(changed) rows changed by the daemon meanwhile (already under the new key)") }
             }

@@ -27,11 +27,15 @@ struct RotatePickleKeyCommand: AsyncParsableCommand {
     @Option(help: "Rows per batch (one short database transaction each).")
     var batchSize = 500
 
+    @Option(help: "Milliseconds to wait between batches, to spread the load on a busy database.")
+    var pauseMs = 0
+
     @Flag(help: "Only check that every row opens with the configured keys; write nothing.")
     var check = false
 
     func validate() throws {
         guard (1...10_000).contains(batchSize) else { throw ValidationError("--batch-size must be 1...10000") }
+        guard (0...60_000).contains(pauseMs) else { throw ValidationError("--pause-ms must be 0...60000") }
         guard check || newKeyFile != nil else { throw ValidationError("--new-key-file is required (or --check)") }
     }
 
@@ -51,7 +55,7 @@ struct RotatePickleKeyCommand: AsyncParsableCommand {
             var newKey = String(decoding: data, as: UTF8.self)
             while newKey.last == "\n" || newKey.last == "\r" { newKey.removeLast() }
             let left = try await PickleKeyRotation.run(
-                configuration: configuration, newKey: newKey, batchSize: batchSize) { ExitStatus.report("sealbridge: \($0)") }
+                configuration: configuration, newKey: newKey, batchSize: batchSize, pause: .milliseconds(pauseMs)) { ExitStatus.report("sealbridge: \($0)") }
             print("rows left under other keys: \(left)")
             if left > 0 { throw ExitCode.failure }
         }

@@ -70,6 +70,7 @@ def run(stack, tmp_path):
     puppet_bodies: list[str] = []
 
     async def conversation():
+        (tmp_path / "nio").mkdir()
         client = await e2ee_client(stack, user, str(tmp_path / "nio"))
         try:
             created = await client.room_create(
@@ -102,10 +103,11 @@ def run(stack, tmp_path):
 
             # A populated database under the old key: accounts, Olm and Megolm sessions, cross-signing
             # seeds, outbox rows (nothing is acknowledged, so the outbox keeps every delivery).
-            for n in range(5):
+            for n in range(20):
                 await say(f"before {n}")
-                await asyncio.to_thread(puppet_says, n, f"puppet-before-{n}")
-            await wait_delivered([f"before {n}" for n in range(5)])
+                if n % 4 == 0:
+                    await asyncio.to_thread(puppet_says, n, f"puppet-before-{n}")
+            await wait_delivered([f"before {n}" for n in range(20)])
 
             # Step 1: the new key writes, the old key is kept for reading; restart.
             keyring = tmp_path / "keyring.yaml"
@@ -113,7 +115,7 @@ def run(stack, tmp_path):
             stack.config.write_text(keyring.read_text())
             assert stack.stop() == 0
             stack.start()
-            assert any(line.get("message") == "store keys" for line in stack.log_lines())
+            assert any(line.get("msg") == "store keys" and line.get("also_reads") for line in stack.log_lines())
 
             # A wrong target is refused (step 1 explained), and so is the old key as target.
             refused = rotate(stack.config, "--new-key-file", str(old_file))
@@ -123,18 +125,18 @@ def run(stack, tmp_path):
             # Step 2: rotate with batches of 1 while the user and the puppets keep writing.
             process = await asyncio.create_subprocess_exec(
                 str(SEALBRIDGE), "rotate-pickle-key", "--config", str(stack.config), "--new-key-file", str(new_file), "--batch-size", "1",
+                "--pause-ms", "100",
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             n = 0
-            while process.returncode is None or n < 3:
+            communicated = asyncio.ensure_future(process.communicate())
+            while not communicated.done():
                 await say(f"during {n}")
                 await asyncio.to_thread(puppet_says, n, f"puppet-during-{n}")
                 n += 1
-                try:
-                    await asyncio.wait_for(process.wait(), 0.05)
-                except asyncio.TimeoutError:
-                    pass
-            out, err = await process.communicate()
+            out, err = await communicated
+            assert n >= 5, f"only {n} rounds of traffic while the rotation ran"
             out, err = out.decode(), err.decode()
+            print(f"rotation: {n} rounds of traffic while it ran\n{err}{out}")
             assert process.returncode == 0, err + out
             assert "rows left under other keys: 0" in out, out
             assert "sealbridge_inbound_group_sessions.pickle" in err and "sealbridge_outbox.sealed" in err, err
@@ -176,7 +178,7 @@ def run(stack, tmp_path):
             for body in sent_bodies:
                 assert seen[body]["encryption"]["decrypted"] is True, body
             # Every delivery of every phase (the outbox rows were rotated too) opens with the new key alone.
-            assert {f"before {n}" for n in range(5)} <= set(seen)
+            assert {f"before {n}" for n in range(20)} <= set(seen)
 
             # The puppets still send under their rotated outbound sessions and accounts; the user decrypts.
             await asyncio.to_thread(puppet_says, 0, "puppet-after")
