@@ -36,7 +36,7 @@ extension StoreCipher {
     ///   for a malformed prefix; otherwise what `body` throws (the last attempt's error).
     public func unpickle<T>(_ text: String, _ body: (_ pickle: String, _ key: PickleKey) throws -> T) throws -> T {
         if let parsed = Self.parse(pickle: text) {
-            guard let key = keys.first(where: { $0.idText == parsed.keyID }) else { throw Self.unknownKey(String(parsed.keyID)) }
+            guard let key = key(idText: parsed.keyID) else { throw Self.unknownKey(String(parsed.keyID)) }
             guard let salt = try? Base64.decode(String(parsed.salt)), salt.count == Self.saltByteCount else {
                 throw CryptoError(code: .storeCorrupted, message: "malformed pickle header")
             }

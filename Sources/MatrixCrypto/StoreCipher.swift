@@ -49,8 +49,15 @@ public struct StoreCipher: Sendable {
 
     var keys: [StoreKey] { [current] + previous }
 
+    /// The key with this id; the current one is checked first (what almost every read finds).
     func key(id: some Collection<UInt8>) -> StoreKey? {
-        keys.first { $0.id.elementsEqual(id) }
+        if current.id.elementsEqual(id) { return current }
+        return previous.first { $0.id.elementsEqual(id) }
+    }
+
+    func key(idText: Substring) -> StoreKey? {
+        if current.idText == idText { return current }
+        return previous.first { $0.idText == idText }
     }
 
     static func unknownKey(_ id: String) -> CryptoError {

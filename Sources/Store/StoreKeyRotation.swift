@@ -94,7 +94,8 @@ public struct StoreKeyRotation: Sendable {
                 outcome.rewritten = written
                 outcome.changed = updates.count - written
                 return outcome
-            } catch let error as PostgresError where error.sqlState == "55P03" && attempt < 20 {
+            } catch let error as PostgresError where ["55P03", "40P01"].contains(error.sqlState) && attempt < 20 {
+                // Lock timeout or deadlock with a daemon transaction: the daemon goes first, the batch again later.
                 attempt += 1
                 try await Task.sleep(for: .milliseconds(50 * attempt))
             }
