@@ -10,11 +10,18 @@ extension StoreCipher {
     }
 
     static func parse(pickle text: String) -> ParsedPickle? {
-        guard text.hasPrefix(pickleTag + ":") else { return nil }
-        let parts = text.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        return ParsedPickle(keyID: parts[1], salt: parts[2], body: parts[3])
+        // On the UTF-8 view: this runs for every pickle read, and libolm's base64 never holds a colon.
+        let utf8 = text.utf8
+        guard utf8.starts(with: pickleHeader) else { return nil }
+        let keyStart = utf8.index(utf8.startIndex, offsetBy: pickleHeader.count)
+        guard let keyEnd = utf8[keyStart...].firstIndex(of: colon) else { return nil }
+        let saltStart = utf8.index(after: keyEnd)
+        guard let saltEnd = utf8[saltStart...].firstIndex(of: colon) else { return nil }
+        return ParsedPickle(keyID: text[keyStart..<keyEnd], salt: text[saltStart..<saltEnd], body: text[utf8.index(after: saltEnd)...])
     }
+
+    static let pickleHeader = Array("\(pickleTag):".utf8)
+    static let colon = UInt8(ascii: ":")
 
     /// Pickles a libolm object under a fresh per-record key of the current secret.
     ///

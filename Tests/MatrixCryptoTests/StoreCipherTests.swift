@@ -129,16 +129,20 @@ struct StoreCipherTests {
         let cipher = try StoreCipher(secret: secret)
         let session = try InboundGroupSession(sessionKey: try OutboundGroupSession.create().sessionKey)
         let pickles = try (0..<1000).map { _ in try cipher.pickle { try session.pickle(key: $0) } }
-        let clock = ContinuousClock()
-        let v2 = try clock.measure {
-            for pickle in pickles { _ = try cipher.unpickle(pickle) { try InboundGroupSession.unpickle($0, key: $1) } }
-        }
         let legacy = try (0..<1000).map { _ in try cipher.pickleVersion1 { try session.pickle(key: $0) } }
-        let v1 = try clock.measure {
-            for pickle in legacy { _ = try InboundGroupSession.unpickle(pickle, key: cipher.current.legacyPickleKey) }
-        }
-        let derive = try clock.measure {
-            for _ in 0..<1000 { _ = try cipher.current.pickleKey(salt: Array(repeating: 1, count: 16)) }
+        let clock = ContinuousClock()
+        // Alternating rounds, the best of each: the machine is shared, and the first round warms caches.
+        var v2 = Duration.seconds(60), v1 = Duration.seconds(60), derive = Duration.seconds(60)
+        for _ in 0..<5 {
+            v2 = min(v2, try clock.measure {
+                for pickle in pickles { _ = try cipher.unpickle(pickle) { try InboundGroupSession.unpickle($0, key: $1) } }
+            })
+            v1 = min(v1, try clock.measure {
+                for pickle in legacy { _ = try InboundGroupSession.unpickle(pickle, key: cipher.current.legacyPickleKey) }
+            })
+            derive = min(derive, try clock.measure {
+                for _ in 0..<1000 { _ = try cipher.current.pickleKey(salt: Array(repeating: 1, count: 16)) }
+            })
         }
         print("1000 unpickles: v2 \(v2), fixed key \(v1); 1000 per-record key derivations \(derive)")
         #expect(derive < .seconds(1))
