@@ -92,6 +92,13 @@ public enum PickleKeyRotation {
                 let retired = try await registry.retire(except: cipher.keyID, unless: started)
                 if !retired.isEmpty { report("no row is under key ids \(retired.joined(separator: ", ")) any more") }
             }
+            let journaled = journalEntries(configuration.appservice.journalPath)
+            if journaled > 0 {
+                report("""
+                    the journal (\(configuration.appservice.journalPath)) holds \(journaled) entries, sealed under whichever key was \
+                    current: keep previous_pickle_key_files until the daemon has applied them (the directory is empty)
+                    """)
+            }
             return left
         }
     }
@@ -131,6 +138,12 @@ public enum PickleKeyRotation {
         }
         try await registry.registerWriter(cipher)
         logger.notice("store keys", metadata: ["writes_under": "\(cipher.keyID)", "also_reads": "\(cipher.keyIDs.dropFirst().joined(separator: ","))"])
+    }
+
+    /// Transactions journaled while the database was unavailable and not applied yet (files are
+    /// not rewritten: the daemon applies and deletes them, reading them with the keyring).
+    static func journalEntries(_ path: String) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".txn") }.count
     }
 
     static func configuredCipher(_ configuration: SealbridgeConfiguration) throws -> StoreCipher {

@@ -109,9 +109,12 @@ def run(stack, tmp_path):
                     await asyncio.to_thread(puppet_says, n, f"puppet-before-{n}")
             await wait_delivered([f"before {n}" for n in range(20)])
 
-            # Step 1: the new key writes, the old key is kept for reading; restart.
+            # Step 1: the new key writes, the old key is kept for reading; restart. Rotating before the
+            # restart is refused: the running daemon still writes under the old key.
             keyring = tmp_path / "keyring.yaml"
             write_config(stack, keyring, str(new_file), [str(old_file)])
+            early = rotate(keyring, "--new-key-file", str(new_file))
+            assert early.returncode == 78 and "restart it with this configuration" in early.stderr, early.stderr
             stack.config.write_text(keyring.read_text())
             assert stack.stop() == 0
             stack.start()
