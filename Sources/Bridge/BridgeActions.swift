@@ -2,7 +2,7 @@ import HomeserverClient
 import Logging
 import MatrixCrypto
 import MatrixModels
-import Postgres
+import Store
 
 /// What the bridge logic asks of Sealbridge through the bridge API: act as the bot or a puppet in
 /// rooms, encrypting where the room is encrypted.
@@ -10,7 +10,7 @@ public struct BridgeActions: Sendable {
     let engine: CryptoEngine
     let homeserver: HomeserverClient
     let store: any CryptoStore
-    let client: PostgresClient
+    let sends: any BridgeSendLedger
     public let users: LocalUsers
     let rooms: RoomSync
     let plainRooms = RoomSet()
@@ -20,13 +20,13 @@ public struct BridgeActions: Sendable {
     public static let deviceID = try! DeviceID("SEALBRIDGE")
 
     public init(
-        engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, client: PostgresClient, users: LocalUsers,
+        engine: CryptoEngine, homeserver: HomeserverClient, store: any CryptoStore, sends: any BridgeSendLedger, users: LocalUsers,
         logger: Logger = Logger(label: "sealbridge.bridge")
     ) {
         self.engine = engine
         self.homeserver = homeserver
         self.store = store
-        self.client = client
+        self.sends = sends
         self.users = users
         self.rooms = RoomSync(engine: engine, homeserver: homeserver)
         self.logger = logger
@@ -56,17 +56,9 @@ public struct BridgeActions: Sendable {
     /// homeserver's own txn-id deduplication (same `sb-` txn id) covers a send that did leave.
     public func send(roomID: RoomID, type: String, txnID: String, content: JSONValue, as sender: UserID) async throws -> EventID {
         try requireLocal(sender)
-        let claimed = try await client.execute("""
-            INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id) VALUES (\(sender.rawValue), \(txnID), NULL)
-            ON CONFLICT (sender, txn_id) DO UPDATE SET claimed_at = now()
-            WHERE sealbridge_bridge_sends.event_id IS NULL
-              AND sealbridge_bridge_sends.claimed_at < now() - make_interval(secs => \(Int(Self.staleClaim.components.seconds)))
-            """)
-        if claimed == 0 {
-            let row = try await client.query("""
-                SELECT event_id FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
-                """).first
-            if let sent = try row?.decode(String?.self, "event_id") { return try EventID(sent) }
+        let key = BridgeSendKey(sender: sender, txnID: txnID)
+        if try await !sends.claim(key, staleAfter: Self.staleClaim) {
+            if let sent = try await sends.eventID(of: key) { return sent }
             throw BridgeError(.sendInProgress, "a send with txn id \(txnID) as \(sender) is in progress; retry later")
         }
         let eventID: EventID
@@ -80,15 +72,10 @@ public struct BridgeActions: Sendable {
             }
         } catch {
             // Nothing was sent (or the homeserver deduplicates the retry): free the claim.
-            _ = try? await client.execute("""
-                DELETE FROM sealbridge_bridge_sends WHERE sender = \(sender.rawValue) AND txn_id = \(txnID) AND event_id IS NULL
-                """)
+            try? await sends.release(key)
             throw error
         }
-        try await client.execute("""
-            UPDATE sealbridge_bridge_sends SET event_id = \(eventID.rawValue), sent_at = now()
-            WHERE sender = \(sender.rawValue) AND txn_id = \(txnID)
-            """)
+        try await sends.finish(key, eventID: eventID)
         return eventID
     }
 

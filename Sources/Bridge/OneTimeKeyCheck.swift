@@ -17,9 +17,15 @@ extension CryptoEngine {
     /// ``checkOneTimeKeys(_:)`` for many devices: the counts are asked `concurrency` at a time, the
     /// top-ups of all of them made in one crypto step (one commit), then uploaded.
     ///
-    /// - Returns: The devices that needed keys, and the devices whose count could not be read.
+    /// A device found with no one-time key left also gets a new fallback key: the old one may have
+    /// been handed out (see ``CryptoMachine/replenish(counts:rotateFallbackWhenExhausted:)``).
+    ///
+    /// - Returns: The devices that needed keys, how many of them got a new fallback key, and the
+    ///   devices whose count could not be read.
     @discardableResult
-    public func checkOneTimeKeys(_ devices: [DeviceRef], concurrency: Int = 4) async throws -> (toppedUp: Int, failed: [DeviceRef]) {
+    public func checkOneTimeKeys(
+        _ devices: [DeviceRef], concurrency: Int = 4
+    ) async throws -> (toppedUp: Int, fallbackRotated: Int, failed: [DeviceRef]) {
         var counts: [UserID: [DeviceID: [String: Int]]] = [:]
         var failed: [DeviceRef] = []
         let transport = transport
@@ -35,10 +41,12 @@ extension CryptoEngine {
                 add()
             }
         }
-        guard !counts.isEmpty else { return (0, failed) }
-        let uploads = try await step { () -> (CryptoChanges, [KeysUpload]) in try await machine.replenish(counts: counts) }
+        guard !counts.isEmpty else { return (0, 0, failed) }
+        let uploads = try await step { () -> (CryptoChanges, [KeysUpload]) in
+            try await machine.replenish(counts: counts, rotateFallbackWhenExhausted: true)
+        }
         for upload in uploads { try await self.upload(upload) }
-        return (uploads.count, failed)
+        return (uploads.count, uploads.filter { !$0.fallbackKeys.isEmpty }.count, failed)
     }
 }
 
@@ -60,6 +68,8 @@ public final class OneTimeKeyCheckService: Service, Sendable {
         /// Devices checked in the current (or last) pass, and how many needed keys.
         public var checked = 0
         public var toppedUp = 0
+        /// Devices found without one-time keys, whose fallback key was replaced.
+        public var fallbackRotated = 0
         public var failed = 0
         /// Devices replaced because the homeserver lost them or serves other keys for them.
         public var replaced = 0
@@ -132,7 +142,7 @@ public final class OneTimeKeyCheckService: Service, Sendable {
     /// One paced walk over every local device.
     public func pass() async throws {
         let started = Date()
-        state.withLock { $0.running = true; $0.checked = 0; $0.toppedUp = 0; $0.failed = 0; $0.replaced = 0 }
+        state.withLock { $0.running = true; $0.checked = 0; $0.toppedUp = 0; $0.fallbackRotated = 0; $0.failed = 0; $0.replaced = 0 }
         defer { state.withLock { $0.running = false } }
         var cursor: UserID?
         repeat {
@@ -147,7 +157,8 @@ public final class OneTimeKeyCheckService: Service, Sendable {
             return state
         }
         logger.info("one-time key pass done", metadata: [
-            "devices": "\(progress.checked)", "topped_up": "\(progress.toppedUp)", "failed": "\(progress.failed)",
+            "devices": "\(progress.checked)", "topped_up": "\(progress.toppedUp)", "fallback_rotated": "\(progress.fallbackRotated)",
+            "failed": "\(progress.failed)",
             "seconds": "\(Int(progress.lastPassSeconds ?? 0))",
         ])
     }
@@ -158,8 +169,10 @@ public final class OneTimeKeyCheckService: Service, Sendable {
             let page = try await store.localDevices(after: cursor, limit: pageSize)
             let replaced = await replaceLostDevices(page)
             do {
-                let (toppedUp, failed) = try await engine.checkOneTimeKeys(page.filter { !replaced.contains($0) })
-                state.withLock { $0.checked += page.count; $0.toppedUp += toppedUp; $0.failed += failed.count }
+                let (toppedUp, rotated, failed) = try await engine.checkOneTimeKeys(page.filter { !replaced.contains($0) })
+                state.withLock {
+                    $0.checked += page.count; $0.toppedUp += toppedUp; $0.fallbackRotated += rotated; $0.failed += failed.count
+                }
                 for device in failed.prefix(3) {
                     logger.warning("one-time key count could not be read", metadata: ["user": "\(device.userID)", "device": "\(device.deviceID)"])
                 }

@@ -104,10 +104,27 @@ extension CryptoMachine {
     /// Tops up one-time keys from counts the homeserver reported outside a transaction (the answer to
     /// an upload, or a periodic check).
     ///
+    /// A count read outside a transaction comes without the fallback key's state (`/keys/upload`
+    /// answers counts only). With `rotateFallbackWhenExhausted`, a device found with no one-time key
+    /// left is treated as if its fallback key were used: a homeserver hands out the fallback key only
+    /// once the one-time keys are gone, and no transaction told us whether it did (an idle puppet's
+    /// keys are claimed without one). A needless rotation costs one key; the old key stays usable for
+    /// the grace period, so a session being set up with it still works.
+    ///
     /// - Returns: The accounts to commit and the uploads to send after the commit.
-    public func replenish(counts: [UserID: [DeviceID: [String: Int]]]) async throws -> (changes: CryptoChanges, uploads: [KeysUpload]) {
+    public func replenish(
+        counts: [UserID: [DeviceID: [String: Int]]], rotateFallbackWhenExhausted: Bool = false
+    ) async throws -> (changes: CryptoChanges, uploads: [KeysUpload]) {
         let scratch = Scratch()
-        let uploads = try await replenishKeys(counts: counts, unusedFallbackTypes: [:], scratch: scratch)
+        var fallbackUsed: [UserID: [DeviceID: [String]]] = [:]
+        if rotateFallbackWhenExhausted {
+            for (user, byDevice) in counts {
+                for (device, count) in byDevice where (count[EncryptionAlgorithm.signedCurve25519] ?? 0) == 0 {
+                    fallbackUsed[user, default: [:]][device] = []
+                }
+            }
+        }
+        let uploads = try await replenishKeys(counts: counts, unusedFallbackTypes: fallbackUsed, scratch: scratch)
         var changes = CryptoChanges()
         try flushAccounts(scratch, into: &changes)
         return (changes, uploads)

@@ -60,8 +60,11 @@ extension CryptoMachine {
     /// earlier copy of the same owner is kept). Inbound sessions are shared by every local device,
     /// so one copy serves them all; each device gets its share record at that index in the same
     /// commit, as a to-device send that succeeded would have written it.
+    ///
+    /// The copy is stored even when no other local device is in the room: the homeserver pushes the
+    /// sender's own events back to us, and without it they would wait as undecryptable until
+    /// expiry (and ask keys of ourselves). mautrix-go and matrix-rust-sdk keep the same copy.
     func shareLocally(_ devices: [VerifiedDeviceKeys], plan: SharePlan, roomKey: JSONValue, scratch: Scratch, changes: inout CryptoChanges) async throws {
-        guard !devices.isEmpty else { return }
         let identity = plan.account.identityKeys
         _ = try await acceptRoomKey(
             roomKey, senderKey: identity.curve25519, sender: plan.local.userID, senderEd25519: identity.ed25519, scratch: scratch,

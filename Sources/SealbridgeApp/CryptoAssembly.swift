@@ -106,7 +106,8 @@ struct CryptoAssembly {
         self.handler = handler
 
         let actions = BridgeActions(
-            engine: engine, homeserver: homeserver, store: store, client: client, users: users, logger: Logger(label: "sealbridge.bridge"))
+            engine: engine, homeserver: homeserver, store: store, sends: PostgresBridgeSendLedger(client: client), users: users,
+            logger: Logger(label: "sealbridge.bridge"))
         let admins = Set(configuration.management.admins.compactMap { try? UserID($0) })
         let managementRoom = configuration.management.room.flatMap { try? RoomID($0) }
         let notifier = AdminNotifier(actions: actions, store: store, admins: admins, managementRoom: managementRoom, logger: logger)
@@ -153,7 +154,7 @@ struct CryptoAssembly {
             },
         ]
         // The bridge API's send records (only written while it is on).
-        if configuration.bridgeAPI.token != nil { housekeepingTasks.append(BridgeSendRetention(client: client).task) }
+        if configuration.bridgeAPI.token != nil { housekeepingTasks.append(BridgeSendRetention(sends: PostgresBridgeSendLedger(client: client)).task) }
         self.housekeepingTasks = housekeepingTasks
         let botDisplayName = configuration.appservice.botDisplayName
         let keyCheck = OneTimeKeyCheckService(
@@ -187,7 +188,7 @@ struct CryptoAssembly {
                 ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms, self-checks") { _, _ in
                     CommandReply.table(title: "Sealbridge status", rows: await status.rows())
                 },
-                PuppetDirectory(client: client, homeserver: homeserver, bot: botUser).command,
+                PuppetDirectory(store: store, homeserver: homeserver, bot: botUser).command,
                 ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { arguments, _ in
                     guard let text = arguments.first, let room = try? RoomID(text) else { return CommandReply(body: "usage: rotate !room:server") }
                     do {

@@ -3,6 +3,7 @@ import Foundation
 import HomeserverClient
 import MatrixModels
 import Postgres
+import Store
 
 /// The facts `status` reports, read fresh on each call.
 struct DaemonStatus: Sendable {
@@ -31,26 +32,17 @@ struct DaemonStatus: Sendable {
             ("homeserver", await homeserver.isReachable() ? "reachable" : "UNREACHABLE"),
         ]
         do {
-            let row = try await client.query("""
-                SELECT (SELECT count(*) FROM sealbridge_appservice_transactions) AS transactions,
-                       (SELECT extract(epoch FROM now() - max(committed_at))::bigint FROM sealbridge_appservice_transactions) AS last_age,
-                       (SELECT count(*) FROM sealbridge_crypto_accounts) AS devices,
-                       (SELECT count(*) FROM sealbridge_crypto_accounts WHERE user_id <> \(bot.rawValue)) AS puppets,
-                       (SELECT count(*) FROM sealbridge_rooms) AS rooms,
-                       (SELECT count(*) FROM sealbridge_parked_events) AS parked,
-                       (SELECT count(*) FROM sealbridge_pending_to_device) AS pending,
-                       (SELECT count(*) FROM sealbridge_quarantine WHERE resolved_at IS NULL) AS quarantined
-                """).first!
+            let counts = try await DaemonCounts.read(client, bot: bot)
             rows += [
                 ("database", "reachable"),
-                ("transactions processed", "\(try row.decode(Int.self, "transactions"))"),
-                ("last transaction", try row.decode(Int?.self, "last_age").map { Self.duration(TimeInterval($0)) + " ago" } ?? "none yet"),
-                ("puppets with a device", "\(try row.decode(Int.self, "puppets"))"),
-                ("devices (bot and puppets)", "\(try row.decode(Int.self, "devices"))"),
-                ("encrypted rooms", "\(try row.decode(Int.self, "rooms"))"),
-                ("events waiting for their keys (utd)", "\(try row.decode(Int.self, "parked"))"),
-                ("to-device messages waiting for their sender's devices", "\(try row.decode(Int.self, "pending"))"),
-                ("quarantined transactions (quarantine)", "\(try row.decode(Int.self, "quarantined"))"),
+                ("transactions processed", "\(counts.transactions)"),
+                ("last transaction", counts.lastTransactionAge.map { Self.duration(TimeInterval($0)) + " ago" } ?? "none yet"),
+                ("puppets with a device", "\(counts.puppets)"),
+                ("devices (bot and puppets)", "\(counts.devices)"),
+                ("encrypted rooms", "\(counts.rooms)"),
+                ("events waiting for their keys (utd)", "\(counts.parked)"),
+                ("to-device messages waiting for their sender's devices", "\(counts.pendingToDevice)"),
+                ("quarantined transactions (quarantine)", "\(counts.quarantined)"),
             ]
         } catch {
             rows.append(("database", "UNREACHABLE"))
@@ -85,6 +77,7 @@ struct DaemonStatus: Sendable {
             parts.append("last pass \(devices) devices in \(duration(progress.lastPassSeconds ?? 0)), \(duration(Date().timeIntervalSince(finished))) ago")
         }
         if progress.toppedUp > 0 || progress.failed > 0 { parts.append("\(progress.toppedUp) topped up, \(progress.failed) unreadable") }
+        if progress.fallbackRotated > 0 { parts.append("\(progress.fallbackRotated) fallback keys rotated") }
         if progress.replaced > 0 { parts.append("\(progress.replaced) lost devices replaced") }
         return parts.isEmpty ? "not run yet" : parts.joined(separator: "; ")
     }

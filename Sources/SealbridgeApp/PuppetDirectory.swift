@@ -1,12 +1,12 @@
 import Bridge
 import HomeserverClient
 import MatrixModels
-import Postgres
+import Store
 
 /// What the `puppets` command shows: how many puppets have a device, a page of them, and one in
 /// detail, with its one-time key count as the homeserver holds it.
 struct PuppetDirectory: Sendable {
-    let client: PostgresClient
+    let store: PostgresCryptoStore
     let homeserver: HomeserverClient
     let bot: UserID
     static let pageSize = 20
@@ -31,32 +31,21 @@ struct PuppetDirectory: Sendable {
     }
 
     func list(page: Int) async throws -> CommandReply {
-        let total = try await client.query("""
-            SELECT count(*) AS n FROM sealbridge_crypto_accounts WHERE user_id <> \(bot.rawValue)
-            """).first?.decode(Int.self, "n") ?? 0
-        let rows = try await client.query("""
-            SELECT user_id, device_id, device_keys_uploaded FROM sealbridge_crypto_accounts WHERE user_id <> \(bot.rawValue)
-            ORDER BY user_id LIMIT \(Self.pageSize) OFFSET \((page - 1) * Self.pageSize)
-            """).map { row in
-            (try row.decode(String.self, "user_id"),
-             "\(try row.decode(String.self, "device_id"))\(try row.decode(Bool.self, "device_keys_uploaded") ? "" : " (keys not uploaded)")")
+        let total = try await store.puppetCount(excluding: bot)
+        let rows = try await store.puppets(excluding: bot, offset: (page - 1) * Self.pageSize, limit: Self.pageSize).map { device in
+            (device.userID.rawValue, device.deviceID.rawValue + (device.deviceKeysUploaded ? "" : " (keys not uploaded)"))
         }
         let pages = max(1, (total + Self.pageSize - 1) / Self.pageSize)
         return CommandReply.table(title: "Puppets with a device: \(total) (page \(page) of \(pages))", rows: rows)
     }
 
     func show(_ user: UserID) async throws -> CommandReply {
-        guard let row = try await client.query("""
-            SELECT device_id, device_keys_uploaded FROM sealbridge_crypto_accounts WHERE user_id = \(user.rawValue)
-            """).first
-        else { return CommandReply(body: "\(user) has no device here.") }
-        let device = try DeviceID(try row.decode(String.self, "device_id"))
-        let uploaded = try row.decode(Bool.self, "device_keys_uploaded")
+        guard let device = try await store.deviceSummary(of: user) else { return CommandReply(body: "\(user) has no device here.") }
         // An empty upload changes nothing and answers with the server's counts.
-        let counts = try? await homeserver.uploadKeys([:], userID: user, deviceID: device)
+        let counts = try? await homeserver.uploadKeys([:], userID: user, deviceID: device.deviceID)
         return CommandReply.table(title: "Puppet \(user)", rows: [
-            ("device", device.rawValue),
-            ("device keys uploaded", uploaded ? "yes" : "no"),
+            ("device", device.deviceID.rawValue),
+            ("device keys uploaded", device.deviceKeysUploaded ? "yes" : "no"),
             ("one-time keys on the homeserver", counts.map { "\($0["signed_curve25519"] ?? 0)" } ?? "homeserver unreachable"),
         ])
     }

@@ -173,8 +173,15 @@ extension Bench {
         var results: [BenchResult] = []
         switch row {
         case "local-share": results.append(try await LocalShareWorkload().run(store: MemoryCryptoStore(), storeName: "memory"))
-        case "provision": break
-        default: throw BenchError("unknown row \(row): local-share or provision")
+        case "provision", "scale": break
+        default: throw BenchError("unknown row \(row): ingest, storage, local-share, provision or scale")
+        }
+        if row == "scale" {
+            guard let databaseURL else { throw BenchError("scale needs --database-url") }
+            let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
+            try await Self.resetDatabase(client)
+            results += try await ScaleWorkload(events: events).run(databaseURL: databaseURL, client: client)
+            await client.close()
         }
         if row == "provision" {
             guard let databaseURL else { throw BenchError("provision needs --database-url") }
@@ -184,7 +191,7 @@ extension Bench {
             await homeserver.stop()
             results.append(provisioned)
             await client.close()
-        } else if let databaseURL {
+        } else if row == "local-share", let databaseURL {
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
             try await Self.resetDatabase(client)
             results.append(try await LocalShareWorkload().run(

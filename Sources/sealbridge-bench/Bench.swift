@@ -22,8 +22,11 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Decrypt on the machine's actor only (CryptoSettings.parallelDecryption off), to compare.") var serialDecrypt = false
     @Option(help: """
         Run only these rows: ingest (over HTTP, 100 and 50 events per transaction, and the storage rows; needs --database-url), \
-        local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys).
+        local-share (a portal room's puppets sharing their first room keys), provision (--puppets, 50 one-time keys), \
+        storage (--storage-events ingested 100 per PUT, then the storage rows; needs --database-url), \
+        scale (100, 10,000 and 100,000 puppets: restart, idle RSS and ingest at each size; needs --database-url).
         """) var only: String?
+    @Option(help: "Events the storage rows of --only storage ingest first.") var storageEvents = 1_000_000
     @Option(help: "Also write the ingest workload (100 events per PUT) to this directory, for another implementation to replay.")
     var exportWorkload: String?
 
@@ -46,6 +49,18 @@ struct Bench: AsyncParsableCommand {
             results += try await Self.storage(client: client)
             await client.close()
             print(Self.table(results))
+            return
+        }
+        if only == "storage" {
+            guard let databaseURL else { throw BenchError("storage needs --database-url") }
+            let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
+            try await Self.resetDatabase(client)
+            results.append(try await IngestWorkload(events: storageEvents, sessions: 100, perTransaction: 100, label: "storage", streamBodies: true)
+                .run(databaseURL: databaseURL, client: client))
+            results += try await Self.storage(client: client)
+            await client.close()
+            print(Self.table(results))
+            for result in results { print("\(result.workload): \(result.notes)") }
             return
         }
         if let only { return try await runOnly(only) }

@@ -20,7 +20,7 @@ struct StorageWorkload {
 
     func run(client: PostgresClient, store: PostgresCryptoStore) async throws -> [BenchResult] {
         try await client.execute("VACUUM FULL")
-        let before = try await Self.bytes(client)
+        let before = try await Self.bytes(client), databaseBefore = try await Self.databaseBytes(client)
         let start = Measure.now()
         try await client.execute("UPDATE sealbridge_megolm_replay SET seen_at = seen_at - interval '8 days'")
         try await client.execute("UPDATE sealbridge_appservice_transactions SET committed_at = committed_at - interval '8 days'")
@@ -31,20 +31,25 @@ struct StorageWorkload {
         while case let n = try await retention.pruneTransactions(committedBefore: horizon, batch: 1_000), n > 0 { pruned += n }
         let pruneSeconds = Measure.now() - start
         try await client.execute("VACUUM FULL")
-        let after = try await Self.bytes(client)
+        let after = try await Self.bytes(client), databaseAfter = try await Self.databaseBytes(client)
         let perEvent = Double(before) / Double(events)
         return [
             BenchResult(
                 workload: "database size per ingested event (growing tables)", store: "postgresql", operations: events, unit: "events",
                 wallSeconds: 0, cpuSeconds: 0, throughputPerSecond: perEvent, p50Milliseconds: 0, p99Milliseconds: 0, peakRSSMiB: Measure.peakRSSMiB(),
                 ceilingPerSecond: nil,
-                notes: "rate column = bytes per event after VACUUM FULL: \(before) bytes for \(events) events; 1,000,000 events ≈ \(Int(perEvent * 1_000_000 / 1_048_576)) MiB without housekeeping"),
+                notes: "rate column = bytes per event after VACUUM FULL: \(before) bytes for \(events) events (1,000,000 events ≈ \(Int(perEvent * 1_000_000 / 1_048_576)) MiB) without housekeeping; whole database \(databaseBefore / 1_048_576) MiB"),
             BenchResult(
                 workload: "database size after a simulated week with housekeeping", store: "postgresql", operations: pruned, unit: "rows pruned",
                 wallSeconds: pruneSeconds, cpuSeconds: 0, throughputPerSecond: Double(after), p50Milliseconds: 0, p99Milliseconds: 0,
                 peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: nil,
-                notes: "rate column = bytes left in the growing tables (replay floors, inbound sessions) after pruning and VACUUM FULL"),
+                notes: "rate column = bytes left in the growing tables (replay floors, inbound sessions) after pruning and VACUUM FULL; whole database \(databaseAfter / 1_048_576) MiB"),
         ]
+    }
+
+    /// Everything the database holds, catalogs included (what the operator's disk sees).
+    static func databaseBytes(_ client: PostgresClient) async throws -> Int {
+        try await client.query("SELECT pg_database_size(current_database())::bigint AS n").first?.decode(Int.self, "n") ?? 0
     }
 
     static func bytes(_ client: PostgresClient) async throws -> Int {

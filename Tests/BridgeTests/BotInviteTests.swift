@@ -5,6 +5,7 @@ import Logging
 import MatrixCrypto
 import MatrixModels
 import Postgres
+import Store
 import Testing
 
 @Suite("The bot and puppets: invites")
@@ -23,7 +24,8 @@ struct BotInviteTests {
         let users = LocalUsers(bot: try UserID("@bot:hs"), puppetNamespaceRegex: "@sb_.+:hs")
         let actions = BridgeActions(
             engine: engine, homeserver: homeserver, store: store,
-            client: PostgresClient(configuration: PostgresConfiguration(connectionString: "postgresql://nobody@127.0.0.1:1/none")), users: users)
+            sends: PostgresBridgeSendLedger(client: PostgresClient(configuration: PostgresConfiguration(connectionString: "postgresql://nobody@127.0.0.1:1/none"))),
+            users: users)
         let bot = BotService(
             engine: engine, homeserver: homeserver, store: store, actions: actions, commands: ManagementCommands(admins: [], commands: []),
             managementRoom: nil, autoJoin: true, allowedInviterServers: ["hs"])

@@ -44,3 +44,36 @@ struct OneTimeKeyPassTests {
         #expect(progress.lastPassDevices == 5 && progress.lastPassFinishedAt != nil)
     }
 }
+
+@Suite("Fallback keys of idle devices")
+struct IdleFallbackRotationTests {
+    /// Claims every one-time key of a device and one more: the last answer is its fallback key.
+    static func drain(_ hs: FakeHomeserver, _ device: DeviceRef) async -> String? {
+        var last: String?
+        for _ in 0..<51 {
+            let answer = await hs.claim(CryptoMachine.keysClaimBody([device]))
+            last = answer["one_time_keys"]?[device.userID.rawValue]?[device.deviceID.rawValue]?.objectValue?.first?.value["key"]?.stringValue
+        }
+        return last
+    }
+
+    @Test("a device found without one-time keys gets a new fallback key; one whose keys were only partly claimed keeps its own")
+    func rotateWhenExhausted() async throws {
+        let hs = FakeHomeserver()
+        let bridge = try await Party("bridge", on: hs, users: ["@sb_1:localhost", "@sb_2:localhost"])
+        let drained = DeviceRef(userID: bridge.users[0], deviceID: bridge.devices[0].1)
+        let partly = DeviceRef(userID: bridge.users[1], deviceID: bridge.devices[1].1)
+        let oldFallback = try #require(await Self.drain(hs, drained))
+        for _ in 0..<10 { _ = await hs.claim(CryptoMachine.keysClaimBody([partly])) }
+        let partlyFallback = await hs.devices[partly.userID]?[partly.deviceID]?.fallback?.1["key"]?.stringValue
+
+        let service = OneTimeKeyCheckService(
+            engine: bridge.engine, store: bridge.store, devicesPerSecond: 1_000, logger: Logger(label: "test"))
+        try await service.pass()
+        #expect(service.progress.toppedUp == 2 && service.progress.fallbackRotated == 1)
+        #expect(await hs.oneTimeKeyCount(drained.userID, drained.deviceID) == 50)
+        let newFallback = try #require(await Self.drain(hs, drained))
+        #expect(newFallback != oldFallback)
+        #expect(await hs.devices[partly.userID]?[partly.deviceID]?.fallback?.1["key"]?.stringValue == partlyFallback)
+    }
+}

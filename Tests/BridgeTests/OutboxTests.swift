@@ -4,6 +4,7 @@ import Logging
 import MatrixCrypto
 import MatrixModels
 import Postgres
+import Store
 import TestSupport
 import Testing
 
@@ -128,9 +129,37 @@ struct OutboxTests {
             INSERT INTO sealbridge_bridge_sends (sender, txn_id, event_id, sent_at)
             VALUES ('@bot:hs', 'old', '$1', now() - interval '25 hours'), ('@bot:hs', 'new', '$2', now())
             """)
-        let retention = BridgeSendRetention(client: client)
+        let retention = BridgeSendRetention(sends: PostgresBridgeSendLedger(client: client))
         #expect(try await retention.prune(sentBefore: Date().addingTimeInterval(-86_400), batch: 100) == 1)
         #expect(try await client.query("SELECT txn_id FROM sealbridge_bridge_sends").map { try $0.decode(String.self, "txn_id") } == ["new"])
+        await TestDatabase.drop(client, name)
+    }
+}
+
+@Suite("Bridge API send records on PostgreSQL")
+struct BridgeSendLedgerTests {
+    @Test("a send is claimed once: a second claim waits for the first, sees its event id when done, and takes over a stale claim")
+    func claims() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let ledger = PostgresBridgeSendLedger(client: client)
+        let key = BridgeSendKey(sender: try UserID("@bot:hs"), txnID: "t1")
+        #expect(try await ledger.claim(key, staleAfter: .seconds(300)))
+        #expect(try await !ledger.claim(key, staleAfter: .seconds(300)))  // in progress
+        #expect(try await ledger.eventID(of: key) == nil)
+        // A claim its sender failed to use is freed; the next caller gets it.
+        try await ledger.release(key)
+        #expect(try await ledger.claim(key, staleAfter: .seconds(300)))
+        try await ledger.finish(key, eventID: try EventID("$sent"))
+        #expect(try await ledger.eventID(of: key) == EventID("$sent"))
+        // A finished send is never claimed again, however old.
+        #expect(try await !ledger.claim(key, staleAfter: .seconds(0)))
+        // A claim left by a crashed attempt is taken over once stale, not before.
+        let crashed = BridgeSendKey(sender: try UserID("@bot:hs"), txnID: "t2")
+        #expect(try await ledger.claim(crashed, staleAfter: .seconds(300)))
+        try await client.execute("UPDATE sealbridge_bridge_sends SET claimed_at = now() - interval '10 minutes' WHERE txn_id = 't2'")
+        #expect(try await !ledger.claim(crashed, staleAfter: .seconds(3600)))
+        #expect(try await ledger.claim(crashed, staleAfter: .seconds(300)))
         await TestDatabase.drop(client, name)
     }
 }
