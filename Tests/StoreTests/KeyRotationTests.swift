@@ -168,6 +168,18 @@ struct KeyRotationTests {
         await TestDatabase.drop(client, name)
     }
 
+    @Test("every pickle or sealed column of the crypto store's schema is rotated (a new table with one must be listed)")
+    func everyEncryptedColumnIsListed() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(CryptoStoreMigrations.all, on: client)
+        let found = Set(try await client.query("""
+            SELECT table_name || '.' || column_name AS name FROM information_schema.columns
+            WHERE table_schema = current_schema() AND (column_name LIKE '%pickle%' OR column_name LIKE 'sealed%')
+            """).map { try $0.decode(String.self, "name") })
+        #expect(found == Set(columns.map(\.name)))
+        await TestDatabase.drop(client, name)
+    }
+
     @Test("the registry: a daemon without a listed key id is told which; a finished rotation forgets the old id")
     func registry() async throws {
         let (client, name) = try await TestDatabase.fresh()
