@@ -216,7 +216,7 @@ extension SealbridgeConfiguration {
         """
         homeserver \(homeserver.url) (\(homeserver.serverName)), appservice "\(appservice.id)" on \(appservice.address):\(appservice.port), \
         bot \(botUserID), puppets \(appservice.puppetLocalpartTemplate), database pool \(database.poolSize), \
-        encryption \(encryption.enabled ? "on" : "off"), bridge API \(bridgeAPI.token == nil ? "off" : "on"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
+        encryption \(encryption.enabled ? "on" : "off")\(encryption.previousPickleKeys.isEmpty ? "" : " (\(encryption.previousPickleKeys.count) previous pickle key(s) still read)"), bridge API \(bridgeAPI.token == nil ? "off" : "on"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
         """
     }
 }
