@@ -125,22 +125,41 @@ def run(stack, tmp_path):
             assert refused.returncode == 78, refused.stderr
             assert "previous_pickle_key_files" in refused.stderr and old_key not in refused.stderr + refused.stdout
 
-            # Step 2: rotate with batches of 1 while the user and the puppets keep writing.
-            process = await asyncio.create_subprocess_exec(
-                str(SEALBRIDGE), "rotate-pickle-key", "--config", str(stack.config), "--new-key-file", str(new_file), "--batch-size", "1",
-                "--pause-ms", "100",
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            n = 0
-            communicated = asyncio.ensure_future(process.communicate())
-            while not communicated.done():
-                await say(f"during {n}")
-                await asyncio.to_thread(puppet_says, n, f"puppet-during-{n}")
-                n += 1
-            out, err = await communicated
+            # Step 2: rotate with batches of 1 while the user and the puppets keep writing; the first run
+            # is killed part-way (a crash), the second goes on where it stopped.
+            rounds = 0
+
+            async def rotate_with_traffic(kill_after=None):
+                nonlocal rounds
+                process = await asyncio.create_subprocess_exec(
+                    str(SEALBRIDGE), "rotate-pickle-key", "--config", str(stack.config), "--new-key-file", str(new_file),
+                    "--batch-size", "1", "--pause-ms", "100", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+                communicated = asyncio.ensure_future(process.communicate())
+                started, n = time.monotonic(), 0
+                while not communicated.done():
+                    if kill_after is not None and time.monotonic() - started > kill_after and process.returncode is None:
+                        process.kill()
+                    await say(f"during {rounds}")
+                    await asyncio.to_thread(puppet_says, rounds, f"puppet-during-{rounds}")
+                    rounds += 1
+                    n += 1
+                out, err = await communicated
+                return process.returncode, out.decode(), err.decode(), n
+
+            def stale_at_start(err):
+                """Rows not under the new key when the run started, summed over the tables."""
+                return sum(int(total) - int(done) for done, total in re.findall(r": (\d+)/(\d+) under key", err))
+
+            code, out, err, n = await rotate_with_traffic(kill_after=1.5)
+            assert code == -9 and "rows left under other keys" not in out, (code, out, err)
+            first_stale = stale_at_start(err)
+            assert first_stale > 10, err
+            code, out, err, n = await rotate_with_traffic()
+            print(f"rotation: {n} rounds of traffic while the second run ran\n{err}{out}")
             assert n >= 5, f"only {n} rounds of traffic while the rotation ran"
-            out, err = out.decode(), err.decode()
-            print(f"rotation: {n} rounds of traffic while it ran\n{err}{out}")
-            assert process.returncode == 0, err + out
+            # Resumed: what the killed run moved is not done again (the daemon only adds rows under the new key).
+            assert 0 < stale_at_start(err) < first_stale, (first_stale, err)
+            assert code == 0, err + out
             assert "rows left under other keys: 0" in out, out
             assert "sealbridge_inbound_group_sessions.pickle" in err and "sealbridge_outbox.sealed" in err, err
             assert old_key not in err + out
