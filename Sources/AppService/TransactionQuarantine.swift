@@ -42,7 +42,7 @@ public actor TransactionQuarantine {
         self.onQuarantine = onQuarantine
     }
 
-    static func context(_ id: String) -> String { "quarantined transaction \(id)" }
+    public static func context(_ id: String) -> String { "quarantined transaction \(id)" }
 
     func succeeded(_ txnID: String) {
         attempts[txnID] = nil

@@ -9,6 +9,8 @@ public struct CryptoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidSecret = Code(rawValue: "invalid_secret")
         /// Stored crypto data does not decrypt or parse: wrong secret or tampering.
         public static let storeCorrupted = Code(rawValue: "store_corrupted")
+        /// A stored record names a store key id that no configured pickle key has (see ``StoreCipher``).
+        public static let unknownStoreKey = Code(rawValue: "unknown_store_key")
         /// libolm refused an operation; the message names it.
         public static let olm = Code(rawValue: "olm")
         /// The local user (bot or puppet) has no device yet.

@@ -52,17 +52,17 @@ extension CryptoMachine {
         let slot = KeyRequestSlot(requester: request.requester, sessionID: asked.sessionID)
         if let last = answeredKeyRequests[slot], now().timeIntervalSince(last) < settings.keyRequestAnswerInterval { return .refused(.rateLimited) }
         guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
-            let session = try? Session.unpickle(newest.pickle, key: cipher.pickleKey)
+            let session = try? cipher.unpickle(newest.pickle, { try Session.unpickle($0, key: $1) })
         else { return .refused(.noOlmSession) }
 
         let exported: String
-        do throws(OlmError) {
-            let outbound = try OutboundGroupSession.unpickle(initialPickle, key: cipher.pickleKey)
+        do {
+            let outbound = try cipher.unpickle(initialPickle) { try OutboundGroupSession.unpickle($0, key: $1) }
             let inbound = try InboundGroupSession(sessionKey: outbound.sessionKey)
             // The first stored pickle precedes every share of the session; the later of the two is never earlier than given.
             exported = try inbound.export(at: max(share.messageIndex, inbound.firstKnownIndex))
         } catch {
-            throw CryptoError(code: .storeCorrupted, message: "the initial pickle of session \(asked.sessionID) does not open: \(error.code)")
+            throw CryptoError(code: .storeCorrupted, message: "the initial pickle of session \(asked.sessionID) does not open: \(error)")
         }
         let content: JSONValue = [
             "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(shared.roomID.rawValue),

@@ -36,7 +36,7 @@ extension CryptoMachine {
     /// spread over the cores for large claims (the first message into a big room), returning the
     /// sessions pickled, in the order of `claims`.
     func createOutboundSessions(_ claims: [ClaimedKey], account: Account) async throws -> [CreatedSession] {
-        let key = cipher.pickleKey
+        let key = cipher
         let lent = LentAccount(account: account)
         let cores = Self.cores
         let results: [CreatedSession]
@@ -63,7 +63,7 @@ extension CryptoMachine {
     }
 
     /// Runs off the actor for large claims.
-    nonisolated static func createSessions(_ claims: ArraySlice<ClaimedKey>, account: LentAccount, key: PickleKey) -> [CreatedSession] {
+    nonisolated static func createSessions(_ claims: ArraySlice<ClaimedKey>, account: LentAccount, key: StoreCipher) -> [CreatedSession] {
         claims.map { claim in
             var created = CreatedSession(ref: claim.ref, curve25519: claim.curve25519)
             guard let publicKey = claim.key["key"]?.stringValue,
@@ -71,7 +71,7 @@ extension CryptoMachine {
                     != nil,
                 let session = try? Session.outbound(account: account.account, theirIdentityKey: claim.curve25519, theirOneTimeKey: publicKey)
             else { return created }
-            created.session = (session.sessionID, (try? session.pickle(key: key)) ?? "")
+            created.session = (session.sessionID, (try? key.pickle { try session.pickle(key: $0) }) ?? "")
             return created
         }
     }
@@ -92,7 +92,7 @@ extension CryptoMachine {
     func encryptRoomKeys(
         _ recipients: [LentOlmSession], roomKey: JSONValue, local: StoredAccount, identity: IdentityKeys, ownDeviceKeys: JSONValue
     ) async throws -> [DeviceRef: (envelope: JSONValue, pickle: String)] {
-        let key = cipher.pickleKey
+        let key = cipher
         let cores = Self.cores
         let work: @Sendable (ArraySlice<LentOlmSession>) throws -> [DeviceRef: (envelope: JSONValue, pickle: String)] = { slice in
             var out: [DeviceRef: (envelope: JSONValue, pickle: String)] = [:]
@@ -102,7 +102,7 @@ extension CryptoMachine {
                     session: lent.session)
                 let pickle: String
                 do {
-                    pickle = try lent.session.pickle(key: key)
+                    pickle = try key.pickle { try lent.session.pickle(key: $0) }
                 } catch {
                     throw CryptoError(code: .olm, message: "pickling an Olm session failed: \(error)")
                 }

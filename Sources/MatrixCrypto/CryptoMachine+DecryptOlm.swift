@@ -180,7 +180,7 @@ extension CryptoMachine {
             throw .malformed("cannot read Olm sessions: \(error)")
         }
         let sessions = stored.compactMap { entry in
-            (try? Session.unpickle(entry.pickle, key: cipher.pickleKey)).map { (record: entry, session: $0) }
+            (try? cipher.unpickle(entry.pickle, { try Session.unpickle($0, key: $1) })).map { (record: entry, session: $0) }
         }
         scratch.olmSessions[key] = sessions
         return sessions.map { ($0.record, $0.session) }

@@ -38,7 +38,7 @@ extension CryptoMachine {
             throw CryptoError(code: .olm, message: "Megolm encryption in \(roomID) failed: \(error.code)")
         }
         var record = plan.record
-        record.pickle = try Self.pickled(plan.session, cipher.pickleKey)
+        record.pickle = try Self.pickled(plan.session, cipher)
         var changes = CryptoChanges()
         changes.outboundGroupSessions = [record]
         let encrypted: JSONValue = [
@@ -64,7 +64,7 @@ extension CryptoMachine {
         guard var record = try await store.outboundGroupSessionWithoutShares(roomID: roomID, senderUserID: sender),
             record.sessionID == known.sessionID, record.senderDeviceID == identity.deviceID,
             let settings = try await room(roomID, scratch: Scratch()),
-            let session = try? OutboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey),
+            let session = try? cipher.unpickle(record.pickle, { try OutboundGroupSession.unpickle($0, key: $1) }),
             !needsRotation(record, session, settings: settings, recipients: [])
         else {
             fullyShared[owner] = nil
@@ -78,7 +78,7 @@ extension CryptoMachine {
         } catch {
             throw CryptoError(code: .olm, message: "Megolm encryption in \(roomID) failed: \(error.code)")
         }
-        record.pickle = try Self.pickled(session, cipher.pickleKey)
+        record.pickle = try Self.pickled(session, cipher)
         var changes = CryptoChanges()
         changes.outboundGroupSessions = [record]
         let encrypted: JSONValue = [

@@ -25,7 +25,7 @@ extension CryptoMachine {
         let upload = try KeysUpload.pending(from: account, userID: userID, deviceID: deviceID, includeDeviceKeys: true)
         var changes = CryptoChanges()
         changes.accounts = [StoredAccount(
-            userID: userID, deviceID: deviceID, pickle: try pickle { try account.pickle(key: cipher.pickleKey) },
+            userID: userID, deviceID: deviceID, pickle: try pickle { try cipher.pickle { try account.pickle(key: $0) } },
             deviceKeysUploaded: false)]
         return (changes, upload)
     }

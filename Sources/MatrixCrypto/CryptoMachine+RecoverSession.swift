@@ -24,7 +24,7 @@ extension CryptoMachine {
             throw CryptoError(code: .unknownDevice, message: "\(target) is not a tracked device")
         }
         guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
-            let session = try? Session.unpickle(newest.pickle, key: cipher.pickleKey)
+            let session = try? cipher.unpickle(newest.pickle, { try Session.unpickle($0, key: $1) })
         else { throw CryptoError(code: .unknownDevice, message: "no Olm session with \(target)") }
         let content = try Self.olmEncrypt(
             type: type, content: content, from: local, identity: account.identityKeys, ownDeviceKeys: try ownDeviceKeys(local, account),
@@ -44,7 +44,7 @@ extension CryptoMachine {
         for room in try await store.presentRooms(userID: sender).sorted() {
             guard let record = try await store.outboundGroupSession(roomID: room, senderUserID: sender),
                 record.shares.contains(where: { $0.userID == device.userID && $0.deviceID == device.deviceID && $0.messageIndex != nil }),
-                let session = try? OutboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey)
+                let session = try? cipher.unpickle(record.pickle, { try OutboundGroupSession.unpickle($0, key: $1) })
             else { continue }
             keys.append([
                 "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(room.rawValue),

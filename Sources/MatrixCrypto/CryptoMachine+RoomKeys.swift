@@ -47,9 +47,9 @@ extension CryptoMachine {
         let ref = GroupSessionRef(roomID: roomKey.roomID, sessionID: roomKey.sessionID)
         let pickled: String
         do {
-            pickled = try session.pickle(key: cipher.pickleKey)
+            pickled = try cipher.pickle { try session.pickle(key: $0) }
         } catch {
-            throw CryptoError(code: .olm, message: "pickling an inbound session failed: \(error.code)")
+            throw CryptoError(code: .olm, message: "pickling an inbound session failed: \(error)")
         }
         var stored = StoredInboundGroupSession(
             roomID: roomKey.roomID, sessionID: roomKey.sessionID, senderKey: senderKey, senderUserID: sender, senderEd25519: senderEd25519,
@@ -89,7 +89,7 @@ extension CryptoMachine {
             scratch.groupSessions[key] = (record, cached)
             return cached
         }
-        guard let session = try? InboundGroupSession.unpickle(record.pickle, key: cipher.pickleKey) else { return nil }
+        guard let session = try? cipher.unpickle(record.pickle, { try InboundGroupSession.unpickle($0, key: $1) }) else { return nil }
         scratch.groupSessions[key] = (record, session)
         inboundCache.put(key, record, session)
         return session

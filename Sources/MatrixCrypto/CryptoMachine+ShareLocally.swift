@@ -42,7 +42,7 @@ extension CryptoMachine {
             account = loaded.account
         } else {
             guard let record = try await store.account(userID: userID), record.deviceID == deviceID,
-                let unpickled = try? Account.unpickle(record.pickle, key: cipher.pickleKey)
+                let unpickled = try? cipher.unpickle(record.pickle, { try Account.unpickle($0, key: $1) })
             else { return nil }
             account = unpickled
         }

@@ -46,7 +46,7 @@ extension CryptoMachine {
         var stored = try await store.outboundGroupSession(roomID: roomID, senderUserID: sender)
         var session: OutboundGroupSession?
         if let current = stored {
-            guard let unpickled = try? OutboundGroupSession.unpickle(current.pickle, key: cipher.pickleKey) else {
+            guard let unpickled = try? cipher.unpickle(current.pickle, { try OutboundGroupSession.unpickle($0, key: $1) }) else {
                 throw CryptoError(code: .storeCorrupted, message: "outbound session in \(roomID) does not unpickle")
             }
             let rotate = needsRotation(current, unpickled, settings: settings, recipients: recipients, excluded: excluded)
@@ -71,7 +71,7 @@ extension CryptoMachine {
         } else {
             record = StoredOutboundGroupSession(
                 roomID: roomID, senderUserID: sender, senderDeviceID: local.deviceID, sessionID: outbound.sessionID,
-                pickle: try Self.pickled(outbound, cipher.pickleKey), createdAt: now())
+                pickle: try Self.pickled(outbound, cipher), createdAt: now())
         }
         // A device withheld for its trust gets the key once it meets the policy (cross-signed since).
         let byRef = self.settings.sharingPolicy == .all ? [:] : Dictionary(
@@ -101,7 +101,7 @@ extension CryptoMachine {
             if let loaded = scratch.olmSessions[key]?.first {
                 plan.sessions[device.curve25519] = loaded.session
             } else if let newest = sessions[device.curve25519]?.first {
-                guard let unpickled = try? Session.unpickle(newest.pickle, key: cipher.pickleKey) else {
+                guard let unpickled = try? cipher.unpickle(newest.pickle, { try Session.unpickle($0, key: $1) }) else {
                     throw CryptoError(code: .storeCorrupted, message: "Olm session with \(device.userID) \(device.deviceID) does not unpickle")
                 }
                 scratch.olmSessions[key] = [(newest, unpickled)]
@@ -217,9 +217,9 @@ extension CryptoMachine {
         return RoomKeyShare(changes: changes, batches: batches)
     }
 
-    static func pickled(_ session: OutboundGroupSession, _ key: PickleKey) throws -> String {
+    static func pickled(_ session: OutboundGroupSession, _ cipher: StoreCipher) throws -> String {
         do {
-            return try session.pickle(key: key)
+            return try cipher.pickle { try session.pickle(key: $0) }
         } catch {
             throw CryptoError(code: .olm, message: "pickling failed: \(error)")
         }

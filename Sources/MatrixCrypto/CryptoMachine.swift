@@ -86,7 +86,7 @@ public actor CryptoMachine {
     /// Records that `session` (new or advanced) is now the most recently used with its remote key,
     /// and returns its record to persist.
     func touchOlmSession(_ session: Session, local: StoredAccount, remoteKey: String, scratch: Scratch) throws -> StoredOlmSession {
-        recordOlmSession(session, pickle: try pickle { try session.pickle(key: cipher.pickleKey) }, local: local, remoteKey: remoteKey, scratch: scratch)
+        recordOlmSession(session, pickle: try pickle { try cipher.pickle { try session.pickle(key: $0) } }, local: local, remoteKey: remoteKey, scratch: scratch)
     }
 
     /// ``touchOlmSession(_:local:remoteKey:scratch:)`` with the pickle already made (off the actor).
@@ -107,9 +107,9 @@ public actor CryptoMachine {
         guard let record = try await store.account(userID: userID) else { return nil }
         let account: Account
         do {
-            account = try Account.unpickle(record.pickle, key: cipher.pickleKey)
+            account = try cipher.unpickle(record.pickle) { try Account.unpickle($0, key: $1) }
         } catch {
-            throw CryptoError(code: .storeCorrupted, message: "account of \(userID) does not unpickle: \(error.code)")
+            throw CryptoError(code: .storeCorrupted, message: "account of \(userID) does not unpickle: \(error)")
         }
         scratch.accounts[userID] = (record, account)
         return (record, account)
@@ -131,7 +131,7 @@ public actor CryptoMachine {
     func flushAccounts(_ scratch: Scratch, into changes: inout CryptoChanges) throws {
         for (_, entry) in scratch.accounts.sorted(by: { $0.key < $1.key }) {
             var record = entry.record
-            record.pickle = try pickle { try entry.account.pickle(key: cipher.pickleKey) }
+            record.pickle = try pickle { try cipher.pickle { try entry.account.pickle(key: $0) } }
             changes.accounts.append(record)
         }
     }

@@ -48,7 +48,7 @@ struct CryptoAssembly {
         logger: Logger
     ) throws {
         do {
-            cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
+            cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "", previous: configuration.encryption.previousPickleKeys)
         } catch {
             throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
         }

@@ -135,6 +135,7 @@ public enum Daemon {
             do {
                 crypto = try CryptoAssembly(
                     configuration: configuration, client: client, fence: fence, resetIdentity: resetIdentity, logger: logger)
+                try await PickleKeyRotation.checkKeyring(crypto.cipher, client: client, logger: logger)
             } catch {
                 await lock.release()
                 await client.close()

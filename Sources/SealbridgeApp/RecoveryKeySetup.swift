@@ -44,7 +44,7 @@ public enum RecoveryKeySetup {
         }
         let cipher: StoreCipher
         do {
-            cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "")
+            cipher = try StoreCipher(secret: configuration.encryption.pickleKey ?? "", previous: configuration.encryption.previousPickleKeys)
         } catch {
             throw DaemonError(code: .configuration, message: "encryption.pickle_key: \(error.message)")
         }

@@ -110,19 +110,26 @@ final class ConfigReader {
             case (.some(let value), nil):
                 return value
             case (nil, .some(let path)):
-                let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : reader.fileBase.appendingPathComponent(path)
-                guard let data = FileManager.default.contents(atPath: url.path) else {
-                    reader.problem(key("\(name)_file"), "cannot read \(url.path)")
-                    return nil
-                }
-                var value = String(decoding: data, as: UTF8.self)
-                while value.last == "\n" || value.last == "\r" { value.removeLast() }
-                if value.isEmpty { reader.problem(key("\(name)_file"), "\(url.path) is empty") }
-                return value.isEmpty ? nil : value
+                return secretFile(path, key: key("\(name)_file"))
             case (nil, nil):
                 if required { reader.problem(key(name), "missing (set \(name), \(name)_file or $\(environmentName))") }
                 return nil
             }
+        }
+
+        /// The secret in the file at `path` (relative to the credentials directory), without trailing newlines.
+        ///
+        /// - Parameter key: The config key that named the file, for problems (which never show the value).
+        func secretFile(_ path: String, key: String) -> String? {
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : reader.fileBase.appendingPathComponent(path)
+            guard let data = FileManager.default.contents(atPath: url.path) else {
+                reader.problem(key, "cannot read \(url.path)")
+                return nil
+            }
+            var value = String(decoding: data, as: UTF8.self)
+            while value.last == "\n" || value.last == "\r" { value.removeLast() }
+            if value.isEmpty { reader.problem(key, "\(url.path) is empty") }
+            return value.isEmpty ? nil : value
         }
     }
 

@@ -140,7 +140,7 @@ extension SealbridgeConfiguration {
 
     static func readEncryption(_ s: ConfigReader.Section) -> Encryption {
         s.rejectUnknown([
-            "enabled", "pickle_key", "pickle_key_file", "recovery_key", "recovery_key_file", "rotation", "sharing_policy", "accept_from",
+            "enabled", "pickle_key", "pickle_key_file", "previous_pickle_key_files", "recovery_key", "recovery_key_file", "rotation", "sharing_policy", "accept_from",
             "undecryptable", "cross_signing", "key_requests",
         ])
         let enabled = s.bool("enabled", default: true)
@@ -149,6 +149,13 @@ extension SealbridgeConfiguration {
             s.reader.problem(s.key("pickle_key"), "still the example placeholder CHANGE_ME")
         } else if let key, key.utf8.count < 43 {
             s.reader.problem(s.key("pickle_key"), "too weak: use at least 32 random bytes, e.g. `openssl rand -base64 32`")
+        }
+        // Read only (docs/rotation.md): rows still under an earlier key while rotate-pickle-key moves them.
+        let previousKeys = s.strings("previous_pickle_key_files").enumerated().compactMap { index, path -> String? in
+            let name = "\(s.key("previous_pickle_key_files"))[\(index)]"
+            guard let previous = s.secretFile(path, key: name) else { return nil }
+            if previous.utf8.count < 43 { s.reader.problem(name, "too weak: a pickle key holds at least 32 random bytes") }
+            return previous
         }
         // Checked as a recovery key (prefix, parity) when the daemon starts: SealbridgeConfig knows no crypto.
         let recoveryKey = s.secret("recovery_key", required: false, environmentName: "SEALBRIDGE_ENCRYPTION_RECOVERY_KEY")
@@ -170,7 +177,7 @@ extension SealbridgeConfiguration {
         let keyRequests = s.section("key_requests")
         keyRequests.rejectUnknown(["enabled", "request_after_seconds"])
         var encryption = Encryption(
-            enabled: enabled, pickleKey: key, recoveryKey: recoveryKey,
+            enabled: enabled, pickleKey: key, previousPickleKeys: previousKeys, recoveryKey: recoveryKey,
             rotationPeriodMilliseconds: rotation.int("period_ms", default: 604_800_000, range: 60_000...(30 * 86_400_000)),
             rotationMessages: rotation.int("messages", default: 100, range: 1...10_000), sharingPolicy: policy("sharing_policy", default: .crossSigned), acceptFrom: policy("accept_from", default: .all),
             undecryptableAfter: TimeInterval(undecryptable.int("surface_after_seconds", default: 60, range: 0...86_400)),

@@ -73,6 +73,9 @@ public struct SealbridgeConfiguration: Sendable {
         public var enabled: Bool
         /// The secret that keys at rest are derived from (HKDF); ≥ 32 bytes of entropy.
         public var pickleKey: String?
+        /// Earlier pickle keys (`previous_pickle_key_files`, read from their files): rows under them are
+        /// still read, never written, while `sealbridge rotate-pickle-key` moves them to ``pickleKey``.
+        public var previousPickleKeys: [String] = []
         /// The bot's secret storage recovery key (as `sealbridge recovery-key` printed it): restores
         /// the bot's cross-signing identity when the database has lost it. nil: none configured.
         public var recoveryKey: String?
@@ -213,7 +216,7 @@ extension SealbridgeConfiguration {
         """
         homeserver \(homeserver.url) (\(homeserver.serverName)), appservice "\(appservice.id)" on \(appservice.address):\(appservice.port), \
         bot \(botUserID), puppets \(appservice.puppetLocalpartTemplate), database pool \(database.poolSize), \
-        encryption \(encryption.enabled ? "on" : "off"), bridge API \(bridgeAPI.token == nil ? "off" : "on"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
+        encryption \(encryption.enabled ? "on" : "off")\(encryption.previousPickleKeys.isEmpty ? "" : " (\(encryption.previousPickleKeys.count) previous pickle key(s) still read)"), bridge API \(bridgeAPI.token == nil ? "off" : "on"), \(management.admins.count) admin(s), logging \(logging.level)/\(logging.format.rawValue)
         """
     }
 }

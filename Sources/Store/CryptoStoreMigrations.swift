@@ -290,5 +290,16 @@ public enum CryptoStoreMigrations {
             -- are delivered with encryption.from_bundle, trusted no more than that device).
             ALTER TABLE sealbridge_inbound_group_sessions ADD COLUMN bundle_sender_user_id text, ADD COLUMN bundle_sender_key text;
             """),
+        Migration(version: 33, name: "store keys that may still have rows (pickle key rotation)", sql: """
+            -- Key ids (a one-way fingerprint of a pickle key, never the key) that wrote version-2 rows.
+            -- The daemon refuses to start without every key listed here; rotate-pickle-key removes a key
+            -- once no row is under it (docs/rotation.md).
+            CREATE TABLE sealbridge_store_keys (
+                key_id text PRIMARY KEY,
+                first_used_at timestamptz NOT NULL DEFAULT now(),
+                -- When a daemon last started writing under it; NULL: only a rotation wrote under it.
+                writer_since timestamptz
+            );
+            """),
     ]
 }

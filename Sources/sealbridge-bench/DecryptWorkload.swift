@@ -33,7 +33,7 @@ struct DecryptWorkload {
             let inbound = try InboundGroupSession(sessionKey: session.sessionKey)
             keys.inboundGroupSessions.append(StoredInboundGroupSession(
                 roomID: room, sessionID: session.sessionID, senderKey: "curve-\(index)", senderUserID: user,
-                firstKnownIndex: 0, pickle: try inbound.pickle(key: cipher.pickleKey)))
+                firstKnownIndex: 0, pickle: try cipher.pickle { try inbound.pickle(key: $0) }))
             outbound.append((user, session))
             initialKeys.append(session.sessionKey)
         }

@@ -69,7 +69,7 @@ struct IngestWorkload {
             let user = try UserID("@sender_\(index % 50):bench"), session = try OutboundGroupSession.create()
             keys.inboundGroupSessions.append(StoredInboundGroupSession(
                 roomID: room, sessionID: session.sessionID, senderKey: Self.senderKey(index), senderUserID: user, firstKnownIndex: 0,
-                pickle: try InboundGroupSession(sessionKey: session.sessionKey).pickle(key: cipher.pickleKey)))
+                pickle: try cipher.pickle { try InboundGroupSession(sessionKey: session.sessionKey).pickle(key: $0) }))
             outbound.append((user, session))
             initialKeys.append(session.sessionKey)
         }

@@ -11,14 +11,14 @@ struct Sealbridge: AsyncParsableCommand {
             Sealbridge keeps Olm/Megolm state for an appservice bot and its puppets in PostgreSQL, \
             decrypts what the homeserver pushes and encrypts what the bridge sends.
 
-            Exit codes: 0 success (doctor: nothing wrong), 1 doctor found a problem, 64 usage, 69 a dependency (database) unavailable, \
+            Exit codes: 0 success (doctor: nothing wrong), 1 doctor found a problem (rotate-pickle-key: rows left or not opening), 64 usage, 69 a dependency (database) unavailable, \
             74 a file could not be read or written, 78 configuration problems. \
             A second `run` against the same database waits as a standby until the first stops.
             """,
         version: SealbridgeInfo.version,
         subcommands: [
             RunCommand.self, GenerateRegistrationCommand.self, CheckConfigCommand.self, MigrateCommand.self, RecoveryKeyCommand.self,
-            DoctorCommand.self,
+            DoctorCommand.self, RotatePickleKeyCommand.self,
         ])
 }
 

@@ -191,6 +191,32 @@ struct ConfigurationTests {
         #expect(problems { _ = try SealbridgeConfiguration.parse(both) }.contains { $0.hasPrefix("appservice.hs_token: given both") })
     }
 
+    @Test("previous pickle keys: read from their files (relative to $CREDENTIALS_DIRECTORY), checked, never shown")
+    func previousPickleKeys() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sealbridge-config-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let old = String(repeating: "o", count: 44), older = String(repeating: "p", count: 44)
+        try Data((old + "\n").utf8).write(to: directory.appendingPathComponent("old"))
+        try Data(older.utf8).write(to: directory.appendingPathComponent("older"))
+        try Data("short".utf8).write(to: directory.appendingPathComponent("weak"))
+        let environment = ["CREDENTIALS_DIRECTORY": directory.path]
+        #expect(try SealbridgeConfiguration.parse(validYAML()).encryption.previousPickleKeys.isEmpty)
+        func yaml(_ files: String) -> String {
+            validYAML().replacingOccurrences(of: "encryption:\n", with: "encryption:\n  previous_pickle_key_files: \(files)\n")
+        }
+        let config = try SealbridgeConfiguration.parse(yaml("[old, older]"), environment: environment)
+        #expect(config.encryption.previousPickleKeys == [old, older])
+        #expect(!config.summary.contains(old) && config.summary.contains("encryption on (2 previous pickle key(s) still read)"))
+        let found = problems { _ = try SealbridgeConfiguration.parse(yaml("[old, missing, weak]"), environment: environment) }
+        #expect(found.contains { $0.hasPrefix("encryption.previous_pickle_key_files[1]: cannot read") })
+        #expect(found.contains { $0.hasPrefix("encryption.previous_pickle_key_files[2]: too weak") })
+        #expect(!found.joined().contains("short"))
+        #expect(problems { _ = try SealbridgeConfiguration.parse(yaml("old"), environment: environment) }.contains {
+            $0.hasPrefix("encryption.previous_pickle_key_files: must be a list")
+        })
+    }
+
     @Test("environment variables override the file")
     func environmentOverride() throws {
         let other = String(repeating: "z", count: 48)

@@ -3,8 +3,8 @@ import MatrixModels
 
 /// Where the crypto engine keeps its state: one batched write, reads by key.
 ///
-/// Everything it holds is either public or encrypted: pickles are encrypted by libolm with the
-/// ``StoreCipher/pickleKey``. Implementations: ``MemoryCryptoStore`` for tests, and the PostgreSQL
+/// Everything it holds is either public or encrypted: pickles are encrypted by libolm under keys
+/// of the ``StoreCipher`` (``StoreCipher/pickle(_:)``). Implementations: ``MemoryCryptoStore`` for tests, and the PostgreSQL
 /// store (module `Store`), whose `save` joins the appservice transaction's database transaction.
 public protocol CryptoStore: Sendable {
     /// The Olm account of a local device (bot or puppet), if it has one.
