@@ -67,6 +67,16 @@ struct KeyRotationTests {
                 INSERT INTO sealbridge_cross_signing_identities (user_id, master_key, self_signing_key, user_signing_key, sealed_seeds, published)
                 VALUES (\(user.rawValue), 'm', 's', 'u', \(seeds), true)
                 """)
+            // A history bundle's sealed file pointer (its AES key among it).
+            let id = "b\(index)", pointer = Array(#"{"url":"mxc://hs/m","key":{"k":"secret"}}"#.utf8)
+            let sealed = try index.isMultiple(of: 2)
+                ? old.seal(pointer, context: PostgresCryptoStore.historyBundleContext(id))
+                : old.sealVersion1(pointer, context: PostgresCryptoStore.historyBundleContext(id))
+            try await client.execute("""
+                INSERT INTO sealbridge_history_bundles
+                    (id, recipient_user_id, recipient_device_id, room_id, sender_user_id, sender_device_id, sender_key, sender_ed25519, sealed, received_at)
+                VALUES (\(id), \(user.rawValue), 'DEV', \("!r\(index):hs"), \(alice.rawValue), 'AD', 'K', 'E', \(sealed), now())
+                """)
         }
     }
 
