@@ -67,22 +67,54 @@ public struct HomeserverClient: Sendable {
             url += "?" + parameters.map { "\(Self.encode($0.0))=\(Self.encode($0.1))" }.joined(separator: "&")
         }
         let label = "\(method.rawValue) \(path)"
+        let bytes: ByteBuffer
+        do {
+            bytes = try await perform(
+                method, url: url, label: label, body: body.map { $0.serialized() }, json: true, limit: Self.maxAnswerBytes)
+        } catch let error as MediaTooLarge {
+            throw HomeserverError(status: 0, errcode: nil, message: "\(error)", request: label)
+        }
+        return (try? JSONValue.parse(bytes.readableBytesView)) ?? .object([:])
+    }
+
+    /// The largest JSON answer ``request(_:_:query:as:body:)`` reads.
+    static let maxAnswerBytes = 64 * 1024 * 1024
+
+    /// Sends one request with the retry policy above and returns the body of its 2xx answer.
+    ///
+    /// - Parameters:
+    ///   - json: Sends `Content-Type: application/json` (with or without a body, as the API calls expect).
+    ///   - limit: The most bytes of a 2xx answer read; more (announced by `Content-Length` or read)
+    ///     ends the request at once, not retried.
+    /// - Throws: ``MediaTooLarge`` past `limit`; ``HomeserverError`` for any other non-2xx answer
+    ///   (its `errcode` and `error` from the JSON body) or when the attempts run out.
+    func perform(_ method: HTTPMethod, url: String, label: String, body: [UInt8]?, json: Bool, limit: Int) async throws -> ByteBuffer {
         var delay = Duration.milliseconds(250)
         var attempt = 1
         while true {
             var request = HTTPClientRequest(url: url)
             request.method = method
             request.headers.add(name: "Authorization", value: "Bearer \(asToken)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            if let body { request.body = .bytes(ByteBuffer(bytes: body.serialized())) }
-            let outcome: (status: Int, body: JSONValue, retryAfter: Duration?)
+            if json { request.headers.add(name: "Content-Type", value: "application/json") }
+            if let body { request.body = .bytes(ByteBuffer(bytes: body)) }
+            let status: Int, answer: ByteBuffer, headers: HTTPHeaders
             do {
                 let response = try await http.execute(request, timeout: .init(requestTimeout))
-                let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-                let json = (try? JSONValue.parse(bytes.readableBytesView)) ?? .object([:])
-                let retryAfter = json["retry_after_ms"]?.integerValue.map { Duration.milliseconds($0) }
-                    ?? response.headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
-                outcome = (Int(response.status.code), json, retryAfter)
+                status = Int(response.status.code)
+                headers = response.headers
+                if (200..<300).contains(status) {
+                    if let length = headers.first(name: "Content-Length").flatMap(Int.init), length > limit { throw MediaTooLarge(limit: limit) }
+                    do {
+                        answer = try await response.body.collect(upTo: limit)
+                    } catch is NIOTooManyBytesError {
+                        throw MediaTooLarge(limit: limit)
+                    }
+                } else {
+                    // An error answer's text, if it is short enough to be one.
+                    answer = (try? await response.body.collect(upTo: 64 * 1024)) ?? ByteBuffer()
+                }
+            } catch let error as MediaTooLarge {
+                throw error
             } catch {
                 guard attempt < maxAttempts else {
                     throw HomeserverError(status: 0, errcode: nil, message: "\(error)", request: label)
@@ -93,21 +125,22 @@ public struct HomeserverClient: Sendable {
                 attempt += 1
                 continue
             }
-            switch outcome.status {
-            case 200..<300:
-                return outcome.body
+            if (200..<300).contains(status) { return answer }
+            let json = (try? JSONValue.parse(answer.readableBytesView)) ?? .object([:])
+            switch status {
             case 429 where attempt < maxAttempts:
-                let wait = min(outcome.retryAfter ?? delay, maxRetryAfter)
+                let retryAfter = json["retry_after_ms"]?.integerValue.map { Duration.milliseconds($0) }
+                    ?? headers.first(name: "Retry-After").flatMap(Int.init).map { Duration.seconds($0) }
+                let wait = min(retryAfter ?? delay, maxRetryAfter)
                 logger.notice("rate limited by the homeserver", metadata: ["request": "\(label)", "wait_ms": "\(wait.components.seconds * 1000 + wait.components.attoseconds / 1_000_000_000_000_000)"])
                 try await Task.sleep(for: wait)
             case 500..<600 where attempt < maxAttempts:
-                logger.warning("homeserver error; retrying", metadata: ["request": "\(label)", "status": "\(outcome.status)"])
+                logger.warning("homeserver error; retrying", metadata: ["request": "\(label)", "status": "\(status)"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(10))
             default:
                 throw HomeserverError(
-                    status: outcome.status, errcode: outcome.body["errcode"]?.stringValue,
-                    message: outcome.body["error"]?.stringValue ?? "no error text", request: label)
+                    status: status, errcode: json["errcode"]?.stringValue, message: json["error"]?.stringValue ?? "no error text", request: label)
             }
             attempt += 1
         }
