@@ -94,9 +94,12 @@ extension CryptoMachine {
         var step = CryptoStep()
         step.changes.releasedHistoryBundles.insert(bundle.id)
         var outcome = HistoryBundleOutcome(roomID: bundle.roomID, sender: bundle.sender, recipient: bundle.recipient.userID)
+        // A store that cannot be read fails the step (the bundle stays for the next sweep), never
+        // lets the import through unjudged.
+        let verdict = try await judge(bundle)
         let contents: HistoryBundle
         do throws(HistoryBundleFailure) {
-            if let verdict = try? await judge(bundle), case .refuse(let failure) = verdict { throw failure }
+            if case .refuse(let failure)? = verdict { throw failure }
             let plaintext = try bundle.file.open(try download.get())
             contents = try HistoryBundle(plaintext: plaintext)
         } catch {
