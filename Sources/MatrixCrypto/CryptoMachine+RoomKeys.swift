@@ -31,7 +31,8 @@ extension CryptoMachine {
     /// Stores the Megolm session an `m.room_key` carries as its sender's claim.
     ///
     /// A stored claim never changes owner: a key from the same owner (sender key, user, Ed25519 key)
-    /// known from an earlier index extends it; a key naming the same sender key for another user or
+    /// known from an earlier index extends it, and the owner's own key replaces a forwarded or
+    /// bundled copy known from the same index; a key naming the same sender key for another user or
     /// Ed25519 key is refused; a key from another sender is kept as that sender's own claim, so an
     /// impostor who re-shares a session first can neither relabel nor block the genuine owner's copy.
     /// Conflicts go to ``Scratch/conflicts``.
@@ -67,7 +68,7 @@ extension CryptoMachine {
             scratch.conflicts.append(RoomKeyConflict(
                 roomID: ref.roomID, sessionID: ref.sessionID, existingSender: other.senderUserID, newSender: sender, refused: false))
         }
-        if let sameKey, sameKey.firstKnownIndex <= stored.firstKnownIndex { return false }
+        if let sameKey, !stored.supersedes(sameKey) { return false }
         known.removeAll { $0.senderKey == senderKey }
         known.append(stored)
         scratch.claims[ref] = known

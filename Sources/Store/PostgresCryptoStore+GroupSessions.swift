@@ -73,8 +73,9 @@ extension PostgresCryptoStore {
     static func groupSessionStatements(_ changes: CryptoChanges) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
         for session in changes.inboundGroupSessions {
-            // A claim never changes owner: only the same sender key, user and Ed25519 key, with an
-            // earlier first known index, may replace the stored copy.
+            // A claim never changes owner: only the same sender key, user and Ed25519 key may replace
+            // the stored copy, from an earlier first known index or as the owner's own key where the
+            // stored one was forwarded or bundled (StoredInboundGroupSession.supersedes).
             statements.append("""
                 INSERT INTO sealbridge_inbound_group_sessions
                     (room_id, session_id, sender_key, sender_user_id, sender_ed25519, first_known_index, pickle, forwarded,
@@ -85,7 +86,10 @@ extension PostgresCryptoStore {
                 ON CONFLICT (room_id, session_id, sender_key) DO UPDATE SET first_known_index = EXCLUDED.first_known_index,
                     pickle = EXCLUDED.pickle, forwarded = EXCLUDED.forwarded,
                     bundle_sender_user_id = EXCLUDED.bundle_sender_user_id, bundle_sender_key = EXCLUDED.bundle_sender_key
-                WHERE EXCLUDED.first_known_index < sealbridge_inbound_group_sessions.first_known_index
+                WHERE (EXCLUDED.first_known_index < sealbridge_inbound_group_sessions.first_known_index
+                       OR (EXCLUDED.first_known_index = sealbridge_inbound_group_sessions.first_known_index
+                           AND (sealbridge_inbound_group_sessions.forwarded OR sealbridge_inbound_group_sessions.bundle_sender_user_id IS NOT NULL)
+                           AND NOT EXCLUDED.forwarded AND EXCLUDED.bundle_sender_user_id IS NULL))
                   AND EXCLUDED.sender_user_id = sealbridge_inbound_group_sessions.sender_user_id
                   AND EXCLUDED.sender_ed25519 = sealbridge_inbound_group_sessions.sender_ed25519
                 """)

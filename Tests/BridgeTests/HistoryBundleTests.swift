@@ -259,6 +259,31 @@ struct HistoryBundleTests {
         #expect(claim.bundleSender == nil)
     }
 
+    @Test("the sender's own room key from the same index replaces the bundled copy: later events carry no bundle marker")
+    func directKeyReplacesBundle() async throws {
+        let setup = try await Setup()
+        await setup.invite(setup.bob.user, by: setup.alice.user)
+        try await setup.sendBundle(["room_keys": [try setup.entry()]], from: setup.alice)
+        try await setup.bob.sync()
+        #expect(try await setup.bobImports().step.roomEvents.allSatisfy { $0.bundleSender == setup.alice.user })
+        // Alice's client shares the session with Bob directly after all (from index 0, as exported).
+        let direct: JSONValue = [
+            "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(setup.history.rawValue), "session_id": .string(setup.group.sessionID),
+            "session_key": .string(setup.initialKey),
+        ]
+        let (changes, request) = try await setup.alice.machine.encryptToDevice(
+            sender: setup.alice.user, to: DeviceRef(userID: setup.bob.user, deviceID: setup.bob.device), type: "m.room_key", content: direct)
+        try await setup.alice.store.save(changes)
+        await setup.hs.sendToDevice(request, sender: setup.alice.user)
+        try await setup.bob.sync()
+        let claim = try #require(try await setup.bob.store.inboundGroupSessions(roomID: setup.history, sessionID: setup.group.sessionID).first)
+        #expect(claim.bundleSender == nil && claim.firstKnownIndex == 0)
+        _ = try await setup.postMegolm("after the direct key")
+        let after = try await setup.bob.sync()
+        #expect(after.bodies == ["after the direct key"])
+        #expect(after.roomEvents.allSatisfy { $0.bundleSender == nil })
+    }
+
     @Test("a third member's session in the inviter's bundle is that member's claim, trusted no more than the inviter's device")
     func thirdPartySessionCapped() async throws {
         let setup = try await Setup()

@@ -81,6 +81,35 @@ enum CryptoStoreConformance {
         #expect(claims.first { $0.senderKey == "MK" }?.senderUserID == mallory, "Mallory's copy is his own claim")
         #expect(claims.map(\.firstKnownIndex) == [0, 2], "claims come lowest index first")
 
+        // A copy known only through another device's word (bundled, or forwarded) gives way to the
+        // owner's own key from the same index, never the other way round, never to a later index.
+        var bundled = StoredInboundGroupSession(
+            roomID: room, sessionID: "B", senderKey: "K", senderUserID: alice, senderEd25519: "E", firstKnownIndex: 0, pickle: "bundled")
+        bundled.bundleSender = BundleSender(userID: mallory, curve25519: "MK")
+        var viaBundle = CryptoChanges()
+        viaBundle.inboundGroupSessions = [bundled]
+        try await store.save(viaBundle)
+        var direct = bundled
+        direct.bundleSender = nil
+        direct.pickle = "direct"
+        var directLater = direct
+        directLater.firstKnownIndex = 3
+        directLater.pickle = "direct-from-3"
+        var ownKey = CryptoChanges()
+        ownKey.inboundGroupSessions = [directLater]
+        try await store.save(ownKey)
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "B").map(\.pickle) == ["bundled"], "a later index never replaces")
+        ownKey.inboundGroupSessions = [direct]
+        try await store.save(ownKey)
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "B") == [direct])
+        var forwarded = direct
+        forwarded.forwarded = true
+        forwarded.pickle = "forwarded"
+        var again = CryptoChanges()
+        again.inboundGroupSessions = [forwarded, bundled]
+        try await store.save(again)
+        #expect(try await store.inboundGroupSessions(roomID: room, sessionID: "B") == [direct], "an indirect copy never replaces the owner's")
+
         // Parked events: kept once per event id (sealed where the store seals), found by session,
         // surfaced once, removed when released; any string the sender chose survives, NUL included.
         let event: JSONValue = ["type": "m.room.encrypted", "event_id": "$p1", "room_id": "!room", "sender": "@alice:localhost",

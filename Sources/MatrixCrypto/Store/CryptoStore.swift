@@ -170,6 +170,8 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
     /// Imported from an MSC4268 history bundle of this inviter's device: its events are delivered
     /// with `encryption.from_bundle`, at a trust no higher than that device's.
     public var bundleSender: BundleSender?
+    /// Known only through another device's word: forwarded in answer to a request, or from a history bundle.
+    public var isIndirect: Bool { forwarded || bundleSender != nil }
 
     public init(
         roomID: RoomID, sessionID: String, senderKey: String, senderUserID: UserID, senderEd25519: String = "", firstKnownIndex: UInt32,
@@ -188,6 +190,14 @@ public struct StoredInboundGroupSession: Sendable, Hashable {
     /// may a copy known from an earlier index replace this one.
     public func hasSameOwner(as other: StoredInboundGroupSession) -> Bool {
         senderKey == other.senderKey && senderUserID == other.senderUserID && senderEd25519 == other.senderEd25519
+    }
+
+    /// Whether this copy replaces `existing` in the store: the same owner's, known from an earlier
+    /// index, or the owner's own `m.room_key` from the same index where `existing` was only another
+    /// device's word (forwarded or bundled) — the direct copy carries the owner device's trust.
+    public func supersedes(_ existing: StoredInboundGroupSession) -> Bool {
+        guard hasSameOwner(as: existing) else { return false }
+        return firstKnownIndex < existing.firstKnownIndex || (firstKnownIndex == existing.firstKnownIndex && existing.isIndirect && !isIndirect)
     }
 }
 

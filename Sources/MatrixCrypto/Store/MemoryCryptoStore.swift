@@ -264,8 +264,8 @@ public actor MemoryCryptoStore: CryptoStore {
         for session in changes.inboundGroupSessions {
             let key = GroupSessionKey(roomID: session.roomID, sessionID: session.sessionID)
             if let existing = groupSessions[key]?[session.senderKey] {
-                // A claim never changes owner; the same owner's copy from an earlier index extends it.
-                guard existing.hasSameOwner(as: session), session.firstKnownIndex < existing.firstKnownIndex else { continue }
+                // A claim never changes owner; see StoredInboundGroupSession.supersedes.
+                guard session.supersedes(existing) else { continue }
             }
             groupSessions[key, default: [:]][session.senderKey] = session
         }
