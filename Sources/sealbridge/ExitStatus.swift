@@ -33,6 +33,10 @@ enum ExitStatus {
         do {
             try await body()
         } catch let error as DaemonError {
+            // Hummingbird's server finishes its graceful shutdown in an unstructured task that may
+            // still log ("Server shutdown error: Already closed") after the service group returned;
+            // let it land first, so that the reason is the last line an operator reads.
+            try? await Task.sleep(for: .milliseconds(200))
             report("sealbridge: \(error.message)")
             switch error.code {
             case .databaseUnavailable, .homeserverUnavailable: throw unavailable
