@@ -36,7 +36,7 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]),
 
         // MARK: Wrappers
-        .target(name: "Olm", dependencies: ["COlm"]),
+        .target(name: "Olm", dependencies: ["COlm", "Primitives"]),
         .target(name: "Primitives", dependencies: ["COpenSSL"]),
         .target(name: "Postgres", dependencies: ["CLibPQ"]),
 

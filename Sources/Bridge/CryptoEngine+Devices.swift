@@ -45,14 +45,23 @@ extension CryptoEngine {
         }
         try await transport.provisionDevice(deviceID, for: userID, displayName: displayName)
         // Keys are generated and signed before the lock is taken (a new account shares nothing), so
-        // devices are made on every core; only the commit holds the lock.
+        // devices are made on every core; only the commit holds the lock. So is a new identity, which
+        // is committed in the device's own step.
         let created = try machine.newDevice(userID: userID, deviceID: deviceID)
-        let upload = try await step { () -> (CryptoChanges, KeysUpload?) in
-            if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), nil) }
-            return (created.changes, created.upload)
+        let identity = await newIdentity(for: userID, deviceID: deviceID, deviceKeys: created.upload.deviceKeys)
+        let (upload, identityCommitted) = try await step { () -> (CryptoChanges, (KeysUpload?, Bool)) in
+            if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), (nil, false)) }
+            var changes = created.changes
+            guard let identity, try await store.crossSigningIdentity(userID: userID) == nil else { return (changes, (created.upload, false)) }
+            changes.merge(identity.changes)
+            return (changes, (created.upload, true))
         }
-        if let upload { try await self.upload(upload) }
-        if let policy = crossSigning?(userID) {
+        if let upload, identityCommitted, let identity {
+            try await self.upload(upload, publishing: identity.upload)
+        } else if let upload {
+            try await self.upload(upload)
+        }
+        if !identityCommitted, let policy = crossSigning?(userID) {
             do {
                 try await ensureCrossSigning(userID, onForeignIdentity: policy)
             } catch let error as CrossSigningIdentityError where error.code == .foreignIdentity {

@@ -15,6 +15,35 @@ extension CryptoMachine {
         return try replaceCrossSigningIdentity(userID: userID)
     }
 
+    /// A new identity for a user whose first device is being made (``newDevice(userID:deviceID:)``), with
+    /// everything that publishes it: the keys, and the new device signed by the self-signing key.
+    ///
+    /// Reads no store and needs no lock, so provisioning makes it on every core and commits it in the
+    /// device's own step (one commit instead of two, and no locked re-read of what was just written:
+    /// issue 12 point 4). The caller commits `changes` only if the user still has no identity then.
+    ///
+    /// - Parameter deviceKeys: The new account's signed device keys, as ``KeysUpload/deviceKeys`` holds them.
+    public nonisolated func newCrossSigningIdentity(
+        userID: UserID, deviceID: DeviceID, deviceKeys: JSONValue
+    ) throws -> (changes: CryptoChanges, upload: CrossSigningUpload) {
+        var seeds = CrossSigningSeeds.generate()
+        defer { seeds.wipe() }
+        let changes = try identityChanges(userID: userID, seeds: seeds, published: false)
+        var upload = CrossSigningUpload(userID: userID, keys: try seeds.publicKeys())
+        do {
+            let selfSigning = try PkSigning(seed: seeds.selfSigning)
+            upload.signingKeys = try CrossSigningKeysJSON.upload(userID: userID, master: try PkSigning(seed: seeds.master), seeds: seeds)
+            let device = try SignedJSON.sign(
+                CrossSigningKeysJSON.withoutSignatures(deviceKeys), userID: userID, keyID: "ed25519:\(upload.keys.selfSigning)", with: selfSigning)
+            upload.deviceSignature = (deviceID, [userID.rawValue: [deviceID.rawValue: device]])
+        } catch let error as CryptoError {
+            throw error
+        } catch {
+            throw CryptoError(code: .olm, message: "signing the new cross-signing identity of \(userID) failed: \(error)")
+        }
+        return (changes, upload)
+    }
+
     /// A fresh identity for `userID`, whatever it had: for an operator's explicit reset.
     public func replaceCrossSigningIdentity(userID: UserID) throws -> CryptoChanges {
         var seeds = CrossSigningSeeds.generate()
@@ -85,7 +114,7 @@ extension CryptoMachine {
         return changes
     }
 
-    func identityChanges(userID: UserID, seeds: CrossSigningSeeds, published: Bool) throws -> CryptoChanges {
+    nonisolated func identityChanges(userID: UserID, seeds: CrossSigningSeeds, published: Bool) throws -> CryptoChanges {
         var combined = seeds.combined
         defer { secureWipe(&combined) }
         var changes = CryptoChanges()

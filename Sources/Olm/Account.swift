@@ -6,8 +6,10 @@ import Foundation
 /// Non-Sendable on purpose: libolm objects are not thread-safe, so an account is owned by one actor and
 /// crosses isolation only as a pickle. The C memory is cleared and freed in `deinit`.
 public final class Account {
-    let memory: OlmMemory
-    var pointer: OpaquePointer
+    // Both `var` only so that ``adoptState(of:)`` can swap in a re-built account (see
+    // Account+SplicedOneTimeKeys.swift); nothing else reassigns them.
+    private(set) var memory: OlmMemory
+    private(set) var pointer: OpaquePointer
 
     private init() {
         memory = OlmMemory(size: olm_account_size())
@@ -19,6 +21,14 @@ public final class Account {
     }
 
     var lastError: OlmErrorCode { olm_account_last_error_code(pointer) }
+
+    /// Takes `other`'s libolm state and gives it ours, which `other`'s `deinit` then clears and frees.
+    ///
+    /// Swaps the memory rather than copying it: a libolm account holds pointers into itself.
+    func adoptState(of other: Account) {
+        swap(&memory, &other.memory)
+        swap(&pointer, &other.pointer)
+    }
 
     /// Creates a new account with fresh identity keys.
     public static func create() throws(OlmError) -> Account {

@@ -16,9 +16,17 @@ enum OlmRandom {
             sealbridge_olm_wipe(buffer, count)
             buffer.deallocate()
         }
+        fill(UnsafeMutableRawBufferPointer(start: buffer, count: count))
+        return body(buffer, count)
+    }
+
+    /// Fills `buffer` from the kernel CSPRNG, in place (for a secret that must live only in `buffer`).
+    static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard let base = buffer.baseAddress else { return }
+        let count = buffer.count
         var filled = 0
         while filled < count {
-            let n = getrandom(buffer + filled, count - filled, 0)
+            let n = getrandom(base + filled, count - filled, 0)
             if n > 0 {
                 filled += n
             } else if n < 0 && errno == EINTR {
@@ -27,6 +35,5 @@ enum OlmRandom {
                 fatalError("getrandom(2) failed (errno \(errno)); refusing to continue without randomness")
             }
         }
-        return body(buffer, count)
     }
 }

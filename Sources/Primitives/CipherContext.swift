@@ -56,6 +56,30 @@ final class CipherContext {
         return output
     }
 
+    /// Encrypts or decrypts `input` with a padded block mode (CBC): update, then final, whose output
+    /// (the last block, or the plaintext's tail once the padding is stripped) is appended.
+    ///
+    /// - Throws: `.invalidInput` when libcrypto rejects the final block (bad padding on decryption).
+    func padded(_ input: [UInt8]) throws(PrimitivesError) -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: input.count + 32)
+        let written = try input.withNonNullBytes { (inputBytes, count) throws(PrimitivesError) in
+            try output.withUnsafeMutableBufferPointer { (buffer) throws(PrimitivesError) -> Int in
+                try update(inputBytes, count: count, output: buffer.baseAddress)
+            }
+        }
+        var tail: Int32 = 0
+        let status = output.withUnsafeMutableBufferPointer { EVP_CipherFinal_ex(context, $0.baseAddress! + written, &tail) }
+        guard status == 1 else {
+            _ = LibcryptoErrorQueue.drain()
+            output.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress, $0.count) }
+            throw PrimitivesError(.invalidInput, "EVP_CipherFinal_ex rejected the final block (padding)")
+        }
+        let total = written + Int(tail)
+        output.withUnsafeMutableBytes { OPENSSL_cleanse($0.baseAddress! + total, $0.count - total) }
+        output.removeLast(output.count - total)
+        return output
+    }
+
     /// Finishes a stream-mode operation, which must not produce further output.
     ///
     /// - Returns: `false` when libcrypto rejects the operation; for AEAD decryption that means the tag

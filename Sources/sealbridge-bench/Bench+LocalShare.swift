@@ -168,7 +168,8 @@ final class LocalShareTransport: CryptoTransport, @unchecked Sendable {
 
 extension Bench {
     /// `--only ROW`: one row alone. local-share: the portal-room row on the memory store, and on
-    /// PostgreSQL when a database is given; provision: `--puppets` puppets with 50 one-time keys (PostgreSQL).
+    /// PostgreSQL when a database is given; provision: `--puppets` puppets with 50 one-time keys, cross-signed
+    /// (the daemon's default) and not (PostgreSQL).
     func runOnly(_ row: String) async throws {
         var results: [BenchResult] = []
         switch row {
@@ -186,10 +187,14 @@ extension Bench {
         if row == "provision" {
             guard let databaseURL else { throw BenchError("provision needs --database-url") }
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))
-            try await Self.resetDatabase(client)
-            let (provisioned, _, homeserver) = try await ProvisionWorkload(puppets: puppets).run(client: client, policy: OneTimeKeyPolicy(), label: "puppet")
-            await homeserver.stop()
-            results.append(provisioned)
+            // As the daemon provisions by default (cross-signed), then without cross-signing.
+            for crossSigned in [true, false] {
+                try await Self.resetDatabase(client)
+                let (provisioned, _, homeserver) = try await ProvisionWorkload(puppets: puppets, crossSigned: crossSigned)
+                    .run(client: client, policy: OneTimeKeyPolicy(), label: "puppet")
+                await homeserver.stop()
+                results.append(provisioned)
+            }
             await client.close()
         } else if row == "local-share", let databaseURL {
             let client = PostgresClient(configuration: PostgresConfiguration(connectionString: databaseURL, poolSize: 4))

@@ -2,16 +2,21 @@ import AsyncHTTPClient
 import Bridge
 import Foundation
 import HomeserverClient
+import Logging
 import MatrixCrypto
 import MatrixModels
 import Postgres
 import Store
 
 /// Puppets get devices, accounts, device keys, a fallback key and their one-time keys, through the
-/// real homeserver client against the loopback homeserver (register, MSC4190 device, keys upload).
+/// real homeserver client against the loopback homeserver (register, MSC4190 device, keys upload),
+/// and, with `crossSigned` (the daemon's default, `encryption.cross_signing.enabled`), an identity:
+/// master, self-signing and user-signing keys committed, `/keys/device_signing/upload`, the device's
+/// signature committed and `/keys/signatures/upload`.
 struct ProvisionWorkload {
     var puppets: Int
     var concurrency = 8
+    var crossSigned = false
 
     /// - Returns: The figures, and the loopback state (holding the uploaded keys) for later workloads.
     func run(client: PostgresClient, policy: OneTimeKeyPolicy, label: String) async throws -> (BenchResult, BenchTransport, Background) {
@@ -21,7 +26,10 @@ struct ProvisionWorkload {
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
         let store = PostgresCryptoStore(client: client, cipher: cipher)
         let machine = CryptoMachine(store: store, cipher: cipher, policy: policy)
-        let engine = CryptoEngine(machine: machine, store: store, transport: homeserver)
+        let engine = CryptoEngine(
+            machine: machine, store: store, transport: homeserver,
+            crossSigning: crossSigned ? { @Sendable _ in ForeignIdentityPolicy.replace } : nil,
+            logger: Logger(label: "bench.crypto", factory: { _ in SwiftLogNoOpLogHandler() }))
         var latencies: [Double] = []
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         try await withThrowingTaskGroup(of: Double.self) { group in
@@ -44,12 +52,20 @@ struct ProvisionWorkload {
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
         let stored = try await client.query("SELECT count(*) AS n FROM sealbridge_crypto_accounts WHERE user_id LIKE \("@\(label)_%")").first!.decode(Int.self, "n")
         guard stored == puppets else { throw BenchError("provisioned \(stored) of \(puppets) puppets") }
+        if crossSigned {
+            let progress = try await store.crossSigningProgress()
+            guard progress.complete == progress.devices else {
+                throw BenchError("\(progress.devices - progress.complete) of \(progress.devices) provisioned devices are not cross-signed")
+            }
+        }
         let result = BenchResult(
-            workload: "provision puppets, \(policy.target) one-time keys each", store: "postgresql", operations: puppets, unit: "puppets",
+            workload: "provision puppets, \(policy.target) one-time keys each\(crossSigned ? ", cross-signed" : "")", store: "postgresql", operations: puppets, unit: "puppets",
             wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(puppets) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
             peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: nil,
-            notes: String(format: "%.2f ms CPU per puppet; register + MSC4190 device + account + keys upload over loopback HTTP, %d at a time", cpu * 1000 / Double(puppets), concurrency))
+            notes: String(
+                format: "%.2f ms CPU per puppet; register + MSC4190 device + account + keys upload%@ over loopback HTTP, %d at a time",
+                cpu * 1000 / Double(puppets), crossSigned ? " + cross-signing identity and device signature" : "", concurrency))
         return (result, state, server)
     }
 

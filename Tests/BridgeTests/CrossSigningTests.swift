@@ -41,6 +41,34 @@ struct CrossSigningTests {
         #expect(await homeserver.signingKeyUploads[party.user] == 1)
     }
 
+    @Test("a new device and its new identity are committed together and recorded as published in one more commit")
+    func newDeviceTwoCommits() async throws {
+        let homeserver = FakeHomeserver()
+        let party = try await Party("sb", on: homeserver, users: [Self.puppet], crossSigning: { _ in .replace })
+        // Device + identity, then keys and identity recorded as accepted: two commits (there were four).
+        #expect(await party.store.saveCount == 2)
+        let identity = try #require(try await party.store.crossSigningIdentity(userID: party.user))
+        #expect(identity.published && identity.signedDeviceID == party.device)
+        #expect(try await Self.servedIdentity(homeserver, party.user, device: party.device) == identity.keys.master)
+        #expect(try await party.store.account(userID: party.user)?.deviceKeysUploaded == true)
+        #expect(await homeserver.signingKeyUploads[party.user] == 1)
+    }
+
+    @Test("a new device whose signature is refused is still made; the identity is recorded as published and only the signature is retried")
+    func newDeviceSignatureRefused() async throws {
+        let homeserver = FakeHomeserver()
+        await homeserver.setRefuseSignatures(true)
+        let party = try await Party("sb", on: homeserver, users: [Self.puppet], crossSigning: { _ in .replace })
+        let half = try #require(try await party.store.crossSigningIdentity(userID: party.user))
+        #expect(half.published && half.signedDeviceID == nil)
+        #expect(try await party.store.account(userID: party.user)?.deviceKeysUploaded == true)
+        #expect(try await party.store.crossSigningBacklog(after: nil, limit: 10) == [party.user])
+        await homeserver.setRefuseSignatures(false)
+        #expect(try await party.engine.ensureCrossSigning(party.user, onForeignIdentity: .replace))
+        #expect(await homeserver.signingKeyUploads[party.user] == 1)
+        #expect(try await Self.servedIdentity(homeserver, party.user, device: party.device) == half.keys.master)
+    }
+
     @Test("a refused device signature is retried alone; keys already accepted are not sent again")
     func refusedSignature() async throws {
         let homeserver = FakeHomeserver()

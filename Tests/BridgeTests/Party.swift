@@ -22,6 +22,8 @@ final class TestClock: Sendable {
 actor ForgetfulStore: CryptoStore {
     let inner = MemoryCryptoStore()
     private var forgotten: Set<String> = []
+    /// How many commits reached the store.
+    private(set) var saveCount = 0
 
     func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
 
@@ -49,7 +51,10 @@ actor ForgetfulStore: CryptoStore {
         await inner.expire(parkedBefore: parkedBefore, pendingBefore: pendingBefore)
     }
     func recipientsVersion() async throws -> Int64 { await inner.recipientsVersion() }
-    func save(_ changes: CryptoChanges) async throws { await inner.save(changes) }
+    func save(_ changes: CryptoChanges) async throws {
+        saveCount += 1
+        await inner.save(changes)
+    }
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
     func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] { await inner.trackedUsers(userIDs) }
     func userIdentities(_ userIDs: [UserID]) async throws -> [UserID: StoredUserIdentity] { await inner.userIdentities(userIDs) }
