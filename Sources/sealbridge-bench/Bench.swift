@@ -92,7 +92,7 @@ struct Bench: AsyncParsableCommand {
                 // Cross-signed, as the daemon provisions by default (issue 12 point 4's row); then the
                 // puppets the later rows use, without identities (the backfill rows sign them).
                 try await Self.resetDatabase(client)
-                let signed = try await ProvisionWorkload(puppets: min(puppets, 2_000), crossSigned: true).run(
+                let signed = try await ProvisionWorkload(puppets: min(puppets, 5_000), crossSigned: true).run(
                     client: client, policy: OneTimeKeyPolicy(), label: "signed")
                 await signed.2.stop()
                 results.append(signed.0)
