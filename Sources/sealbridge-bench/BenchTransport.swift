@@ -65,7 +65,9 @@ final class BenchTransport: CryptoTransport {
     }
 
     func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue {
-        let known = devices.withLock { $0 }
+        // Only the asked users' entries leave the lock: holding a copy of the whole map while uploads
+        // mutate it would make each upload copy every device (O(puppets) per request).
+        let known = devices.withLock { all in Dictionary(users.map { ($0, all[$0] ?? [:]) }, uniquingKeysWith: { first, _ in first }) }
         var answer: [String: JSONValue] = [:]
         for user in users {
             var list: [String: JSONValue] = [:]
