@@ -30,7 +30,10 @@ extension CryptoEngine {
     ///
     /// - Parameter avoid: Ids never to use again (a replaced device's: peers remember its old keys).
     func createDevice(_ userID: UserID, preferred: DeviceID, displayName: String, avoid: Set<DeviceID> = []) async throws -> DeviceID {
-        let stale = try await transport.listDevices(of: userID).filter { $0.rawValue.hasPrefix(preferred.rawValue) }
+        // A user the homeserver creates now has no devices and no identity there: nothing to look for
+        // (two requests fewer per new puppet).
+        let fresh = try await transport.registerUser(userID)
+        let stale = fresh ? [] : try await transport.listDevices(of: userID).filter { $0.rawValue.hasPrefix(preferred.rawValue) }
         for device in stale {
             logger.warning("deleting a device the database does not know (a lost or restored database); the user gets a new device", metadata: [
                 "user": "\(userID)", "device": "\(device)",
@@ -43,12 +46,12 @@ extension CryptoEngine {
         while !stale.isEmpty || !avoid.isEmpty, stale.contains(deviceID) || avoid.contains(deviceID) || deviceID == preferred {
             deviceID = try DeviceID(preferred.rawValue + Self.deviceSuffix())
         }
-        try await transport.provisionDevice(deviceID, for: userID, displayName: displayName)
+        try await transport.createDevice(deviceID, for: userID, displayName: displayName)
         // Keys are generated and signed before the lock is taken (a new account shares nothing), so
         // devices are made on every core; only the commit holds the lock. So is a new identity, which
         // is committed in the device's own step.
         let created = try machine.newDevice(userID: userID, deviceID: deviceID)
-        let identity = await newIdentity(for: userID, deviceID: deviceID, deviceKeys: created.upload.deviceKeys)
+        let identity = await newIdentity(for: userID, deviceID: deviceID, deviceKeys: created.upload.deviceKeys, userIsNew: fresh)
         let (upload, identityCommitted) = try await step { () -> (CryptoChanges, (KeysUpload?, Bool)) in
             if try await machine.deviceID(of: userID) != nil { return (CryptoChanges(), (nil, false)) }
             var changes = created.changes

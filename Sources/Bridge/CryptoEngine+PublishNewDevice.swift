@@ -4,15 +4,20 @@ import MatrixModels
 extension CryptoEngine {
     /// A cross-signing identity to commit with a user's new device, when cross-signing is on and the
     /// homeserver serves no identity for the user (asked before the lock, as ``ensureCrossSigning(_:onForeignIdentity:)``
-    /// would): nil otherwise, and nil on any error, so the device is made anyway and
+    /// would; not asked when `userIsNew`: the homeserver created the user a moment ago): nil otherwise,
+    /// and nil on any error, so the device is made anyway and
     /// ``ensureCrossSigning(_:onForeignIdentity:)`` runs afterwards with its own rules (a foreign identity
     /// refused or replaced, a failure left to the backfill).
-    func newIdentity(for userID: UserID, deviceID: DeviceID, deviceKeys: JSONValue?) async -> (changes: CryptoChanges, upload: CrossSigningUpload)? {
+    func newIdentity(
+        for userID: UserID, deviceID: DeviceID, deviceKeys: JSONValue?, userIsNew: Bool
+    ) async -> (changes: CryptoChanges, upload: CrossSigningUpload)? {
         guard crossSigning?(userID) != nil, let deviceKeys else { return nil }
         do {
             guard try await store.crossSigningIdentity(userID: userID) == nil else { return nil }
-            let served = try await transport.queryKeys([userID], as: userID)["master_keys"]?[userID.rawValue]
-            guard served == nil || served == .null else { return nil }
+            if !userIsNew {
+                let served = try await transport.queryKeys([userID], as: userID)["master_keys"]?[userID.rawValue]
+                guard served == nil || served == .null else { return nil }
+            }
             return try machine.newCrossSigningIdentity(userID: userID, deviceID: deviceID, deviceKeys: deviceKeys)
         } catch {
             return nil

@@ -7,15 +7,19 @@ import MatrixModels
 /// ``HomeserverClient`` is the real one; tests give the pipeline an in-memory homeserver that routes
 /// to-device messages between two machines.
 public protocol CryptoTransport: Sendable {
-    /// Registers the user if needed (`inhibit_login`) and creates the device (MSC4190).
-    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws
+    /// Registers a namespace user (`inhibit_login`).
+    /// - Returns: true when the homeserver created the user now, false when it existed: only a user
+    ///   created a moment ago is known to have no devices and no cross-signing identity there.
+    func registerUser(_ userID: UserID) async throws -> Bool
+    /// Creates (or keeps) a device for a registered namespace user (MSC4190 `PUT /devices/{id}`).
+    func createDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws
     /// - Returns: The server's one-time key counts after the upload.
     func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int]
     func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue
     func claimKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> JSONValue
     func sendToDevice(_ request: ToDeviceRequest, as userID: UserID, device: DeviceID) async throws
     func sendRoomEvent(_ roomID: RoomID, eventType: String, txnID: String, content: JSONValue, as userID: UserID, device: DeviceID) async throws -> EventID
-    /// The ids of a local user's devices on the homeserver (registering the user if needed).
+    /// The ids of a registered local user's devices on the homeserver.
     func listDevices(of userID: UserID) async throws -> [DeviceID]
     /// Deletes a local user's device on the homeserver (gone already: success).
     func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws
@@ -38,19 +42,20 @@ extension CryptoTransport {
 
 /// Media the homeserver does not have (or a transport without a media repository): refused for good.
 public struct MediaUnavailable: Error, Sendable, CustomStringConvertible {
+    /// Stable, for logs and for callers that branch without matching the type.
+    public var code: String { "media_unavailable" }
     public var uri: MediaURI
 
     public init(uri: MediaURI) {
         self.uri = uri
     }
 
-    public var description: String { "no such media: \(uri)" }
+    public var description: String { "\(code): no such media: \(uri)" }
 }
 
 extension HomeserverClient: CryptoTransport {
-    public func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {
+    public func registerUser(_ userID: UserID) async throws -> Bool {
         try await registerUser(localpart: userID.localpart)
-        try await createDevice(deviceID, for: userID, displayName: displayName)
     }
 
     public func uploadKeys(_ body: JSONValue, as userID: UserID, device: DeviceID) async throws -> [String: Int] {

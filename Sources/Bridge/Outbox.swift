@@ -2,6 +2,7 @@ import Foundation
 import MatrixCrypto
 import MatrixModels
 import Postgres
+import Store
 
 /// The durable queue of deliveries to the bridge logic, in PostgreSQL.
 ///
@@ -25,39 +26,24 @@ public struct Outbox: Sendable {
         }
     }
 
-    let client: PostgresClient
+    let rows: PostgresOutboxRows
     let cipher: StoreCipher
     public let signal: OutboxSignal
 
     public init(client: PostgresClient, cipher: StoreCipher, signal: OutboxSignal = OutboxSignal()) {
-        self.client = client
+        self.rows = PostgresOutboxRows(client: client)
         self.cipher = cipher
         self.signal = signal
     }
 
-    /// Queues `deliveries` on the caller's connection (inside its transaction): one multi-row INSERT,
-    /// in delivery order (ids follow the VALUES order), so a transaction's 50 events cost one statement,
-    /// queued to go out with the transaction's COMMIT (``PostgresConnection/enqueue(_:)``).
+    /// Queues `deliveries` on the caller's connection (inside its transaction), in delivery order (ids
+    /// follow it), to go out with the transaction's COMMIT: a transaction's events cost one statement.
     public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
-        // PostgreSQL takes at most 65,535 parameters per statement: 4 per row.
-        for start in stride(from: 0, to: deliveries.count, by: 10_000) {
-            try await insert(deliveries[start..<min(start + 10_000, deliveries.count)], on: connection)
-        }
-    }
-
-    private func insert(_ deliveries: ArraySlice<Delivery>, on connection: PostgresConnection) async throws {
-        var rows: [String] = [], binds: [PostgresBind] = []
-        rows.reserveCapacity(deliveries.count)
-        binds.reserveCapacity(deliveries.count * 4)
-        let sealed = try await seal(deliveries)
-        for (delivery, sealed) in zip(deliveries, sealed) {
-            binds += [delivery.roomID.rawValue.postgresBind, delivery.eventID.rawValue.postgresBind, delivery.late.postgresBind, sealed.postgresBind]
-            rows.append("($\(binds.count - 3), $\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
-        }
-        try connection.enqueue([PostgresQuery(unsafeSQL: """
-            INSERT INTO sealbridge_outbox (room_id, event_id, late, sealed) VALUES \(rows.joined(separator: ", "))
-            ON CONFLICT (event_id, late) DO NOTHING
-            """, binds: binds)])
+        guard !deliveries.isEmpty else { return }
+        let sealed = try await seal(deliveries[...])
+        try rows.enqueueInsert(zip(deliveries, sealed).map { delivery, sealed in
+            PostgresOutboxRows.NewRow(roomID: delivery.roomID.rawValue, eventID: delivery.eventID.rawValue, late: delivery.late, sealed: sealed)
+        }, on: connection)
     }
 
     /// Each delivery's JSON, sealed: spread over the cores when there are many (serializing and
@@ -86,11 +72,8 @@ public struct Outbox: Sendable {
 
     /// Up to `limit` deliveries after `cursor`, oldest first.
     public func entries(after cursor: Int64, limit: Int) async throws -> [Entry] {
-        try await client.query("""
-            SELECT id, event_id, sealed FROM sealbridge_outbox WHERE id > \(cursor) ORDER BY id LIMIT \(limit)
-            """).map { row in
-            let plain = try cipher.open(try row.decode([UInt8].self, "sealed"), context: Self.context(try row.decode(String.self, "event_id")))
-            return Entry(id: try row.decode(Int64.self, "id"), event: try JSONValue.parse(plain))
+        try await rows.rows(after: cursor, limit: limit).map { row in
+            Entry(id: row.id, event: try JSONValue.parse(try cipher.open(row.sealed, context: Self.context(row.eventID))))
         }
     }
 
@@ -111,7 +94,7 @@ public struct Outbox: Sendable {
     /// Forgets every delivery up to and including `cursor`: the consumer has them.
     @discardableResult
     public func acknowledge(through cursor: Int64) async throws -> Int {
-        try await client.execute("DELETE FROM sealbridge_outbox WHERE id <= \(cursor)")
+        try await rows.delete(through: cursor)
     }
 
     /// One long-poll: acknowledges what the consumer says it has — but never past what was ever handed
@@ -126,9 +109,7 @@ public struct Outbox: Sendable {
         if acknowledged > 0 { try await acknowledge(through: acknowledged) }
         let entries = try await next(after: acknowledged, limit: limit, timeout: timeout)
         if let last = entries.last {
-            try await client.execute("""
-                UPDATE sealbridge_outbox_state SET handed_out = greatest(handed_out, \(last.id)) WHERE id = 1
-                """)
+            try await rows.recordHandedOut(through: last.id)
             await signal.handOut(through: last.id)
         }
         return (entries, acknowledged)
@@ -138,14 +119,14 @@ public struct Outbox: Sendable {
     func handedOut() async throws -> Int64 {
         let known = await signal.handedOut
         if known > 0 { return known }
-        let stored = try await client.query("SELECT handed_out FROM sealbridge_outbox_state WHERE id = 1").first?.decode(Int64.self, "handed_out") ?? 0
+        let stored = try await rows.handedOut()
         await signal.handOut(through: stored)
         return stored
     }
 
     /// Deliveries waiting, for `status`.
     public func pendingCount() async throws -> Int64 {
-        try await client.query("SELECT count(*) AS n FROM sealbridge_outbox").first?.decode(Int64.self, "n") ?? 0
+        try await rows.count()
     }
 
     static func context(_ eventID: String) -> String { "outbox \(eventID)" }

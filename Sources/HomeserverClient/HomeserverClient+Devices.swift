@@ -4,13 +4,15 @@ extension HomeserverClient {
     /// Registers a namespace user without logging in (required once MSC4190 is enabled).
     ///
     /// An already registered user (`M_USER_IN_USE`) is success: registration is idempotent for us.
-    public func registerUser(localpart: String) async throws {
+    @discardableResult
+    public func registerUser(localpart: String) async throws -> Bool {
         do {
             _ = try await request(.POST, "/_matrix/client/v3/register", body: [
                 "type": "m.login.application_service", "username": .string(localpart), "inhibit_login": true,
             ])
+            return true
         } catch let error as HomeserverError where error.errcode == "M_USER_IN_USE" {
-            return
+            return false
         }
     }
 
@@ -43,10 +45,8 @@ extension HomeserverClient {
 }
 
 extension HomeserverClient {
-    /// The ids of a namespace user's devices (`GET /devices` masquerading; the user is registered
-    /// first if needed, as `inhibit_login`).
+    /// The ids of a registered namespace user's devices (`GET /devices` masquerading).
     public func listDevices(of userID: UserID) async throws -> [DeviceID] {
-        try await registerUser(localpart: userID.localpart)
         let response = try await request(.GET, "/_matrix/client/v3/devices", as: Identity(userID: userID))
         return (response["devices"]?.arrayValue ?? []).compactMap { $0["device_id"]?.stringValue.flatMap { try? DeviceID($0) } }
     }

@@ -3,13 +3,15 @@ import MatrixModels
 
 /// A media download refused before or while reading it because it is larger than allowed.
 public struct MediaTooLarge: Error, Sendable, CustomStringConvertible {
+    /// Stable, for logs and for callers that branch without matching the type.
+    public var code: String { "media_too_large" }
     public var limit: Int
 
     public init(limit: Int) {
         self.limit = limit
     }
 
-    public var description: String { "media larger than \(limit) bytes" }
+    public var description: String { "\(code): media larger than \(limit) bytes" }
 }
 
 extension HomeserverClient {

@@ -2,9 +2,11 @@ import Bridge
 import Foundation
 import HomeserverClient
 import Logging
+import MatrixCrypto
 import MatrixModels
 import Postgres
 import SealbridgeConfig
+import Store
 
 /// `sealbridge doctor`: every self-check against a configuration, once, with what to change.
 ///
@@ -50,6 +52,7 @@ public enum Doctor {
             if let fix = finding.fix, finding.state != .ok { print("        fix: \(fix)") }
         }
         for finding in await database(configuration) { report(finding) }
+        if let finding = await storeKeys(configuration) { report(finding) }
         for finding in await homeserver(configuration) { report(finding) }
         let registration = SelfCheckResult.registration(configuration, file: registrationFile)
         report(Finding(
@@ -88,6 +91,35 @@ public enum Doctor {
                 fix: "`sealbridge migrate --config …` (or start the daemon, which migrates first)")]
         }
         return [Finding(check: "database", state: .ok, detail: "reachable; schema up to date (version \(known.max() ?? 0))")]
+    }
+
+    /// Whether the configured pickle keys open what the database holds: a key id listed in
+    /// `sealbridge_store_keys` that the configuration lacks makes the daemon refuse to start
+    /// (docs/rotation.md). Nil when encryption is off or the database cannot say (not migrated yet,
+    /// unreachable: the database finding says so).
+    static func storeKeys(_ configuration: SealbridgeConfiguration) async -> Finding? {
+        guard configuration.encryption.enabled else { return nil }
+        let cipher: StoreCipher
+        do {
+            cipher = try PickleKeyRotation.configuredCipher(configuration)
+        } catch {
+            return Finding(check: "store keys", state: .failed, detail: "\(error)", fix: "encryption.pickle_key_file must hold the pickle key (docs/rotation.md)")
+        }
+        let client = PostgresClient(configuration: PostgresConfiguration(connectionString: configuration.database.uri, poolSize: 1))
+        let read = await Result { () async throws -> [String]? in
+            guard try await Migrator.appliedVersions(on: client).contains(PickleKeyRotation.registryVersion) else { return nil }
+            return try await StoreKeyRegistry(client: client).missing(from: cipher)
+        }
+        await client.close()
+        guard case .success(let missing?) = read else { return nil }
+        let held = "writes under \(cipher.keyID)" + (cipher.keyIDs.count > 1 ? ", also reads \(cipher.keyIDs.dropFirst().joined(separator: ", "))" : "")
+        guard missing.isEmpty else {
+            return Finding(
+                check: "store keys", state: .failed,
+                detail: "rows are stored under pickle key id \(missing.joined(separator: ", ")), which this configuration does not hold (it \(held)); the daemon will not start",
+                fix: "add that key's file to encryption.previous_pickle_key_files (docs/rotation.md)")
+        }
+        return Finding(check: "store keys", state: .ok, detail: "\(held); every key id the database lists is configured")
     }
 
     /// Reachable, its versions, and whether it takes our `as_token` as the bot.

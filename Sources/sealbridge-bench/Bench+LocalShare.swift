@@ -105,7 +105,8 @@ final class LocalShareTransport: CryptoTransport, @unchecked Sendable {
         }
     }
 
-    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
+    func registerUser(_ userID: UserID) async throws -> Bool { true }
+    func createDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
     func listDevices(of userID: UserID) async throws -> [DeviceID] { [] }
     func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws {}
     func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws {}

@@ -37,7 +37,8 @@ final class BenchTransport: CryptoTransport {
         return result
     }
 
-    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
+    func registerUser(_ userID: UserID) async throws -> Bool { true }
+    func createDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {}
 
     /// Local users have no devices before they are provisioned here (each bench database starts empty).
     func listDevices(of userID: UserID) async throws -> [DeviceID] { [] }

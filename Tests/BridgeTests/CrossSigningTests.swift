@@ -54,6 +54,24 @@ struct CrossSigningTests {
         #expect(await homeserver.signingKeyUploads[party.user] == 1)
     }
 
+    @Test("a user the homeserver creates now is not asked for its devices or identity; a user it knew (a lost database) is")
+    func newUserSkipsLookups() async throws {
+        let homeserver = FakeHomeserver()
+        let party = try await Party("sb", on: homeserver, users: [Self.puppet], crossSigning: { _ in .replace })
+        #expect(await homeserver.requests["list_devices"] == nil)
+        #expect(await homeserver.requests["keys_query"] == nil)
+        let first = try #require(try await party.store.crossSigningIdentity(userID: party.user))
+        #expect(first.published && first.signedDeviceID == party.device)
+
+        // The same user from a new database: its devices are listed, its identity found and replaced.
+        let again = try await Party("again", on: homeserver, users: [Self.puppet], crossSigning: { _ in .replace })
+        #expect(await homeserver.requests["list_devices"] == 1)
+        #expect(await homeserver.requests["keys_query", default: 0] >= 1)
+        let replaced = try #require(try await again.store.crossSigningIdentity(userID: again.user))
+        #expect(replaced.keys.master != first.keys.master)
+        #expect(try await Self.servedIdentity(homeserver, again.user, device: again.device) == replaced.keys.master)
+    }
+
     @Test("a new device whose signature is refused is still made; the identity is recorded as published and only the signature is retried")
     func newDeviceSignatureRefused() async throws {
         let homeserver = FakeHomeserver()

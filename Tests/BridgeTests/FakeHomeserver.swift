@@ -22,6 +22,11 @@ actor FakeHomeserver {
     /// Every to-device message sent: type, sender, recipient and Olm message type (0 pre-key, 1 normal).
     private(set) var sentToDevice: [(type: String, sender: UserID, to: DeviceRef, olmType: Int64?)] = []
     private var parties: Set<String> = []
+    private var users: Set<UserID> = []
+    /// Requests parties made through ``FakeTransport``, by name (`list_devices`, `keys_query`).
+    private(set) var requests: [String: Int] = [:]
+
+    func count(_ request: String) { requests[request, default: 0] += 1 }
     /// Published cross-signing keys per user: `master_key`, `self_signing_key`, `user_signing_key`.
     private(set) var signingKeys: [UserID: [String: JSONValue]] = [:]
     /// How many cross-signing uploads each user made (a second identity would show here).
@@ -50,6 +55,9 @@ actor FakeHomeserver {
         devices[userID]?[deviceID] = nil
         for party in parties { changedUsers[party, default: []].insert(userID) }
     }
+
+    /// Registers a user: true when it was not registered before (Synapse's 200 against M_USER_IN_USE).
+    func register(_ userID: UserID) -> Bool { users.insert(userID).inserted }
 
     func provision(_ deviceID: DeviceID, for userID: UserID) {
         devices[userID, default: [:]][deviceID] = devices[userID]?[deviceID] ?? Device(keys: .null)
@@ -233,7 +241,9 @@ struct OneTimeKeyExists: Error {}
 struct FakeTransport: CryptoTransport {
     let homeserver: FakeHomeserver
 
-    func provisionDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {
+    func registerUser(_ userID: UserID) async throws -> Bool { await homeserver.register(userID) }
+
+    func createDevice(_ deviceID: DeviceID, for userID: UserID, displayName: String) async throws {
         await homeserver.provision(deviceID, for: userID)
     }
 
@@ -244,11 +254,17 @@ struct FakeTransport: CryptoTransport {
         return counts
     }
 
-    func listDevices(of userID: UserID) async throws -> [DeviceID] { await homeserver.deviceIDs(of: userID) }
+    func listDevices(of userID: UserID) async throws -> [DeviceID] {
+        await homeserver.count("list_devices")
+        return await homeserver.deviceIDs(of: userID)
+    }
 
     func deleteDevice(_ deviceID: DeviceID, of userID: UserID) async throws { await homeserver.delete(deviceID, of: userID) }
 
-    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue { await homeserver.query(users, requester: requester) }
+    func queryKeys(_ users: [UserID], as requester: UserID) async throws -> JSONValue {
+        await homeserver.count("keys_query")
+        return await homeserver.query(users, requester: requester)
+    }
 
     func uploadSigningKeys(_ body: JSONValue, as userID: UserID) async throws { await homeserver.uploadSigningKeys(body, userID: userID) }
 

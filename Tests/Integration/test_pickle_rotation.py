@@ -180,6 +180,13 @@ def run(stack, tmp_path):
             refused = subprocess.run([SEALBRIDGE, "run", "--config", old_only], capture_output=True, text=True, timeout=60)
             assert refused.returncode == 78, refused.stdout + refused.stderr
             assert ids[0] in refused.stdout + refused.stderr
+            # doctor names the missing key id (and fails); with the new key the store keys check is ok.
+            doctor = subprocess.run([SEALBRIDGE, "doctor", "--config", old_only], capture_output=True, text=True, timeout=120)
+            line = next((l for l in doctor.stdout.splitlines() if "store keys:" in l), "")
+            assert doctor.returncode != 0 and line.startswith("FAILED") and ids[0] in line, doctor.stdout + doctor.stderr
+            doctor = subprocess.run([SEALBRIDGE, "doctor", "--config", new_only], capture_output=True, text=True, timeout=120)
+            line = next((l for l in doctor.stdout.splitlines() if "store keys:" in l), "")
+            assert line.startswith("ok") and ids[0] in line, doctor.stdout + doctor.stderr
             check = rotate(old_only, "--check")
             assert check.returncode == 1 and "rows opened: 0," in check.stdout, check.stdout + check.stderr
             check = rotate(new_only, "--check")
