@@ -31,6 +31,7 @@ struct ProvisionWorkload {
             crossSigning: crossSigned ? { @Sendable _ in ForeignIdentityPolicy.replace } : nil,
             logger: Logger(label: "bench.crypto", factory: { _ in SwiftLogNoOpLogHandler() }))
         var latencies: [Double] = []
+        let pgCPU0 = await Measure.postgresCPU(client)
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         try await withThrowingTaskGroup(of: Double.self) { group in
             var next = 0
@@ -50,6 +51,7 @@ struct ProvisionWorkload {
             }
         }
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
+        let pgCPU = Measure.postgresCPUSeconds(from: pgCPU0, to: await Measure.postgresCPU(client))
         let stored = try await client.query("SELECT count(*) AS n FROM sealbridge_crypto_accounts WHERE user_id LIKE \("@\(label)_%")").first!.decode(Int.self, "n")
         guard stored == puppets else { throw BenchError("provisioned \(stored) of \(puppets) puppets") }
         if crossSigned {
@@ -62,10 +64,10 @@ struct ProvisionWorkload {
             workload: "provision puppets, \(policy.target) one-time keys each\(crossSigned ? ", cross-signed" : "")", store: "postgresql", operations: puppets, unit: "puppets",
             wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(puppets) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
-            peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: nil,
+            peakRSSMiB: Measure.peakRSSMiB(), postgresCPUSeconds: pgCPU, ceilingPerSecond: nil,
             notes: String(
-                format: "%.2f ms CPU per puppet; register + MSC4190 device + account + keys upload%@ over loopback HTTP, %d at a time",
-                cpu * 1000 / Double(puppets), crossSigned ? " + cross-signing identity and device signature" : "", concurrency))
+                format: "%.2f ms CPU per puppet (PostgreSQL %.2f ms); register + MSC4190 device + account + keys upload%@ over loopback HTTP, %d at a time",
+                cpu * 1000 / Double(puppets), pgCPU * 1000 / Double(puppets), crossSigned ? " + cross-signing identity and device signature" : "", concurrency))
         return (result, state, server)
     }
 
