@@ -106,3 +106,31 @@ struct SplicedOneTimeKeysTests {
         #expect(throws: OlmError.self) { _ = try AccountPickleBody(Array(body.prefix(20))) }
     }
 }
+
+@Suite("libolm's key map, scanned")
+struct KeyMapScanTests {
+    @Test("the scan reads libolm's own output exactly as JSONDecoder does, empty or full")
+    func sameAsDecoder() throws {
+        let account = try Account.create()
+        #expect(Account.scanKeyMap(Array(#"{"curve25519":{}}"#.utf8)) == [])
+        try account.generateOneTimeKeys(count: 100)
+        let keys = account.unpublishedOneTimeKeys
+        #expect(keys.count == 100)
+        let json = "{\"curve25519\":{" + keys.map { "\"\($0.keyID)\":\"\($0.publicKey)\"" }.joined(separator: ",") + "}}"
+        let scanned = try #require(Account.scanKeyMap(Array(json.utf8)))
+        #expect(scanned.sorted { $0.keyID < $1.keyID } == keys)
+        try account.generateFallbackKey()
+        #expect(account.unpublishedFallbackKey != nil)
+    }
+
+    @Test("anything but libolm's exact shape is left to JSONDecoder (nil), which still reads valid JSON")
+    func otherShapes() {
+        for text in [
+            #"{"curve25519": {"AAAAAQ":"a"}}"#, #"{"curve25519":{"AAAAAQ":"a",}}"#, #"{"curve25519":{"AAAAAQ":"a\u0041"}}"#,
+            #"{"curve25519":{"AAAAAQ""a"}}"#, #"{"curve25519":{"":"a"}}"#, #"{"ed25519":{"AAAAAQ":"a"}}"#, #"{"curve25519":{"AAAAAQ":"a"}"#,
+        ] {
+            #expect(Account.scanKeyMap(Array(text.utf8)) == nil, "\(text)")
+        }
+        #expect(Account.decodeKeyMap(Array(#"{"curve25519": {"AAAAAQ":"a\u0041"}}"#.utf8)) == [OneTimeKey(keyID: "AAAAAQ", publicKey: "aA")])
+    }
+}
