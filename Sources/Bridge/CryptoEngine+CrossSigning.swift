@@ -61,23 +61,33 @@ extension CryptoEngine {
         guard let upload = try await locked({ try await machine.pendingCrossSigningUpload(userID: userID) }), !upload.isEmpty else {
             return false
         }
-        if let keys = upload.signingKeys { try await transport.uploadSigningKeys(keys, as: userID) }
-        if let signature = upload.deviceSignature {
-            let failures = try await transport.uploadSignatures(signature.body, as: userID)
-            if !failures.isEmpty {
-                // Keys accepted, signature not: record the keys so only the signature is retried.
-                var accepted = upload
-                accepted.deviceSignature = nil
-                try await step { (try await machine.confirmCrossSigningUpload(accepted), ()) }
-                throw CrossSigningIdentityError(
-                    code: .signatureRefused, userID: userID,
-                    message: "the homeserver refused the signature of device \(signature.deviceID): \(String(JSONValue.object(failures).serializedString().prefix(300)))")
-            }
-        }
-        try await step { (try await machine.confirmCrossSigningUpload(upload), ()) }
-        logger.info("cross-signing identity published", metadata: [
-            "user": "\(userID)", "keys": "\(upload.signingKeys != nil)", "device": "\(upload.deviceSignature?.deviceID.rawValue ?? "-")",
-        ])
+        let (accepted, refused) = try await send(upload)
+        try await step { (try await machine.confirmCrossSigningUpload(accepted), ()) }
+        logPublished(accepted)
+        if let refused { throw refused }
         return true
+    }
+
+    /// Sends what `upload` holds: the keys, then the device's signature.
+    ///
+    /// - Returns: What the homeserver took (to record), and its refusal of the signature when it
+    ///   answered with `failures` (the keys were taken: only the signature is retried).
+    func send(_ upload: CrossSigningUpload) async throws -> (accepted: CrossSigningUpload, refused: CrossSigningIdentityError?) {
+        if let keys = upload.signingKeys { try await transport.uploadSigningKeys(keys, as: upload.userID) }
+        guard let signature = upload.deviceSignature else { return (upload, nil) }
+        let failures = try await transport.uploadSignatures(signature.body, as: upload.userID)
+        guard !failures.isEmpty else { return (upload, nil) }
+        var accepted = upload
+        accepted.deviceSignature = nil
+        return (accepted, CrossSigningIdentityError(
+            code: .signatureRefused, userID: upload.userID,
+            message: "the homeserver refused the signature of device \(signature.deviceID): \(String(JSONValue.object(failures).serializedString().prefix(300)))"))
+    }
+
+    func logPublished(_ accepted: CrossSigningUpload) {
+        guard !accepted.isEmpty else { return }
+        logger.info("cross-signing identity published", metadata: [
+            "user": "\(accepted.userID)", "keys": "\(accepted.signingKeys != nil)", "device": "\(accepted.deviceSignature?.deviceID.rawValue ?? "-")",
+        ])
     }
 }

@@ -32,36 +32,22 @@ extension CryptoEngine {
     /// left unconfirmed, so the backfill sends it again.
     func upload(_ upload: KeysUpload, publishing identity: CrossSigningUpload) async throws {
         let counts = try await transport.uploadKeys(upload.body, as: upload.userID, device: upload.deviceID)
-        var accepted: CrossSigningUpload? = identity
+        var accepted: CrossSigningUpload?
         do {
-            if let keys = identity.signingKeys { try await transport.uploadSigningKeys(keys, as: upload.userID) }
-            if let signature = identity.deviceSignature {
-                let failures = try await transport.uploadSignatures(signature.body, as: upload.userID)
-                if !failures.isEmpty {
-                    // Keys accepted, signature not: record the keys so only the signature is retried.
-                    accepted?.deviceSignature = nil
-                    logger.warning("a new device is not cross-signed yet; the backfill will retry", metadata: [
-                        "user": "\(upload.userID)",
-                        "error": "the homeserver refused the signature of device \(signature.deviceID): \(String(JSONValue.object(failures).serializedString().prefix(300)))",
-                    ])
-                }
+            let sent = try await send(identity)
+            accepted = sent.accepted
+            if let refused = sent.refused {
+                logger.warning("a new device is not cross-signed yet; the backfill will retry", metadata: ["user": "\(upload.userID)", "error": "\(refused)"])
             }
         } catch {
-            accepted = nil
-            logger.warning("a new device is not cross-signed yet; the backfill will retry", metadata: [
-                "user": "\(upload.userID)", "error": "\(error)",
-            ])
+            logger.warning("a new device is not cross-signed yet; the backfill will retry", metadata: ["user": "\(upload.userID)", "error": "\(error)"])
         }
         let more = try await step { () -> (CryptoChanges, [KeysUpload]) in
             var (changes, more) = try await machine.confirmUpload(upload, counts: counts)
             if let accepted, !accepted.isEmpty { changes.merge(try await machine.confirmCrossSigningUpload(accepted)) }
             return (changes, more)
         }
-        if let accepted, !accepted.isEmpty {
-            logger.info("cross-signing identity published", metadata: [
-                "user": "\(upload.userID)", "keys": "\(accepted.signingKeys != nil)", "device": "\(accepted.deviceSignature?.deviceID.rawValue ?? "-")",
-            ])
-        }
+        if let accepted { logPublished(accepted) }
         for next in more { try await self.upload(next) }
     }
 }

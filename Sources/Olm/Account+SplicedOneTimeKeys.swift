@@ -20,7 +20,7 @@ extension Account {
         var body = try LibolmPickleEnvelope.open(try pickle(key: ephemeral), key: ephemeral)
         defer { secureWipe(&body) }
         guard let layout = try AccountPickleBody(body) else { return .unsupportedPickleVersion }
-        var spliced = try layout.inserting(count, into: body, limit: maxNumberOfOneTimeKeys) { (_, publicKey, privateKey) throws(OlmError) in
+        var spliced = try layout.inserting(count, into: body, limit: maxNumberOfOneTimeKeys) { (publicKey, privateKey) throws(OlmError) in
             OlmRandom.fill(privateKey)
             do {
                 try X25519.computePublicKey(forPrivateKey: UnsafeRawBufferPointer(privateKey), into: publicKey)

@@ -36,11 +36,11 @@ struct AccountPickleBody {
     /// `generate_one_time_keys` would leave it: ids continue from the shared counter, the newest key
     /// comes first, and beyond `limit` keys the oldest go (libolm's list is bounded the same way).
     ///
-    /// - Parameter writeKeyPair: Writes key `index`'s public key into its first 32-byte buffer and the
-    ///   private key into the second, in place, so the secret exists only in `bytes`'s copy and the result.
+    /// - Parameter writeKeyPair: Writes a new key's public half into its first 32-byte buffer and the
+    ///   private half into the second, in place, so the secret exists only in the result.
     func inserting(
         _ newKeys: Int, into bytes: [UInt8], limit: Int,
-        writeKeyPair: (_ index: Int, _ publicKey: UnsafeMutableRawBufferPointer, _ privateKey: UnsafeMutableRawBufferPointer) throws(OlmError) -> Void
+        writeKeyPair: (_ publicKey: UnsafeMutableRawBufferPointer, _ privateKey: UnsafeMutableRawBufferPointer) throws(OlmError) -> Void
     ) throws(OlmError) -> [UInt8] {
         let fresh = min(newKeys, limit)
         let kept = min(oneTimeKeyCount, limit - fresh)
@@ -57,7 +57,6 @@ struct AccountPickleBody {
                 Self.write(nextKeyID &+ UInt32(newKeys - index), to: out, at: position)
                 out[position + 4] = 0
                 try writeKeyPair(
-                    index,
                     UnsafeMutableRawBufferPointer(rebasing: out[(position + 5)..<(position + 37)]),
                     UnsafeMutableRawBufferPointer(rebasing: out[(position + 37)..<(position + 69)]))
                 position += Self.keyEntryByteCount

@@ -52,7 +52,6 @@ public enum Doctor {
             if let fix = finding.fix, finding.state != .ok { print("        fix: \(fix)") }
         }
         for finding in await database(configuration) { report(finding) }
-        if let finding = await storeKeys(configuration) { report(finding) }
         for finding in await homeserver(configuration) { report(finding) }
         let registration = SelfCheckResult.registration(configuration, file: registrationFile)
         report(Finding(
@@ -62,64 +61,67 @@ public enum Doctor {
         return findings
     }
 
-    /// Reachable, and how the schema compares with this build's migrations.
+    /// Reachable, how the schema compares with this build's migrations, and whether the configured
+    /// pickle keys open what the database holds (one connection for both).
     static func database(_ configuration: SealbridgeConfiguration) async -> [Finding] {
         let client = PostgresClient(configuration: PostgresConfiguration(connectionString: configuration.database.uri, poolSize: 1))
         let read = await Result { try await Migrator.appliedVersions(on: client) }
+        var keys: Finding?
+        if case .success(let applied) = read { keys = await storeKeys(configuration, applied: applied, client: client) }
         await client.close()
-        let applied: [Int]
-        do {
-            applied = try read.get()
-        } catch {
+        switch read {
+        case .failure(let error):
             return [Finding(
                 check: "database", state: .failed, detail: "cannot query the database: \(error)",
                 fix: "Sealbridge configuration: database.uri must reach PostgreSQL (host, port, user, password, database name)")]
+        case .success(let applied):
+            return [schema(applied)] + (keys.map { [$0] } ?? [])
         }
+    }
+
+    static func schema(_ applied: [Int]) -> Finding {
         let known = SealbridgeMigrations.all.map(\.version)
         let pending = Set(known).subtracting(applied).sorted()
         let unknown = Set(applied).subtracting(known).sorted()
         if !unknown.isEmpty {
-            return [Finding(
+            return Finding(
                 check: "database", state: .failed,
                 detail: "reachable; the schema has migrations this build does not know (\(unknown.map(String.init).joined(separator: ", "))): a newer Sealbridge migrated it",
-                fix: "run the Sealbridge version that migrated this database (downgrades are refused)")]
+                fix: "run the Sealbridge version that migrated this database (downgrades are refused)")
         }
         if !pending.isEmpty {
-            return [Finding(
+            return Finding(
                 check: "database", state: .warning,
                 detail: "reachable; \(pending.count) migration(s) not applied yet (\(pending.map(String.init).joined(separator: ", ")))",
-                fix: "`sealbridge migrate --config …` (or start the daemon, which migrates first)")]
+                fix: "`sealbridge migrate --config …` (or start the daemon, which migrates first)")
         }
-        return [Finding(check: "database", state: .ok, detail: "reachable; schema up to date (version \(known.max() ?? 0))")]
+        return Finding(check: "database", state: .ok, detail: "reachable; schema up to date (version \(known.max() ?? 0))")
     }
 
     /// Whether the configured pickle keys open what the database holds: a key id listed in
     /// `sealbridge_store_keys` that the configuration lacks makes the daemon refuse to start
-    /// (docs/rotation.md). Nil when encryption is off or the database cannot say (not migrated yet,
-    /// unreachable: the database finding says so).
-    static func storeKeys(_ configuration: SealbridgeConfiguration) async -> Finding? {
-        guard configuration.encryption.enabled else { return nil }
+    /// (docs/rotation.md). Nil when encryption is off or the schema has no key list yet.
+    static func storeKeys(_ configuration: SealbridgeConfiguration, applied: [Int], client: PostgresClient) async -> Finding? {
+        guard configuration.encryption.enabled, applied.contains(PickleKeyRotation.registryVersion) else { return nil }
         let cipher: StoreCipher
         do {
             cipher = try PickleKeyRotation.configuredCipher(configuration)
         } catch {
             return Finding(check: "store keys", state: .failed, detail: "\(error)", fix: "encryption.pickle_key_file must hold the pickle key (docs/rotation.md)")
         }
-        let client = PostgresClient(configuration: PostgresConfiguration(connectionString: configuration.database.uri, poolSize: 1))
-        let read = await Result { () async throws -> [String]? in
-            guard try await Migrator.appliedVersions(on: client).contains(PickleKeyRotation.registryVersion) else { return nil }
-            return try await StoreKeyRegistry(client: client).missing(from: cipher)
+        let missing: [String]
+        do {
+            missing = try await StoreKeyRegistry(client: client).missing(from: cipher)
+        } catch {
+            return Finding(check: "store keys", state: .warning, detail: "cannot read sealbridge_store_keys: \(error)", fix: nil)
         }
-        await client.close()
-        guard case .success(let missing?) = read else { return nil }
-        let held = "writes under \(cipher.keyID)" + (cipher.keyIDs.count > 1 ? ", also reads \(cipher.keyIDs.dropFirst().joined(separator: ", "))" : "")
         guard missing.isEmpty else {
             return Finding(
                 check: "store keys", state: .failed,
-                detail: "rows are stored under pickle key id \(missing.joined(separator: ", ")), which this configuration does not hold (it \(held)); the daemon will not start",
-                fix: "add that key's file to encryption.previous_pickle_key_files (docs/rotation.md)")
+                detail: "\(PickleKeyRotation.missingKeys(missing, cipher: cipher)); the daemon will not start", fix: PickleKeyRotation.missingKeysFix)
         }
-        return Finding(check: "store keys", state: .ok, detail: "\(held); every key id the database lists is configured")
+        let reads = cipher.keyIDs.count > 1 ? ", also reads \(cipher.keyIDs.dropFirst().joined(separator: ", "))" : ""
+        return Finding(check: "store keys", state: .ok, detail: "writes under \(cipher.keyID)\(reads); every key id the database lists is configured")
     }
 
     /// Reachable, its versions, and whether it takes our `as_token` as the bot.

@@ -130,15 +130,18 @@ public enum PickleKeyRotation {
         let registry = StoreKeyRegistry(client: client)
         let missing = try await registry.missing(from: cipher)
         guard missing.isEmpty else {
-            throw DaemonError(code: .configuration, message: """
-                rows are stored under pickle key id \(missing.joined(separator: ", ")), which this configuration does not hold \
-                (it has \(cipher.keyIDs.joined(separator: ", "))): add that key's file to encryption.previous_pickle_key_files \
-                (docs/rotation.md)
-                """)
+            throw DaemonError(code: .configuration, message: "\(missingKeys(missing, cipher: cipher)): \(missingKeysFix)")
         }
         try await registry.registerWriter(cipher)
         logger.notice("store keys", metadata: ["writes_under": "\(cipher.keyID)", "also_reads": "\(cipher.keyIDs.dropFirst().joined(separator: ","))"])
     }
+
+    /// What a start refuses, and doctor reports, when the database lists key ids the keyring lacks.
+    static func missingKeys(_ missing: [String], cipher: StoreCipher) -> String {
+        "rows are stored under pickle key id \(missing.joined(separator: ", ")), which this configuration does not hold (it has \(cipher.keyIDs.joined(separator: ", ")))"
+    }
+
+    static let missingKeysFix = "add that key's file to encryption.previous_pickle_key_files (docs/rotation.md)"
 
     /// Transactions journaled while the database was unavailable and not applied yet (files are
     /// not rewritten: the daemon applies and deletes them, reading them with the keyring).
