@@ -28,13 +28,14 @@ extension CryptoMachine {
     ) throws -> (changes: CryptoChanges, upload: CrossSigningUpload) {
         var seeds = CrossSigningSeeds.generate()
         defer { seeds.wipe() }
-        let changes = try identityChanges(userID: userID, seeds: seeds, published: false)
-        var upload = CrossSigningUpload(userID: userID, keys: try seeds.publicKeys())
+        let signers = try CrossSigningSigners(seeds)
+        let changes = try identityChanges(userID: userID, seeds: seeds, keys: signers.publicKeys, published: false)
+        var upload = CrossSigningUpload(userID: userID, keys: signers.publicKeys)
         do {
-            let selfSigning = try PkSigning(seed: seeds.selfSigning)
-            upload.signingKeys = try CrossSigningKeysJSON.upload(userID: userID, master: try PkSigning(seed: seeds.master), seeds: seeds)
+            upload.signingKeys = try CrossSigningKeysJSON.upload(userID: userID, signers: signers)
             let device = try SignedJSON.sign(
-                CrossSigningKeysJSON.withoutSignatures(deviceKeys), userID: userID, keyID: "ed25519:\(upload.keys.selfSigning)", with: selfSigning)
+                CrossSigningKeysJSON.withoutSignatures(deviceKeys), userID: userID, keyID: "ed25519:\(upload.keys.selfSigning)",
+                with: signers.selfSigning)
             upload.deviceSignature = (deviceID, [userID.rawValue: [deviceID.rawValue: device]])
         } catch let error as CryptoError {
             throw error
@@ -48,7 +49,7 @@ extension CryptoMachine {
     public func replaceCrossSigningIdentity(userID: UserID) throws -> CryptoChanges {
         var seeds = CrossSigningSeeds.generate()
         defer { seeds.wipe() }
-        return try identityChanges(userID: userID, seeds: seeds, published: false)
+        return try identityChanges(userID: userID, seeds: seeds, keys: try seeds.publicKeys(), published: false)
     }
 
     /// Stores an identity whose seeds came from elsewhere (secret storage), after checking they make
@@ -63,7 +64,7 @@ extension CryptoMachine {
         }
         // The keys may be published already; re-sending identical keys is harmless (the homeserver
         // answers 200), so the upload runs again rather than assuming.
-        return try identityChanges(userID: userID, seeds: seeds, published: false)
+        return try identityChanges(userID: userID, seeds: seeds, keys: keys, published: false)
     }
 
     /// The opened seeds of a local user's identity, if it has one.
@@ -80,13 +81,11 @@ extension CryptoMachine {
         let account = try await loadAccount(userID, into: Scratch())
         let unsignedDevice = account.flatMap { $0.record.deviceKeysUploaded && $0.record.deviceID != identity.signedDeviceID ? $0 : nil }
         guard !identity.published || unsignedDevice != nil else { return upload }
-        var seeds = try openSeeds(identity)
-        defer { seeds.wipe() }
+        let signers = try openSigners(identity)
         do {
-            let master = try PkSigning(seed: seeds.master)
-            let selfSigning = try PkSigning(seed: seeds.selfSigning)
+            let selfSigning = signers.selfSigning
             if !identity.published {
-                upload.signingKeys = try CrossSigningKeysJSON.upload(userID: userID, master: master, seeds: seeds)
+                upload.signingKeys = try CrossSigningKeysJSON.upload(userID: userID, signers: signers)
             }
             if let (record, account) = unsignedDevice {
                 var device = try KeysUpload.signedDeviceKeys(of: account, userID: userID, deviceID: record.deviceID)
@@ -114,24 +113,46 @@ extension CryptoMachine {
         return changes
     }
 
-    nonisolated func identityChanges(userID: UserID, seeds: CrossSigningSeeds, published: Bool) throws -> CryptoChanges {
+    ///
+    /// - Parameter keys: The public keys `seeds` make (computed once by the caller).
+    nonisolated func identityChanges(userID: UserID, seeds: CrossSigningSeeds, keys: CrossSigningPublicKeys, published: Bool) throws -> CryptoChanges {
         var combined = seeds.combined
         defer { secureWipe(&combined) }
         var changes = CryptoChanges()
         changes.crossSigningIdentities = [StoredCrossSigningIdentity(
-            userID: userID, keys: try seeds.publicKeys(),
+            userID: userID, keys: keys,
             sealedSeeds: try cipher.seal(combined, context: StoredCrossSigningIdentity.sealContext(userID)), published: published,
             signedDeviceID: nil)]
         return changes
     }
 
     func openSeeds(_ identity: StoredCrossSigningIdentity) throws -> CrossSigningSeeds {
-        var combined = try cipher.open(identity.sealedSeeds, context: StoredCrossSigningIdentity.sealContext(identity.userID))
-        defer { secureWipe(&combined) }
-        let seeds = try CrossSigningSeeds(combined: combined)
-        guard try seeds.publicKeys() == identity.keys else {
-            throw CryptoError(code: .storeCorrupted, message: "the sealed cross-signing seeds of \(identity.userID) do not match its public keys")
+        var seeds = try unsealSeeds(identity)
+        do {
+            guard try seeds.publicKeys() == identity.keys else { throw Self.seedsMismatch(identity) }
+        } catch {
+            seeds.wipe()
+            throw error
         }
         return seeds
+    }
+
+    /// ``openSeeds(_:)`` as the signing keys, each made once.
+    func openSigners(_ identity: StoredCrossSigningIdentity) throws -> CrossSigningSigners {
+        var seeds = try unsealSeeds(identity)
+        defer { seeds.wipe() }
+        let signers = try CrossSigningSigners(seeds)
+        guard signers.publicKeys == identity.keys else { throw Self.seedsMismatch(identity) }
+        return signers
+    }
+
+    private func unsealSeeds(_ identity: StoredCrossSigningIdentity) throws -> CrossSigningSeeds {
+        var combined = try cipher.open(identity.sealedSeeds, context: StoredCrossSigningIdentity.sealContext(identity.userID))
+        defer { secureWipe(&combined) }
+        return try CrossSigningSeeds(combined: combined)
+    }
+
+    private static func seedsMismatch(_ identity: StoredCrossSigningIdentity) -> CryptoError {
+        CryptoError(code: .storeCorrupted, message: "the sealed cross-signing seeds of \(identity.userID) do not match its public keys")
     }
 }

@@ -35,6 +35,17 @@ public enum EncryptionAlgorithm {
     public static let signedCurve25519 = "signed_curve25519"
 }
 
+/// What an upload is built from: a libolm ``Account``, or a new device's ``NewAccount`` that has not
+/// been through libolm.
+public protocol UploadableAccount: JSONSigner {
+    var identityKeys: IdentityKeys { get }
+    var unpublishedOneTimeKeys: [OneTimeKey] { get }
+    var unpublishedFallbackKey: OneTimeKey? { get }
+}
+
+extension Account: UploadableAccount {}
+extension NewAccount: UploadableAccount {}
+
 extension KeysUpload {
     /// Collects what `account` has not published yet into an upload.
     ///
@@ -42,7 +53,7 @@ extension KeysUpload {
     /// homeserver accepted the upload, in the same database transaction that persists the account.
     /// - Parameter includeDeviceKeys: True for a device's first upload.
     public static func pending(
-        from account: Account, userID: UserID, deviceID: DeviceID, includeDeviceKeys: Bool
+        from account: some UploadableAccount, userID: UserID, deviceID: DeviceID, includeDeviceKeys: Bool
     ) throws(SignatureError) -> KeysUpload {
         let signingKeyID = "ed25519:\(deviceID.rawValue)"
         // Spelled out: a bare `nil` here would become `JSONValue.null`, which is a value.
@@ -63,7 +74,7 @@ extension KeysUpload {
     }
 
     /// The device's `device_keys` object, signed by its own Ed25519 key.
-    public static func signedDeviceKeys(of account: Account, userID: UserID, deviceID: DeviceID) throws(SignatureError) -> JSONValue {
+    public static func signedDeviceKeys(of account: some UploadableAccount, userID: UserID, deviceID: DeviceID) throws(SignatureError) -> JSONValue {
         let identity = account.identityKeys
         let signingKeyID = "ed25519:\(deviceID.rawValue)"
         let unsigned: JSONValue = [

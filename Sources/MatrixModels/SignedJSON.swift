@@ -2,13 +2,18 @@ import Olm
 
 /// Something that holds an Ed25519 private key and can sign canonical JSON with it.
 ///
-/// Device keys are signed by the Olm ``Account``; cross-signing keys by ``PkSigning``.
+/// Device keys are signed by the Olm ``Account`` (or a new device's ``NewAccount``); cross-signing keys
+/// by ``PkSigning``.
 public protocol JSONSigner {
     /// The unpadded base64 Ed25519 signature of `canonicalJSON`.
     func signature(for canonicalJSON: [UInt8]) -> String
 }
 
 extension Account: JSONSigner {
+    public func signature(for canonicalJSON: [UInt8]) -> String { sign(canonicalJSON) }
+}
+
+extension NewAccount: JSONSigner {
     public func signature(for canonicalJSON: [UInt8]) -> String { sign(canonicalJSON) }
 }
 

@@ -20,14 +20,7 @@ extension Account {
         var body = try LibolmPickleEnvelope.open(try pickle(key: ephemeral), key: ephemeral)
         defer { secureWipe(&body) }
         guard let layout = try AccountPickleBody(body) else { return .unsupportedPickleVersion }
-        var spliced = try layout.inserting(count, into: body, limit: maxNumberOfOneTimeKeys) { (publicKey, privateKey) throws(OlmError) in
-            OlmRandom.fill(privateKey)
-            do {
-                try X25519.computePublicKey(forPrivateKey: UnsafeRawBufferPointer(privateKey), into: publicKey)
-            } catch {
-                throw OlmError(code: .unknown, operation: "X25519 public key for a one-time key")
-            }
-        }
+        var spliced = try layout.inserting(count, into: body, limit: maxNumberOfOneTimeKeys, writeKeyPair: AccountPickleBody.writeRandomKeyPair)
         defer { secureWipe(&spliced) }
         let rebuilt = try Account.unpickle(try LibolmPickleEnvelope.seal(spliced, key: ephemeral), key: ephemeral)
         adoptState(of: rebuilt)

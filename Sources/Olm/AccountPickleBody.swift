@@ -1,10 +1,13 @@
+import Primitives
+
 /// The layout of a libolm account pickle's plaintext (version 4), found without copying it.
 ///
 /// libolm 3.2 writes, big-endian: `u32 version` (4), the identity keys (Ed25519 public 32 + private 64,
 /// Curve25519 public 32 + private 32), `u32 count` and that many one-time keys (`u32 id`, `u8 published`,
 /// public 32, private 32; newest first), `u8` fallback-key count (0–2) and that many keys in the same
-/// shape, then `u32 next_one_time_key_id`, which one-time and fallback keys share. Only the one-time keys
-/// and the id counter are rewritten; every other byte is kept as it was.
+/// shape, then `u32 next_one_time_key_id`, which one-time and fallback keys share. Splicing rewrites only
+/// the one-time keys and the id counter, keeping every other byte as it was; ``AccountSnapshot`` reads the
+/// keys and flips their published flags.
 struct AccountPickleBody {
     static let supportedVersion: UInt32 = 4
     static let headerByteCount = 4 + 32 + 64 + 32 + 32
@@ -75,11 +78,22 @@ struct AccountPickleBody {
         return output
     }
 
-    private static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+    /// A fresh Curve25519 pair in place: the private half from the kernel CSPRNG, the public half by
+    /// libcrypto's X25519 (as libolm stores them: the private key unclamped, clamped on use).
+    static func writeRandomKeyPair(publicKey: UnsafeMutableRawBufferPointer, privateKey: UnsafeMutableRawBufferPointer) throws(OlmError) {
+        OlmRandom.fill(privateKey)
+        do {
+            try X25519.computePublicKey(forPrivateKey: UnsafeRawBufferPointer(privateKey), into: publicKey)
+        } catch {
+            throw OlmError(code: .unknown, operation: "X25519 public key for a Curve25519 key")
+        }
+    }
+
+    static func readUInt32(_ bytes: [UInt8], at offset: Int) -> UInt32 {
         bytes[offset..<(offset + 4)].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    private static func write(_ value: UInt32, to buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
+    static func write(_ value: UInt32, to buffer: UnsafeMutableRawBufferPointer, at offset: Int) {
         buffer[offset] = UInt8(value >> 24)
         buffer[offset + 1] = UInt8(value >> 16 & 0xff)
         buffer[offset + 2] = UInt8(value >> 8 & 0xff)

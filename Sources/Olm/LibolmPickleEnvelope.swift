@@ -8,8 +8,9 @@ import Primitives
 /// HMAC-SHA-256 over the ciphertext are appended, and the whole is unpadded base64. Checked against
 /// libolm 3.2.13 by `LibolmPickleEnvelopeTests` (libolm's pickles open; ours unpickle).
 ///
-/// Used only in memory, with a throw-away key, by ``Account/generateOneTimeKeys(count:)``; stored
-/// pickles are sealed again by the store with its own cipher.
+/// Used in memory, with a throw-away key, by ``Account/generateOneTimeKeys(count:)``, and with the store's
+/// per-record pickle key by ``AccountSnapshot`` (a new device's account, a confirmed upload): the result is
+/// exactly what libolm's `olm_pickle_account` would store under that key.
 enum LibolmPickleEnvelope {
     static let macByteCount = 8
 

@@ -14,10 +14,9 @@ enum CrossSigningKeysJSON {
     }
 
     /// The body of `POST /keys/device_signing/upload` for the identity made by `seeds`.
-    static func upload(userID: UserID, master: PkSigning, seeds: CrossSigningSeeds) throws -> JSONValue {
+    static func upload(userID: UserID, signers: CrossSigningSigners) throws -> JSONValue {
+        let (master, selfSigning, userSigning) = (signers.master, signers.selfSigning, signers.userSigning)
         let masterKeyID = "ed25519:\(master.publicKey)"
-        let selfSigning = try PkSigning(seed: seeds.selfSigning)
-        let userSigning = try PkSigning(seed: seeds.userSigning)
         return [
             "master_key": key(userID: userID, usage: "master", publicKey: master.publicKey),
             "self_signing_key": try SignedJSON.sign(

@@ -44,13 +44,7 @@ public struct CrossSigningSeeds: Sendable, Equatable {
 
     /// The public keys the seeds make.
     public func publicKeys() throws(CryptoError) -> CrossSigningPublicKeys {
-        do {
-            return CrossSigningPublicKeys(
-                master: try PkSigning(seed: master).publicKey, selfSigning: try PkSigning(seed: selfSigning).publicKey,
-                userSigning: try PkSigning(seed: userSigning).publicKey)
-        } catch {
-            throw CryptoError(code: .olm, message: "cross-signing seeds do not make keys: \(error)")
-        }
+        try CrossSigningSigners(self).publicKeys
     }
 
     /// Overwrites the seeds' bytes.
