@@ -12,6 +12,9 @@ struct KeyRequestSlot: Hashable {
 public enum KeyRequestAnswer: Sendable {
     /// Commit `changes` (the advanced Olm session), then send `request` as the answering device.
     case forward(changes: CryptoChanges, request: ToDeviceRequest)
+    /// Refused, and the requester is told so: send `notice` (a plaintext `m.room_key.withheld`,
+    /// `m.unauthorised`) as the answering device. Nothing to commit.
+    case withhold(KeyRequestRefusal, notice: ToDeviceRequest)
     case refused(KeyRequestRefusal)
 }
 
@@ -21,13 +24,16 @@ extension CryptoMachine {
     /// index the device was given, never earlier, and only to a device that was given it, with the
     /// same curve25519 key as then.
     ///
-    /// Everything else gets no answer (the refusal says why, to be counted): a session the local
-    /// device did not create (or that was forgotten), a room or sender key that is not the session's,
-    /// a device never given the key (another user, a remote server's user, a new device), a device
-    /// whose keys changed, a dehydrated device, no Olm session to answer through (a key request
-    /// never triggers a one-time key claim), an answer to the same device for the same session
-    /// within ``CryptoSettings/keyRequestAnswerInterval``, or more requests of the same user this
-    /// minute than ``CryptoSettings/keyRequestsPerUserPerMinute`` (refused before any store read).
+    /// A device asking for a session of ours that it was never given (another user, a remote server's
+    /// user, a new device), or whose keys changed since, is refused and told so: an `m.room_key.withheld`
+    /// with `m.unauthorised`, as the spec suggests for a requester not allowed the key, so its client
+    /// shows why instead of waiting. Everything else gets no answer (the refusal says why, to be
+    /// counted): a session the local device did not create (or that was forgotten: not ours to speak
+    /// for), a room or sender key that is not the session's, a dehydrated device, no Olm session to
+    /// answer through (a key request never triggers a one-time key claim), an answer or notice to the
+    /// same device for the same session within ``CryptoSettings/keyRequestAnswerInterval``, or more
+    /// requests of the same user this minute than ``CryptoSettings/keyRequestsPerUserPerMinute``
+    /// (refused before any store read).
     ///
     /// Nothing here touches the network: the answer is a request to send after `changes` commit.
     public func answer(_ request: RoomKeyRequest) async throws -> KeyRequestAnswer {
@@ -43,14 +49,15 @@ extension CryptoMachine {
         }
         let identity = account.identityKeys
         guard shared.roomID == asked.roomID, asked.senderKey == nil || asked.senderKey == identity.curve25519 else { return .refused(.mismatch) }
-        guard let share = shared.share else { return .refused(.notSharedWithDevice) }
+        let slot = KeyRequestSlot(requester: request.requester, sessionID: asked.sessionID)
+        let notice = WithheldKeyNotice(roomID: shared.roomID, sessionID: asked.sessionID, senderKey: identity.curve25519, from: local.deviceID)
+        guard let share = shared.share else { return withhold(.notSharedWithDevice, notice, to: request.requester, slot: slot) }
         let devices = try await store.devices(userIDs: [request.requester.userID])[request.requester.userID] ?? []
         guard let device = devices.first(where: { $0.deviceID == request.requester.deviceID }), device.curve25519 == share.curve25519 else {
-            return .refused(.deviceChanged)
+            return withhold(.deviceChanged, notice, to: request.requester, slot: slot)
         }
         if device.dehydrated { return .refused(.dehydrated) }
-        let slot = KeyRequestSlot(requester: request.requester, sessionID: asked.sessionID)
-        if let last = answeredKeyRequests[slot], now().timeIntervalSince(last) < settings.keyRequestAnswerInterval { return .refused(.rateLimited) }
+        if recentlyAnswered(slot) { return .refused(.rateLimited) }
         guard let newest = try await store.olmSessions(localUserID: local.userID, localDeviceID: local.deviceID, senderKey: device.curve25519).first,
             let session = try? cipher.unpickle(newest.pickle, { try Session.unpickle($0, key: $1) })
         else { return .refused(.noOlmSession) }
@@ -78,6 +85,21 @@ extension CryptoMachine {
         return .forward(
             changes: changes,
             request: ToDeviceRequest(eventType: "m.room.encrypted", messages: [request.requester.userID: [request.requester.deviceID: envelope]]))
+    }
+
+    /// `.withhold` with `notice` for `requester`, once per ``CryptoSettings/keyRequestAnswerInterval``
+    /// for a device and session like an answer (a device asking in a loop is told once).
+    func withhold(_ reason: KeyRequestRefusal, _ notice: WithheldKeyNotice, to requester: DeviceRef, slot: KeyRequestSlot) -> KeyRequestAnswer {
+        if recentlyAnswered(slot) { return .refused(.rateLimited) }
+        noteAnswered(slot)
+        return .withhold(reason, notice: ToDeviceRequest(
+            eventType: "m.room_key.withheld", messages: [requester.userID: [requester.deviceID: notice.content(code: Self.unauthorisedCode)]]))
+    }
+
+    /// Whether `slot` was answered (or told no) within the interval.
+    func recentlyAnswered(_ slot: KeyRequestSlot) -> Bool {
+        guard let last = answeredKeyRequests[slot] else { return false }
+        return now().timeIntervalSince(last) < settings.keyRequestAnswerInterval
     }
 
     /// Whether `user`'s request may be looked at in this minute's window (and counts it).

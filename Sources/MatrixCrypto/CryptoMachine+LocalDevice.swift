@@ -35,7 +35,7 @@ extension CryptoMachine {
     /// Records that the homeserver accepted `upload`: its keys are published, never offered again.
     public func confirmUpload(_ upload: KeysUpload) async throws -> CryptoChanges {
         let scratch = Scratch()
-        guard let (record, account) = try await loadAccount(upload.userID, into: scratch) else {
+        guard let (_, account) = try await loadAccount(upload.userID, into: scratch) else {
             throw CryptoError(code: .storeCorrupted, message: "no account for \(upload.userID)")
         }
         account.markKeysAsPublished()

@@ -132,6 +132,7 @@ extension CryptoMachine {
 
     static let unverifiedCode = "m.unverified"
     static let noOlmCode = "m.no_olm"
+    static let unauthorisedCode = "m.unauthorised"
 
     /// How long after its `failures`-th failed claim a device is tried again: 1 minute, doubling, at most an hour.
     static func claimBackoff(failures: Int) -> TimeInterval {
@@ -184,11 +185,8 @@ extension CryptoMachine {
         for device in remote {
             let ref = DeviceRef(userID: device.userID, deviceID: device.deviceID)
             if let code = withheldCode(for: device, plan: plan) {
-                withheld.append((device.userID, device.deviceID, [
-                    "algorithm": .string(EncryptionAlgorithm.megolm), "room_id": .string(roomID.rawValue),
-                    "session_id": .string(plan.record.sessionID), "sender_key": .string(identity.curve25519),
-                    "from_device": .string(plan.local.deviceID.rawValue), "code": .string(code), "reason": .string(Self.withheldReason(code)),
-                ]))
+                let notice = WithheldKeyNotice(roomID: roomID, sessionID: plan.record.sessionID, senderKey: identity.curve25519, from: plan.local.deviceID)
+                withheld.append((device.userID, device.deviceID, notice.content(code: code)))
                 var share = OutboundShare(
                     roomID: roomID, senderUserID: plan.local.userID, sessionID: plan.record.sessionID, userID: device.userID,
                     deviceID: device.deviceID, curve25519: device.curve25519, messageIndex: nil, withheldCode: code)
@@ -222,15 +220,6 @@ extension CryptoMachine {
             return try cipher.pickle { try session.pickle(key: $0) }
         } catch {
             throw CryptoError(code: .olm, message: "pickling failed: \(error)")
-        }
-    }
-
-    static func withheldReason(_ code: String) -> String {
-        switch code {
-        case "m.no_olm": "Unable to establish a secure channel (no one-time key)."
-        case "m.unverified": "The sender shares keys only with devices cross-signed by their owner (MSC4153)."
-        case "m.blacklisted": "The sender has blocked this device."
-        default: "The sender did not share the key."
         }
     }
 }

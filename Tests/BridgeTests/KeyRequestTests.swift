@@ -81,20 +81,38 @@ struct KeyRequestAnswerTests {
         #expect(received.toDevice.first?.failure?.code == "forwarded_key_refused")
     }
 
-    @Test("a device never given the key (not in the room) gets nothing")
+    @Test("a device never given the key (not in the room) gets no key, and is told so once: m.room_key.withheld, m.unauthorised")
     func notShared() async throws {
         let setup = try await Setup()
         let before = await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }.count
         #expect(try await setup.ask(from: setup.eve) == .notSharedWithDevice)
-        #expect(await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }.count == before)
+        let sent = await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }
+        #expect(sent.count == before + 1)
+        #expect(sent.last?.type == "m.room_key.withheld" && sent.last?.to == DeviceRef(userID: setup.eve.user, deviceID: setup.eve.device))
+        #expect(sent.last?.olmType == nil)
+        // Eve's machine takes it as a notice from Alice's device about this very session.
+        _ = try await setup.eve.sync()
+        let notice = try #require(try await setup.eve.store.withheldNotices(roomID: setup.room, sessionID: setup.sessionID).first)
+        let aliceKeys = try #require(await setup.hs.devices[setup.alice.user]?[setup.alice.device]?.keys)
+        let aliceKey = try #require(aliceKeys["keys"]?["curve25519:\(setup.alice.device.rawValue)"]?.stringValue)
+        #expect(notice.code == "m.unauthorised" && notice.senderUserID == setup.alice.user && notice.senderKey == aliceKey)
+        // Asking again at once is refused without a second notice; after the interval, told again.
+        #expect(try await setup.ask(from: setup.eve) == .rateLimited)
+        #expect(await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }.count == before + 1)
+        setup.alice.clock.advance(by: 61)
+        #expect(try await setup.ask(from: setup.eve) == .notSharedWithDevice)
+        #expect(await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }.count == before + 2)
     }
 
-    @Test("an unknown session, or one the asked device did not create, gets nothing")
+    @Test("an unknown session, or one the asked device did not create, gets nothing: not even a notice")
     func notOurs() async throws {
         let setup = try await Setup()
+        let notices = { await setup.hs.sentToDevice.filter { $0.type == "m.room_key.withheld" }.count }
+        let before = await notices()
         #expect(try await setup.ask(from: setup.bob, body: try await setup.body(session: String(repeating: "A", count: 43))) == .notOurSession)
         // Bob's device is asked (by Eve, say) for Alice's session: not Bob's to give.
         #expect(try await setup.ask(from: setup.eve, to: setup.bob) == .notOurSession)
+        #expect(await notices() == before)
     }
 
     @Test("a request naming another room or another sender key than the session's gets nothing")
@@ -105,7 +123,7 @@ struct KeyRequestAnswerTests {
         #expect(try await setup.ask(from: setup.bob, body: try await setup.body(senderKey: bobKey)) == .mismatch)
     }
 
-    @Test("a device whose keys changed since it was given the key gets nothing")
+    @Test("a device whose keys changed since it was given the key gets no key, and is told m.unauthorised")
     func deviceChanged() async throws {
         let setup = try await Setup()
         var device = try #require(try await setup.alice.store.devices(userIDs: [setup.bob.user])[setup.bob.user]?.first)
@@ -113,7 +131,10 @@ struct KeyRequestAnswerTests {
         var changes = CryptoChanges()
         changes.deviceLists = [setup.bob.user: [device]]
         try await setup.alice.store.save(changes)
+        let before = await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }.count
         #expect(try await setup.ask(from: setup.bob) == .deviceChanged)
+        let sent = await setup.hs.sentToDevice.filter { $0.sender == setup.alice.user }
+        #expect(sent.count == before + 1 && sent.last?.type == "m.room_key.withheld" && sent.last?.to.userID == setup.bob.user)
     }
 
     @Test("answers to one device for one session are rate-limited")

@@ -1,6 +1,7 @@
 """Key requests against a real Synapse and a real E2EE client (matrix-nio): a device that lost a puppet's
 room key asks the puppet for it and gets it back (Olm-encrypted m.forwarded_room_key, from the index it
-was given); a device the session was never shared with asks and gets nothing.
+was given); a device the session was never shared with asks and gets no key, only an
+`m.room_key.withheld` (`m.unauthorised`) telling it so.
 
 matrix-nio itself only asks, and only accepts forwarded keys from, its own user's devices (its
 `request_room_key` addresses the user's own devices, `_should_accept_forward` wants an own verified
@@ -28,7 +29,7 @@ def api(stack, method: str, path: str, body: dict | None = None):
     return request(method, f"{stack.url}/_sealbridge/v1{path}", token=stack.bridge_token, body=body)
 
 
-def test_a_device_that_lost_a_puppets_key_gets_it_back_and_a_stranger_gets_nothing(stack, tmp_path):
+def test_a_device_that_lost_a_puppets_key_gets_it_back_and_a_stranger_is_told_no(stack, tmp_path):
     status, body = api(stack, "PUT", f"/puppets/{quote(PUPPET)}", body={"displayname": "Keys"})
     assert status == 200, body
     puppet_device = body["device_id"]
@@ -69,7 +70,7 @@ def test_a_device_that_lost_a_puppets_key_gets_it_back_and_a_stranger_gets_nothi
             assert dropped is not None
             assert client.olm.inbound_group_store.get(room_id, sender_key, session_id) is None
 
-            # Hank (never in the room) asks first: nothing comes back.
+            # Hank (never in the room) asks first: no key comes back, only one notice that he may not have it.
             stranger_request = encrypted.as_key_request(PUPPET, stranger.device_id, request_id="hank-1", device_id=puppet_device)
             response = await stranger.to_device(stranger_request)
             assert response.__class__.__name__ == "ToDeviceResponse", response
@@ -78,9 +79,15 @@ def test_a_device_that_lost_a_puppets_key_gets_it_back_and_a_stranger_gets_nothi
             while time.monotonic() < deadline:
                 sync = await stranger.sync(timeout=500)
                 stranger_got += [e for e in getattr(sync, "to_device_events", []) if getattr(e, "sender", None) == PUPPET]
-            assert stranger_got == [], f"a device never given the key got an answer: {stranger_got}"
-            refusals = [line for line in stack.log_lines() if line.get("msg") == "key request not answered"]
-            assert [line.get("reason") for line in refusals] == ["not_shared"], refusals
+            keys = [e for e in stranger_got if e.source.get("type") != "m.room_key.withheld"]
+            assert keys == [], f"a device never given the key got an answer: {keys}"
+            notices = [e.source.get("content", {}) for e in stranger_got if e.source.get("type") == "m.room_key.withheld"]
+            assert [(n.get("code"), n.get("room_id"), n.get("session_id"), n.get("sender_key"), n.get("from_device")) for n in notices] == [
+                ("m.unauthorised", room_id, session_id, sender_key, puppet_device)], notices
+            refusals = [line for line in stack.log_lines()
+                        if line.get("msg") in ("key request not answered", "key request refused; the requester was told (m.room_key.withheld)")]
+            assert [(line.get("msg"), line.get("reason")) for line in refusals] == [
+                ("key request refused; the requester was told (m.room_key.withheld)", "not_shared")], refusals
 
             # Gina asks the puppet's device with nio's own request message; nio takes the answer for
             # the session it asked for from the puppet's device (see the module docstring).
