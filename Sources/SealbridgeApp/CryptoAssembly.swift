@@ -125,37 +125,7 @@ struct CryptoAssembly {
                 policy: policy, logger: Logger(label: "sealbridge.crypto.cross-signing"))
         }
         crossSigningBackfill = backfill
-        let retention = configuration.retention
-        var housekeepingTasks = [
-            // Under the crypto lock: a step never works from an Olm session that is being deleted.
-            HousekeepingTask(table: "sealbridge_olm_sessions") { batch in
-                try await engine.lock.withLock {
-                    try await store.pruneOlmSessions(keep: retention.olmSessionsPerKey, idleBefore: Date().addingTimeInterval(-86_400), batch: batch)
-                }
-            },
-            // Not under the lock: a lookup sees the pruned entries or their floor, never neither (one statement).
-            HousekeepingTask(table: "sealbridge_megolm_replay") { batch in
-                try await store.pruneReplayLedger(seenBefore: Date().addingTimeInterval(-retention.replay), batch: batch)
-            },
-            HousekeepingTask(table: "sealbridge_withheld_sessions") { batch in
-                try await store.pruneWithheldNotices(receivedBefore: Date().addingTimeInterval(-retention.withheld), batch: batch)
-            },
-            // Recovery records only throttle a wedged session's replacement (an hour).
-            HousekeepingTask(table: "sealbridge_olm_recoveries") { batch in
-                try await store.pruneOlmRecoveries(recoveredBefore: Date().addingTimeInterval(-7 * 86_400), batch: batch)
-            },
-            // Key requests whose events expired unanswered.
-            HousekeepingTask(table: "sealbridge_key_requests") { batch in
-                try await store.pruneKeyRequests(requestedBefore: Date().addingTimeInterval(-configuration.encryption.parkedRetention), batch: batch)
-            },
-            // Replaced outbound sessions, kept only so their recipients can ask for their keys again.
-            HousekeepingTask(table: "sealbridge_retired_outbound_sessions") { batch in
-                try await store.pruneRetiredOutboundSessions(retiredBefore: Date().addingTimeInterval(-retention.retiredSessions), batch: batch)
-            },
-        ]
-        // The bridge API's send records (only written while it is on).
-        if configuration.bridgeAPI.token != nil { housekeepingTasks.append(BridgeSendRetention(sends: PostgresBridgeSendLedger(client: client)).task) }
-        self.housekeepingTasks = housekeepingTasks
+        housekeepingTasks = Self.housekeepingTasks(configuration, engine: engine, store: store, client: client)
         let botDisplayName = configuration.appservice.botDisplayName
         let keyCheck = OneTimeKeyCheckService(
             engine: engine, store: store,
@@ -182,32 +152,9 @@ struct CryptoAssembly {
             client: client, homeserver: homeserver, startedAt: Date(), undecryptable: undecryptable, keyGauge: keyGauge,
             outbox: outbox, identities: IdentityStatus(store: store, bot: botUser, backfill: backfill), keyCheck: keyCheck, bot: botUser,
             selfChecks: selfChecks)
-        let commands = ManagementCommands(
-            admins: admins,
-            commands: [
-                ManagementCommand(name: "status", help: "version, uptime, homeserver and database, traffic, devices, rooms, self-checks") { _, _ in
-                    CommandReply.table(title: "Sealbridge status", rows: await status.rows())
-                },
-                PuppetDirectory(store: store, homeserver: homeserver, bot: botUser).command,
-                ManagementCommand(name: "rotate", help: "rotate ROOM: the bot's next message there starts a new Megolm session") { arguments, _ in
-                    guard let text = arguments.first, let room = try? RoomID(text) else { return CommandReply(body: "usage: rotate !room:server") }
-                    do {
-                        try await engine.rotate(roomID: room, sender: botUser)
-                        return CommandReply(body: "The next message in \(room) starts a new session.")
-                    } catch {
-                        return CommandReply(body: "Could not rotate: \(error)")
-                    }
-                },
-                IdentityStatus(store: store, bot: botUser, backfill: backfill).command,
-            ] + UndecryptableCommand(machine: machine, requestKey: { room, session in
-                try await engine.requestRoomKey(roomID: room, sessionID: session)
-            }).commands + TrustCommands(engine: engine, requester: botUser).commands + [
-                QuarantineCommand(quarantine: quarantine, retry: { id in
-                    try await engine.lock.withLock {
-                        try await quarantine.retry(id: id, handler: ProbeObservingHandler(handler, probes: probes), logger: logger)
-                    }
-                }).command,
-            ])
+        let commands = Self.managementCommands(
+            admins: admins, status: status, engine: engine, machine: machine, store: store, homeserver: homeserver, bot: botUser,
+            backfill: backfill, quarantine: quarantine, handler: handler, probes: probes, logger: logger)
         if let token = configuration.bridgeAPI.token, let outbox {
             bridgeAPI = BridgeAPIEndpoints(token: token, actions: actions, outbox: outbox, longPoll: configuration.bridgeAPI.webhookURL == nil)
         } else {
@@ -226,33 +173,5 @@ struct CryptoAssembly {
             engine: engine, userID: botUser, deviceID: BridgeActions.deviceID,
             displayName: configuration.appservice.botDisplayName, identityPolicy: identityPolicy?(botUser), homeserver: homeserver,
             recoveryKey: recoveryKey, resetIdentity: resetIdentity, logger: logger)
-    }
-
-    /// The self-checks' I/O: the probe goes from the bot's device to itself through masquerading, the
-    /// key check is one `/keys/query` of the bot. Neither holds the crypto lock or a database transaction.
-    static func selfCheckRunner(
-        _ configuration: SealbridgeConfiguration, probes: ToDeviceProbes, engine: CryptoEngine, store: PostgresCryptoStore,
-        homeserver: HomeserverClient, bot: UserID
-    ) -> SelfCheckRunner {
-        var retryOnce = homeserver
-        retryOnce.maxAttempts = 2
-        let probeClient = retryOnce
-        return SelfCheckRunner(
-            probes: probes,
-            sendProbe: { nonce in
-                guard let account = try await store.account(userID: bot), account.deviceKeysUploaded else { return false }
-                let message: JSONValue = ["messages": .object([bot.rawValue: .object([account.deviceID.rawValue: ["nonce": .string(nonce)]])])]
-                try await probeClient.sendToDevice(
-                    eventType: ToDeviceProbes.eventType, txnID: "sealbridge-self-check-\(nonce)", body: message,
-                    as: .init(userID: bot, deviceID: account.deviceID))
-                return true
-            },
-            botKeys: {
-                guard let account = try await store.account(userID: bot), account.deviceKeysUploaded else { return nil }
-                let device = DeviceRef(userID: bot, deviceID: account.deviceID)
-                return try await engine.checkLocalDevices([device], as: bot)[device]
-            },
-            registration: { SelfCheckResult.registration(configuration) },
-            timeout: .seconds(Int64(configuration.selfChecks.toDeviceTimeout)))
     }
 }
