@@ -29,7 +29,13 @@ public final class AccountSnapshot {
     /// - Returns: nil for a pickle body of a version this code does not know (the caller unpickles it with libolm).
     /// - Throws: `badAccountKey` (wrong key or damaged), `invalidBase64`, `corruptedPickle`.
     public static func open(_ pickle: String, key: PickleKey) throws(OlmError) -> AccountSnapshot? {
-        var body = try LibolmPickleEnvelope.open(pickle, key: key)
+        try taking(try LibolmPickleEnvelope.open(pickle, key: key))
+    }
+
+    /// A snapshot that owns `body`; `body` is wiped instead when it is not a version 4 body (nil) or its
+    /// lengths do not add up (`corruptedPickle`).
+    static func taking(_ body: consuming [UInt8]) throws(OlmError) -> AccountSnapshot? {
+        var body = body
         let layout: AccountPickleBody?
         do {
             layout = try AccountPickleBody(body)

@@ -61,19 +61,9 @@ public final class NewAccount {
         } }
         try outcome.get()
         guard let layout = try AccountPickleBody(base) else { throw OlmError(code: .unknown, operation: "lay out a new account") }
-        var body = try layout.inserting(oneTimeKeys, into: base, limit: maxNumberOfOneTimeKeys, writeKeyPair: AccountPickleBody.writeRandomKeyPair)
-        let final: AccountPickleBody?
-        do {
-            final = try AccountPickleBody(body)
-        } catch {
-            secureWipe(&body)
-            throw error
-        }
-        guard let final else {
-            secureWipe(&body)
-            throw OlmError(code: .unknown, operation: "lay out a new account")
-        }
-        return NewAccount(snapshot: AccountSnapshot(owning: body, layout: final), signer: signer)
+        let body = try layout.inserting(oneTimeKeys, into: base, limit: maxNumberOfOneTimeKeys, writeKeyPair: AccountPickleBody.writeRandomKeyPair)
+        guard let snapshot = try AccountSnapshot.taking(consume body) else { throw OlmError(code: .unknown, operation: "lay out a new account") }
+        return NewAccount(snapshot: snapshot, signer: signer)
     }
 
     /// Signs `message` with the account's Ed25519 key, as `Account.sign` would.
