@@ -113,8 +113,9 @@ extension CryptoMachine {
         return changes
     }
 
+    /// The identity made by `seeds` as a change to commit, its seeds sealed.
     ///
-    /// - Parameter keys: The public keys `seeds` make (computed once by the caller).
+    /// - Parameter keys: The public keys `seeds` make (the caller has made them once already).
     nonisolated func identityChanges(userID: UserID, seeds: CrossSigningSeeds, keys: CrossSigningPublicKeys, published: Bool) throws -> CryptoChanges {
         var combined = seeds.combined
         defer { secureWipe(&combined) }
