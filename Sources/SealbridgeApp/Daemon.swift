@@ -182,8 +182,17 @@ public enum Daemon {
                 systemd.notify("READY=1\nSTATUS=serving the appservice API")
                 logger.info("serving", metadata: ["address": "\(configuration.appservice.address):\(configuration.appservice.port)"])
             }))
-        let group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        // A service that fails (the bot's identity refused, the fence lost) shuts the others down
+        // gracefully, as SIGTERM does, instead of cancelling them: cancelling the HTTP server's task while
+        // the homeserver's connection has been accepted but not yet served traps in NIO ("Deinited
+        // NIOAsyncWriter without calling finish()", apple/swift-nio#3481), which turned the clean exit 78
+        // of a refused start into a crash now and then. A shutdown that hangs is cancelled after 25 s
+        // (inside the unit's TimeoutStopSec=30).
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(25)
+        let group = ServiceGroup(configuration: groupConfiguration)
         try await group.run()
         logger.info("stopped")
     }

@@ -36,17 +36,21 @@ public struct HomeserverNudgeService: Service {
         self.logger = logger
     }
 
+    /// Ends as soon as the daemon shuts down, whatever it is waiting for: the listener coming up, or a
+    /// ping (Synapse answers it only after calling us back, and we are closing: waiting for it held a
+    /// SIGTERM for longer than systemd and the tests allow).
     public func run() async throws {
-        await ready.wait()
+        try? await cancelWhenGracefulShutdown { await ready.wait() }
         var failing = false
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let last = await heartbeat.lastFinished
             if last.map({ ContinuousClock.now - $0 >= quietAfter }) ?? true {
                 do {
-                    try await ping()
+                    try await cancelWhenGracefulShutdown { try await ping() }
                     if failing { logger.notice("the homeserver reaches the appservice again (ping)") }
                     failing = false
                 } catch {
+                    if Task.isShuttingDownGracefully || Task.isCancelled { return }
                     if !failing {
                         logger.warning("the homeserver could not ping the appservice; it may be holding transactions back", metadata: ["error": "\(error)"])
                     }
@@ -67,18 +71,34 @@ public struct HomeserverNudgeService: Service {
 /// Set once the appservice listener accepts connections (a ping before that would fail).
 public actor ServerReadySignal {
     private var isReady = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter: UInt64 = 0
 
     public init() {}
 
     public func set() {
         isReady = true
-        for waiter in waiters { waiter.resume() }
+        for waiter in waiters.values { waiter.resume() }
         waiters.removeAll()
     }
 
+    /// Returns once the listener is up, or as soon as the calling task is cancelled (a daemon stopped
+    /// before its listener came up must not wait for it forever); check `Task.isCancelled` after.
     public func wait() async {
-        if isReady { return }
-        await withCheckedContinuation { waiters.append($0) }
+        if isReady || Task.isCancelled { return }
+        let id = nextWaiter
+        nextWaiter += 1
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                // A cancellation that came first finds no waiter to release: it is seen here instead.
+                if Task.isCancelled { continuation.resume() } else { waiters[id] = continuation }
+            }
+        } onCancel: {
+            Task { await self.release(id) }
+        }
+    }
+
+    private func release(_ id: UInt64) {
+        waiters.removeValue(forKey: id)?.resume()
     }
 }
