@@ -45,21 +45,26 @@ struct HomeserverNudgeShutdownTests {
                 heartbeat: PipelineHeartbeat(), ready: ready, quietAfter: .seconds(3600), logger: Logger(label: "test"))
             let group = ServiceGroup(configuration: .init(services: [.init(service: nudge)], logger: Logger(label: "test")))
             let running = Task { try await group.run() }
-            // Long enough for the ping to be on the wire when the listener is up.
-            try await Task.sleep(for: .milliseconds(300))
+            if listenerUp {
+                // The ping is on the wire (and never answered) before the shutdown starts.
+                #expect(try await silent.acceptConnection(within: .seconds(20)))
+            } else {
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let start = ContinuousClock.now
             await group.triggerGracefulShutdown()
             try await running.value
             #expect(ContinuousClock.now - start < .seconds(5), "listener up: \(listenerUp)")
         }
-        #expect(silent.acceptedConnections() >= 1)
     }
 }
 
-/// A TCP listener that accepts connections into its backlog and never answers.
-final class SilentListener: Sendable {
+/// A TCP listener that takes connections and never answers them.
+final class SilentListener: @unchecked Sendable {
     let descriptor: Int32
     let port: Int
+    /// Connections taken and kept open (closed with the listener).
+    private var connections: [Int32] = []
 
     init() throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -73,21 +78,25 @@ final class SilentListener: Sendable {
         guard bound == 0, listen(descriptor, 16) == 0 else { throw POSIXError(.EADDRINUSE) }
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) } }
         port = Int(UInt16(bigEndian: address.sin_port))
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
     }
 
-    /// Connections waiting in the backlog (each a request nobody reads), taken off it now.
-    func acceptedConnections() -> Int {
-        var count = 0
-        let flags = fcntl(descriptor, F_GETFL)
-        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
-        while true {
+    /// Takes the next connection (kept open, never answered); false if none came within `limit`.
+    func acceptConnection(within limit: Duration) async throws -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
             let connection = accept(descriptor, nil, nil)
-            guard connection >= 0 else { break }
-            count += 1
-            Glibc.close(connection)
+            if connection >= 0 {
+                connections.append(connection)
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        return count
+        return false
     }
 
-    func close() { Glibc.close(descriptor) }
+    func close() {
+        for connection in connections { Glibc.close(connection) }
+        Glibc.close(descriptor)
+    }
 }
