@@ -8,7 +8,8 @@ public enum SHA512 {
     /// The digest length: 64 bytes.
     public static let byteCount = 64
 
-    /// Hashes `data` into `output`, for callers that keep the digest (a secret) in a buffer of their own.
+    /// Hashes `data` into `output`: the digest is a secret where it is used (an expanded Ed25519 key), so
+    /// it goes straight into the caller's buffer and nowhere else.
     ///
     /// Does not throw, as ``SHA256/hash(_:)``: with a fixed digest libcrypto can only fail by running out
     /// of memory, which traps.
@@ -25,10 +26,4 @@ public enum SHA512 {
         }
     }
 
-    /// Hashes `data`.
-    public static func hash(_ data: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: byteCount)
-        data.withUnsafeBytes { input in digest.withUnsafeMutableBytes { hash(input, into: $0) } }
-        return digest
-    }
 }
