@@ -51,7 +51,12 @@ public struct CryptoTransactionHandler: TransactionHandler {
         try await store.save(step.changes, on: connection)
         report.record(step, logger: logger)
         if let (outbox, users) = outbox {
-            try await outbox.append(Delivery.collect(transaction, step: step, users: users), on: connection)
+            // PostgreSQL writes what is queued (replay entries, sessions, the log row) on one core
+            // while the deliveries are built and sealed on the others, instead of after them.
+            async let written: Void = connection.sendQueued()
+            let sealed = try await outbox.sealed(Delivery.collect(transaction, step: step, users: users))
+            try await written
+            try outbox.enqueue(sealed, on: connection)
         }
         let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
         if failures > 0, let undecryptable { await undecryptable.record(failures) }

@@ -39,11 +39,23 @@ public struct Outbox: Sendable {
     /// Queues `deliveries` on the caller's connection (inside its transaction), in delivery order (ids
     /// follow it), to go out with the transaction's COMMIT: a transaction's events cost one statement.
     public func append(_ deliveries: [Delivery], on connection: PostgresConnection) async throws {
-        guard !deliveries.isEmpty else { return }
+        try enqueue(await sealed(deliveries), on: connection)
+    }
+
+    /// Deliveries sealed, ready for ``enqueue(_:on:)``: the part of ``append(_:on:)`` that needs no
+    /// connection, so a caller can let the database work meanwhile.
+    public func sealed(_ deliveries: [Delivery]) async throws -> SealedDeliveries {
+        guard !deliveries.isEmpty else { return SealedDeliveries(rows: []) }
         let sealed = try await seal(deliveries[...])
-        try rows.enqueueInsert(zip(deliveries, sealed).map { delivery, sealed in
+        return SealedDeliveries(rows: zip(deliveries, sealed).map { delivery, sealed in
             PostgresOutboxRows.NewRow(roomID: delivery.roomID.rawValue, eventID: delivery.eventID.rawValue, late: delivery.late, sealed: sealed)
-        }, on: connection)
+        })
+    }
+
+    /// Queues sealed deliveries on the caller's connection, as ``append(_:on:)`` does.
+    public func enqueue(_ sealed: SealedDeliveries, on connection: PostgresConnection) throws {
+        guard !sealed.rows.isEmpty else { return }
+        try rows.enqueueInsert(sealed.rows, on: connection)
     }
 
     /// Each delivery's JSON, sealed: spread over the cores when there are many (serializing and
@@ -130,4 +142,9 @@ public struct Outbox: Sendable {
     }
 
     static func context(_ eventID: String) -> String { "outbox \(eventID)" }
+}
+
+/// A transaction's deliveries, sealed and not yet queued (``Outbox/sealed(_:)``).
+public struct SealedDeliveries: Sendable {
+    let rows: [PostgresOutboxRows.NewRow]
 }

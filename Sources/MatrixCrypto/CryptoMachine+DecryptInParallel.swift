@@ -20,8 +20,9 @@ extension CryptoMachine {
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
         var groups: [InboundSessionKey: LentSession] = [:]
         var total = 0
-        for event in events where event["type"]?.stringValue == "m.room.encrypted" {
-            guard let eventID = event["event_id"]?.stringValue, let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
+        for (position, event) in events.enumerated() where event["type"]?.stringValue == "m.room.encrypted" {
+            guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
+                let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
                 let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) }),
                 let envelope = try? MegolmDecryption.Envelope(content: event["content"] ?? .null),
                 let claim = Self.claim(
@@ -29,7 +30,9 @@ extension CryptoMachine {
                     among: try await claims(GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID), scratch: scratch)),
                 let session = groupSession(claim, scratch: scratch)
             else { continue }
-            groups[InboundSessionKey(claim), default: LentSession(session: session)].items.append((eventID, envelope.ciphertext))
+            scratch.prepared[position] = PreparedRoomEvent(
+                eventID: eventID, roomID: roomID, sender: sender, envelope: envelope, claim: claim, session: session)
+            groups[InboundSessionKey(claim), default: LentSession(session: session)].items.append((eventID.rawValue, envelope.ciphertext))
             total += 1
         }
         let cores = Self.cores
@@ -74,4 +77,16 @@ extension CryptoMachine {
 struct LentSession: @unchecked Sendable {
     let session: InboundGroupSession
     var items: [(eventID: String, ciphertext: String)] = []
+}
+
+/// An `m.room.encrypted` event as ``CryptoMachine/decryptRoomEvent(_:prepared:scratch:)`` starts from:
+/// its ids checked, its envelope read, and the claim and session it decrypts with found — exactly
+/// what that function works out itself when given none.
+struct PreparedRoomEvent {
+    let eventID: EventID
+    let roomID: RoomID
+    let sender: UserID
+    let envelope: MegolmDecryption.Envelope
+    let claim: StoredInboundGroupSession
+    let session: InboundGroupSession
 }

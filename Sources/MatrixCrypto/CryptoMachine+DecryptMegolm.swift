@@ -15,10 +15,12 @@ extension CryptoMachine {
     /// event, so the genuine owner's key can still arrive. A claim whose pickle does not open fails
     /// this event alone. A decrypted event carries the sharing device's ``DeviceTrust`` as of now;
     /// below ``CryptoSettings/acceptFrom`` it is refused (its plaintext dropped), not hidden.
-    func decryptRoomEvent(_ event: JSONValue, scratch: Scratch) async throws -> RoomEventDisposition {
-        guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
-            let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
-            let sender = event["sender"]?.stringValue.flatMap({ try? UserID($0) })
+    /// - Parameter prepared: What the parallel pass resolved for this event, if it did (the same
+    ///   values this function would work out).
+    func decryptRoomEvent(_ event: JSONValue, prepared: PreparedRoomEvent? = nil, scratch: Scratch) async throws -> RoomEventDisposition {
+        guard let eventID = prepared?.eventID ?? event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
+            let roomID = prepared?.roomID ?? event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),
+            let sender = prepared?.sender ?? event["sender"]?.stringValue.flatMap({ try? UserID($0) })
         else { return .skip }
         func outcome(
             _ result: Result<MegolmDecryption.Decrypted, DecryptionFailure>, _ claim: StoredInboundGroupSession? = nil, trust: DeviceTrust? = nil
@@ -30,22 +32,32 @@ extension CryptoMachine {
                 forwardedKey: claim?.forwarded ?? false, bundleSender: claim?.bundleSender?.userID))
         }
         let envelope: MegolmDecryption.Envelope
-        do {
-            envelope = try MegolmDecryption.Envelope(content: event["content"] ?? .null)
-        } catch {
-            return outcome(.failure(error))
+        if let prepared {
+            envelope = prepared.envelope
+        } else {
+            do {
+                envelope = try MegolmDecryption.Envelope(content: event["content"] ?? .null)
+            } catch {
+                return outcome(.failure(error))
+            }
         }
         func park(_ otherwise: DecryptionFailure) async throws -> RoomEventDisposition {
             let reason = try await parkReason(roomID, envelope, sender: sender, otherwise: otherwise, scratch: scratch)
             return .park(ParkedEvent(
                 event: event, sessionID: envelope.sessionID, roomID: roomID, sender: sender, senderKey: envelope.senderKey, reason: reason))
         }
-        let claims = try await claims(GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID), scratch: scratch)
-        guard let claim = Self.claim(for: sender, envelopeSenderKey: envelope.senderKey, among: claims) else {
-            return try await park(.unknownSession(sessionID: envelope.sessionID))
-        }
-        guard let session = groupSession(claim, scratch: scratch) else {
-            return outcome(.failure(.unreadableSession(sessionID: envelope.sessionID)))
+        let claim: StoredInboundGroupSession, session: InboundGroupSession
+        if let prepared {
+            (claim, session) = (prepared.claim, prepared.session)
+        } else {
+            let claims = try await claims(GroupSessionRef(roomID: roomID, sessionID: envelope.sessionID), scratch: scratch)
+            guard let found = Self.claim(for: sender, envelopeSenderKey: envelope.senderKey, among: claims) else {
+                return try await park(.unknownSession(sessionID: envelope.sessionID))
+            }
+            guard let opened = groupSession(found, scratch: scratch) else {
+                return outcome(.failure(.unreadableSession(sessionID: envelope.sessionID)))
+            }
+            (claim, session) = (found, opened)
         }
         if let index = MegolmDecryption.messageIndex(of: envelope.ciphertext) {
             let key = ReplayLedger.Key(sessionID: envelope.sessionID, messageIndex: index)

@@ -32,6 +32,7 @@ extension CryptoMachine {
         let newSessions = Set(step.changes.inboundGroupSessions.map(\.sessionID))
         let waiting = newSessions.isEmpty ? [] : try await store.parkedEvents(sessionIDs: newSessions)
         let retried = Dictionary((waiting + parked).map { ($0.eventID, $0) }, uniquingKeysWith: { first, _ in first })
+        scratch.prepared = [:]  // positions in this call's `events` only
         // The message index sits in the clear in each ciphertext's header: fetch every replay entry
         // the step can hit in one query, instead of one per event.
         var replayKeys = Set<ReplayLedger.Key>()
@@ -46,7 +47,8 @@ extension CryptoMachine {
             try await decryptInParallel(events, scratch: scratch)
         }
         var seen = Set<String>()
-        for event in (waiting + parked).map(\.event) + events {
+        let retriedEvents = (waiting + parked).map(\.event)
+        for (position, event) in (retriedEvents + events).enumerated() {
             if event["state_key"] != nil {
                 try await receiveRoomState(event, scratch: scratch, changes: &step.changes)
                 continue
@@ -54,7 +56,8 @@ extension CryptoMachine {
             guard event["type"]?.stringValue == "m.room.encrypted" else { continue }
             let eventID = event["event_id"]?.stringValue ?? ""
             guard seen.insert(eventID).inserted else { continue }
-            switch try await decryptRoomEvent(event, scratch: scratch) {
+            let prepared = position >= retriedEvents.count ? scratch.prepared[position - retriedEvents.count] : nil
+            switch try await decryptRoomEvent(event, prepared: prepared, scratch: scratch) {
             case .outcome(var outcome):
                 if let earlier = retried[eventID] {
                     step.changes.releasedEvents.insert(eventID)

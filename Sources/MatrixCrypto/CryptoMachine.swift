@@ -81,6 +81,9 @@ public actor CryptoMachine {
         var unreadableAccounts: Set<UserID> = []
         /// libolm's answers (and parsed plaintexts) for ciphertexts decrypted ahead, in parallel, by event id.
         var predecrypted: [String: MegolmDecryption.Predecrypted] = [:]
+        /// What the parallel pass already resolved for the step's own events, by position in them:
+        /// the serial pass would work out the same ids, envelope, claim and session again.
+        var prepared: [Int: PreparedRoomEvent] = [:]
     }
 
     /// Records that `session` (new or advanced) is now the most recently used with its remote key,

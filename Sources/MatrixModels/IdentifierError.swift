@@ -34,6 +34,13 @@ extension MatrixIdentifier {
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 
+    /// Equal when the raw strings are: every other stored part is parsed from it. (The synthesized
+    /// versions also compared and hashed those parts, which made every lookup keyed by an id hash
+    /// its server name twice; ids are dictionary keys on the hot path.)
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.rawValue == rhs.rawValue }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
         let string = try container.decode(String.self)
@@ -56,7 +63,9 @@ enum IdentifierRules {
 
     static func checkSigil(_ string: String, _ sigil: Character, _ kind: String) throws(IdentifierError) {
         guard !string.isEmpty else { throw IdentifierError(.empty, "empty \(kind)") }
-        guard string.first == sigil else { throw IdentifierError(.wrongSigil, "\(kind) must start with '\(sigil)': \"\(string)\"") }
+        // Byte-wise for ASCII (where a Character is a byte, or CR LF, which is never a sigil).
+        let first = isASCII(string) ? string.utf8.first.map { Character(Unicode.Scalar($0)) } : string.first
+        guard first == sigil else { throw IdentifierError(.wrongSigil, "\(kind) must start with '\(sigil)': \"\(string)\"") }
         guard string.utf8.count <= maximumLength else {
             throw IdentifierError(.tooLong, "\(kind) is longer than \(maximumLength) bytes")
         }
@@ -67,7 +76,9 @@ enum IdentifierRules {
         _ string: String, kind: String, serverRequired: Bool
     ) throws(IdentifierError) -> (local: Substring, server: ServerName?) {
         let body = string.dropFirst()
-        guard let colon = body.firstIndex(of: ":") else {
+        // In ASCII a colon byte is a colon Character (a colon with a combining mark is not).
+        let colon = isASCII(string) ? body.utf8.firstIndex(of: UInt8(ascii: ":")) : body.firstIndex(of: ":")
+        guard let colon else {
             if serverRequired { throw IdentifierError(.missingServerName, "\(kind) needs a ':server' part: \"\(string)\"") }
             guard !body.isEmpty else { throw IdentifierError(.empty, "\(kind) has an empty local part: \"\(string)\"") }
             return (body, nil)
@@ -76,6 +87,11 @@ enum IdentifierRules {
         guard !local.isEmpty else { throw IdentifierError(.empty, "\(kind) has an empty local part: \"\(string)\"") }
         let server = try ServerName(String(body[body.index(after: colon)...]))
         return (local, server)
+    }
+
+    /// Whether every byte is ASCII: then byte-wise checks say what the Character-wise ones would.
+    static func isASCII(_ string: String) -> Bool {
+        string.utf8.allSatisfy { $0 < 0x80 }
     }
 
     /// Opaque ids (room, event) may hold any printable character except whitespace.

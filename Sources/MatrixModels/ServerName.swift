@@ -23,17 +23,29 @@ public struct ServerName: MatrixIdentifier {
                 port = try Self.parsePort(rest.dropFirst(), string)
             }
         } else {
-            if let colon = string.lastIndex(of: ":") {
+            let colon = IdentifierRules.isASCII(string) ? string.utf8.lastIndex(of: UInt8(ascii: ":")) : string.lastIndex(of: ":")
+            if let colon {
                 host = string[..<colon]
                 port = try Self.parsePort(string[string.index(after: colon)...], string)
             }
+            // ASCII letters, digits, '-' and '.' only: byte-wise (a non-ASCII byte fails it, as the
+            // non-ASCII Character it belongs to would).
             guard !host.isEmpty, host.utf8.count <= 255,
-                host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == ".") })
+                host.utf8.allSatisfy({ Self.isHostnameByte($0) })
             else { throw IdentifierError(.invalidServerName, "invalid hostname: \"\(string)\"") }
         }
         self.rawValue = string
         self.host = String(host)
         self.port = port
+    }
+
+    static func isHostnameByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."):
+            true
+        default: false
+        }
     }
 
     static func parsePort(_ text: Substring, _ whole: String) throws(IdentifierError) -> Int {

@@ -43,6 +43,15 @@ extension PostgresConnection {
         }
     }
 
+    /// Sends what is queued now, in one pipeline, and waits for PostgreSQL to have run it.
+    ///
+    /// For a caller with work of its own left before COMMIT: started as a concurrent task
+    /// (`async let`), PostgreSQL writes the queued rows on one core while the caller computes on the
+    /// others, instead of after it. Errors are thrown here, as ``commit()`` would throw them.
+    public func sendQueued() async throws(PostgresError) {
+        try await flushDeferred()
+    }
+
     /// Sends what is queued on its own (before a call that does not take part in the pipeline).
     func flushDeferred() async throws(PostgresError) {
         let pending = takeDeferred()

@@ -19,21 +19,25 @@ public enum HMACSHA256 {
     ///   - key: The key; any length (keys longer than 64 bytes are hashed first, per RFC 2104).
     /// - Returns: 32 bytes.
     public static func authenticationCode(for message: [UInt8], key: [UInt8]) -> [UInt8] {
-        precondition(key.count <= Int(Int32.max), "HMAC-SHA-256 key longer than libcrypto accepts")
-        var code = [UInt8](repeating: 0, count: byteCount)
-        var written: UInt32 = 0
-        let result = key.withNonNullBytes { keyBytes, keyCount in
-            message.withNonNullBytes { messageBytes, messageCount in
-                code.withUnsafeMutableBufferPointer { output in
-                    HMAC(EVP_sha256(), keyBytes, Int32(keyCount), messageBytes, messageCount, output.baseAddress, &written)
-                }
-            }
+        // RFC 2104 over SHA-256 fetched once (``FetchedDigest``): libcrypto's one-shot HMAC looks the
+        // MAC and the digest up by name on every call, which cost more than hashing a short message,
+        // and this runs twice for every record sealed or opened (``StoreKey``'s HKDF).
+        var block = [UInt8](repeating: 0, count: blockByteCount)
+        if key.count > blockByteCount {
+            block.replaceSubrange(0..<SHA256.byteCount, with: SHA256.hash(key))
+        } else {
+            block.replaceSubrange(0..<key.count, with: key)
         }
-        guard result != nil, written == byteCount else {
-            fatalError(PrimitivesError.libcrypto("HMAC(SHA-256)").description)
-        }
-        return code
+        defer { secureWipe(&block) }
+        for index in block.indices { block[index] ^= 0x36 }
+        var inner = FetchedDigest.sha256(block, message)
+        defer { secureWipe(&inner) }
+        for index in block.indices { block[index] ^= 0x36 ^ 0x5C }
+        return FetchedDigest.sha256(block, inner)
     }
+
+    /// SHA-256's block size, the length HMAC pads its key to.
+    static let blockByteCount = 64
 
     /// Checks an authentication code in constant time.
     ///

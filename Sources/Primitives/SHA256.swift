@@ -15,14 +15,6 @@ public enum SHA256 {
     /// - Parameter data: The bytes to hash; may be empty.
     /// - Returns: 32 bytes.
     public static func hash(_ data: [UInt8]) -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: byteCount)
-        var written: UInt32 = 0
-        let status = data.withNonNullBytes { bytes, count in
-            digest.withUnsafeMutableBufferPointer { EVP_Digest(bytes, count, $0.baseAddress, &written, EVP_sha256(), nil) }
-        }
-        guard status == 1, written == byteCount else {
-            fatalError(PrimitivesError.libcrypto("EVP_Digest(SHA-256)").description)
-        }
-        return digest
+        FetchedDigest.sha256(data, [])
     }
 }

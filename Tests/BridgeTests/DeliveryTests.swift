@@ -16,6 +16,22 @@ struct DeliveryTests {
         #expect(!users.isLocal(otherServer) && !users.isLocal(prefixed) && !users.isLocal(remote))
     }
 
+    @Test("remembered answers stay right: asked again, by copies, and past the memo's capacity")
+    func localUsersRemembered() throws {
+        let copy = users
+        let puppet = try UserID("@sb_alice:hs"), remote = try UserID("@alice:hs")
+        for _ in 0..<3 {
+            #expect(users.isPuppet(puppet) && copy.isPuppet(puppet))
+            #expect(!users.isLocal(remote) && !copy.isLocal(remote))
+        }
+        // More distinct users than the memo holds: it starts over, the answers do not change.
+        for index in 0..<(PuppetAnswers.capacity + 10) {
+            let user = try UserID(index.isMultiple(of: 2) ? "@sb_\(index):hs" : "@u\(index):hs")
+            #expect(users.isPuppet(user) == index.isMultiple(of: 2))
+        }
+        #expect(users.isPuppet(puppet) && !users.isPuppet(remote))
+    }
+
     @Test("plain events and decrypted ones are delivered with their facts; local senders and parked events are not")
     func collect() throws {
         let transaction = try AppserviceTransaction.decode(Array("""

@@ -216,6 +216,41 @@ struct CryptoMachineTests {
         #expect(step.changes.replayEntries.count == 12)
     }
 
+    @Test("events released from parking and new ones decrypted in parallel in one step keep their own ids, senders and plaintexts")
+    func parallelBesideReleased() async throws {
+        let harness = try MachineHarness()
+        let upload = try await harness.provision()
+        var alice = RemoteClient(), bob = RemoteClient(oneTimeKeyIndex: 1)
+        _ = try await harness.step(try alice.roomKeyTransaction(to: upload))
+        // Bob's key is shared before his first message, but the message is delivered first: parked.
+        var keyDelivery = try bob.roomKeyTransaction(to: upload)
+        let early = try await harness.step(AppserviceTransaction(events: [try bob.roomEvent("early", id: "$early")]))
+        #expect(early.parked.map(\.eventID) == ["$early"])
+        // The key's transaction also carries new events, a state event first: every position in
+        // it differs from its position among the events the step goes through (released ones first).
+        var events: [JSONValue] = [[
+            "type": "m.room.member", "event_id": "$member", "room_id": "!room", "sender": .string(alice.sender.userID.rawValue),
+            "state_key": .string(alice.sender.userID.rawValue), "content": ["membership": "join"],
+        ]]
+        for n in 0..<5 {
+            events.append(try alice.roomEvent("a\(n)", id: "$a\(n)"))
+            events.append(try bob.roomEvent("b\(n)", id: "$b\(n)"))
+        }
+        keyDelivery.events = events
+        let batchesBefore = await harness.machine.parallelBatches
+        let step = try await harness.step(keyDelivery)
+        if ProcessInfo.processInfo.activeProcessorCount >= 2 {
+            #expect(await harness.machine.parallelBatches > batchesBefore, "the parallel path did not run")
+        }
+        let seen = step.roomEvents.map { outcome in
+            [outcome.eventID.rawValue, outcome.sender.rawValue, (try? outcome.result.get().content["body"]?.stringValue) ?? "failed"]
+        }
+        let alices = alice.sender.userID.rawValue, bobs = bob.sender.userID.rawValue
+        #expect(seen == [["$early", bobs, "early"]] + (0..<5).flatMap { [["$a\($0)", alices, "a\($0)"], ["$b\($0)", bobs, "b\($0)"]] })
+        #expect(step.changes.releasedEvents == ["$early"])
+        #expect(step.parked.isEmpty)
+    }
+
     @Test("another user's event cannot use someone's session: it waits for a key of its own sender")
     func impersonation() async throws {
         let harness = try MachineHarness()

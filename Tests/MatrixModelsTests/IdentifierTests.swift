@@ -52,6 +52,37 @@ struct IdentifierTests {
         }
     }
 
+    @Test("ids are equal and hash alike exactly when their raw strings are")
+    func equalityIsTheRawString() throws {
+        let room = try RoomID("!abc:example.org:8448"), same = try RoomID("!abc:example.org:8448")
+        #expect(room == same && room.hashValue == same.hashValue)
+        #expect(try RoomID("!abc:example.org") != RoomID("!abc:Example.org"))
+        #expect(try UserID("@a:hs") != UserID("@A:hs"))
+        let users = Set(try ["@a:hs", "@a:hs", "@b:hs", "@a:hs:1"].map { try UserID($0) })
+        #expect(users.count == 3)
+        #expect(try [RoomID("!b:x"), RoomID("!a:x")].sorted().map(\.rawValue) == ["!a:x", "!b:x"])
+    }
+
+    @Test("byte-wise checks of ASCII ids say what the Character-wise ones say of any id")
+    func asciiAndUnicodeAgree() throws {
+        // A combining mark joins the sigil (or colon) into another Character: refused or kept whole as before.
+        #expect(throws: IdentifierError.self) { try RoomID("!\u{301}abc:example.org") }
+        #expect(throws: IdentifierError.self) { try UserID("@\u{301}a:example.org") }
+        let marked = try RoomID("!abc:\u{301}def:example.org")
+        #expect(marked.serverName?.rawValue == "example.org")
+        #expect(throws: IdentifierError.self) { try RoomID("!abc:exämple.org") }
+        #expect(throws: IdentifierError.self) { try ServerName("exämple.org") }
+        #expect(throws: IdentifierError.self) { try ServerName("example.org:8\r\n") }
+        #expect(throws: IdentifierError.self) { try ServerName("a\u{0}b.org") }
+        for valid in ["Example-1.ORG", "x.y.z:65535", "0.0.0.0:0"] {
+            #expect(throws: Never.self) { try ServerName(valid) }
+        }
+        let server = try ServerName("Example-1.org:8448")
+        #expect(server.host == "Example-1.org" && server.port == 8448)
+        #expect(try UserID("@bot:example.org:8448").serverName.port == 8448)
+        #expect(try RoomID("!x:[::1]:80").serverName?.host == "[::1]")
+    }
+
     @Test("ids decode from JSON strings and refuse invalid ones")
     func codable() throws {
         struct Holder: Codable { var user: UserID; var room: RoomID }

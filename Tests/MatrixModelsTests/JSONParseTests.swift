@@ -63,6 +63,23 @@ struct JSONParseTests {
         #expect { try JSONValue.parse("[1, 2, x]") } throws: { ($0 as? JSONError)?.offset == 7 }
     }
 
+    @Test("serialized() escapes only quote, backslash and control characters, in runs of any length")
+    func serializedEscapes() throws {
+        let long = String(repeating: "abc", count: 400)
+        let cases: [(String, String)] = [
+            ("", #""""#), ("plain", #""plain""#), ("\"", #""\"""#), ("a\\b", #""a\\b""#),
+            ("\u{0}x\u{1F}", #""\u0000x\u001f""#), ("\n\n", #""\n\n""#), ("é😀\u{7F}/", "\"é😀\u{7F}/\""),
+            (long + "\t" + long, "\"" + long + "\\t" + long + "\""),
+        ]
+        for (string, expected) in cases {
+            #expect(JSONValue.string(string).serializedString() == expected)
+            #expect(try JSONValue.parse(JSONValue.string(string).serialized()) == .string(string))
+        }
+        // A string that is not stored contiguously (bridged or a substring copy) is written the same.
+        let sliced = String(("xx\"" + long).dropFirst(2))
+        #expect(JSONValue.string(sliced).serializedString() == "\"\\\"" + long + "\"")
+    }
+
     @Test("serialized() round trips and is deterministic")
     func serialize() throws {
         let text = #"{"b":[1,2.5,"x\n",null,true],"a":{"z":-1}}"#

@@ -44,6 +44,44 @@ struct DeferredWriteTests {
         await client.close()
     }
 
+    @Test("sendQueued runs what is queued at once, inside the transaction, and throws its error itself")
+    func sendQueuedNow() async throws {
+        let client = try TestDatabase.client(poolSize: 2)
+        let table = TestDatabase.table("deferredsend")
+        try await client.execute("CREATE TABLE \(unescaped: table) (id int8 PRIMARY KEY)")
+        // A backend gets a transaction id with its first write: seen from another connection, that
+        // tells whether a queued write has reached PostgreSQL yet.
+        func hasWritten(_ pid: Int) async throws -> Bool {
+            try await client.query("SELECT backend_xid IS NOT NULL AS wrote FROM pg_stat_activity WHERE pid = \(pid)").first?.decode(Bool.self, "wrote") == true
+        }
+        try await client.withTransaction { connection in
+            let pid = try await connection.query("SELECT pg_backend_pid() AS pid").first!.decode(Int.self, "pid")
+            try connection.enqueue(["INSERT INTO \(unescaped: table) VALUES (\(1))"])
+            #expect(try await !hasWritten(pid))
+            try await connection.sendQueued()
+            #expect(try await hasWritten(pid))
+            // Not committed: invisible outside until COMMIT.
+            #expect(try await client.query("SELECT count(*) AS n FROM \(unescaped: table)").first?.decode(Int.self, "n") == 0)
+            try connection.enqueue(["INSERT INTO \(unescaped: table) VALUES (\(2))"])
+        }
+        var thrownBySend = false
+        await #expect {
+            try await client.withTransaction { connection in
+                try connection.enqueue(["INSERT INTO \(unescaped: table) VALUES (\(3))", "INSERT INTO \(unescaped: table) VALUES (\(1))"])
+                do {
+                    try await connection.sendQueued()
+                } catch {
+                    thrownBySend = true
+                    throw error
+                }
+            }
+        } throws: { ($0 as? PostgresError)?.sqlState == "23505" }
+        #expect(thrownBySend)
+        let ids = try await client.query("SELECT id FROM \(unescaped: table) ORDER BY id").map { try $0.decode(Int.self, "id") }
+        #expect(ids == [1, 2])
+        await client.close()
+    }
+
     @Test("an error thrown by the caller discards what it queued")
     func thrownErrorDiscards() async throws {
         let client = try TestDatabase.client(poolSize: 1)
