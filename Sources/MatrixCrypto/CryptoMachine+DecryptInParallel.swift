@@ -20,6 +20,10 @@ extension CryptoMachine {
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
         var groups: [InboundSessionKey: LentSession] = [:]
         var total = 0
+        // Sized once: a transaction's events fill these from empty.
+        scratch.prepared.reserveCapacity(events.count)
+        scratch.claims.reserveCapacity(scratch.claims.count + events.count)
+        scratch.groupSessions.reserveCapacity(scratch.groupSessions.count + events.count)
         for (position, event) in events.enumerated() where event["type"]?.stringValue == "m.room.encrypted" {
             guard let eventID = event["event_id"]?.stringValue.flatMap({ try? EventID($0) }),
                 let roomID = event["room_id"]?.stringValue.flatMap({ try? RoomID($0) }),

@@ -220,10 +220,10 @@ struct LRUCache<Key: Hashable, Value> {
     var count: Int { entries.count }
 
     mutating func get(_ key: Key) -> Value? {
-        guard let entry = entries[key] else { return nil }
+        guard let index = entries.index(forKey: key) else { return nil }
         clock += 1
-        entries[key]?.used = clock
-        return entry.value
+        entries.values[index].used = clock  // one hash of the key, not two
+        return entries.values[index].value
     }
 
     mutating func put(_ key: Key, _ value: Value) {
