@@ -1,5 +1,3 @@
-internal import COpenSSL
-
 /// HMAC with SHA-256 (RFC 2104).
 ///
 /// Matrix uses it to authenticate SSSS secrets and key-backup payloads (whose encryption is
@@ -24,7 +22,9 @@ public enum HMACSHA256 {
         // and this runs twice for every record sealed or opened (``StoreKey``'s HKDF).
         var block = [UInt8](repeating: 0, count: blockByteCount)
         if key.count > blockByteCount {
-            block.replaceSubrange(0..<SHA256.byteCount, with: SHA256.hash(key))
+            var hashed = SHA256.hash(key)
+            defer { secureWipe(&hashed) }
+            block.replaceSubrange(0..<SHA256.byteCount, with: hashed)
         } else {
             block.replaceSubrange(0..<key.count, with: key)
         }

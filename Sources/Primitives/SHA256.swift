@@ -1,5 +1,3 @@
-internal import COpenSSL
-
 /// SHA-256 (FIPS 180-4).
 ///
 /// Matrix uses it for encrypted-attachment integrity hashes and key-verification commitments.
