@@ -175,6 +175,35 @@ public struct PostgresTextArray: PostgresEncodable, Hashable {
     }
 }
 
+/// A `bytea[]` parameter: many byte strings in one bind, for `unnest(...)`.
+///
+/// Sent in PostgreSQL's binary array format (`array_recv`: dimensions, no-null flag, element type,
+/// then each element's length and bytes), so the bytes travel as they are, with no hex text made of
+/// them on either side.
+public struct PostgresByteaArray: PostgresEncodable, Hashable {
+    public var values: [[UInt8]]
+    public init(_ values: [[UInt8]]) { self.values = values }
+    public static var postgresType: PostgresType { .byteaArray }
+    public var postgresBind: PostgresBind {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20 + values.reduce(0) { $0 + 4 + $1.count })
+        func append(_ value: Int32) { withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) } }
+        // An empty array has no dimensions.
+        append(values.isEmpty ? 0 : 1)
+        append(0)  // no NULL elements
+        append(Int32(bitPattern: PostgresType.bytea.rawValue))
+        if !values.isEmpty {
+            append(Int32(values.count))
+            append(1)  // lower bound
+        }
+        for value in values {
+            append(Int32(value.count))
+            bytes.append(contentsOf: value)
+        }
+        return PostgresBind(type: .byteaArray, value: bytes, isBinary: true)
+    }
+}
+
 extension PostgresError {
     static func decodingFailure(_ text: String, as type: String) -> PostgresError {
         PostgresError(code: .decoding, message: "cannot decode \(type) from \"\(text.prefix(64))\"")

@@ -94,4 +94,5 @@ public struct PostgresType: RawRepresentable, Sendable, Hashable {
     public static let timestamptz = PostgresType(rawValue: 1184)
     public static let jsonb = PostgresType(rawValue: 3802)
     public static let textArray = PostgresType(rawValue: 1009)
+    public static let byteaArray = PostgresType(rawValue: 1001)
 }

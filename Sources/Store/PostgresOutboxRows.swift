@@ -27,9 +27,6 @@ public struct PostgresOutboxRows: Sendable {
         }
     }
 
-    /// PostgreSQL takes at most 65,535 parameters per statement; a row binds 4.
-    static let rowsPerStatement = 10_000
-
     let client: PostgresClient
 
     public init(client: PostgresClient) {
@@ -37,23 +34,19 @@ public struct PostgresOutboxRows: Sendable {
     }
 
     /// Queues `rows` on `connection` (inside its transaction), to go out with its COMMIT
-    /// (``PostgresConnection/enqueue(_:)``): one multi-row INSERT per 10,000, ids in the given order.
-    /// A row whose `(event_id, late)` is queued already is skipped.
+    /// (``PostgresConnection/enqueue(_:)``): one INSERT of four array binds, however many rows (a
+    /// VALUES list of four binds a row cost PostgreSQL more to parse and plan than to insert), ids in
+    /// the given order. A row whose `(event_id, late)` is queued already is skipped.
     public func enqueueInsert(_ rows: [NewRow], on connection: PostgresConnection) throws {
-        for start in stride(from: 0, to: rows.count, by: Self.rowsPerStatement) {
-            let part = rows[start..<min(start + Self.rowsPerStatement, rows.count)]
-            var values: [String] = [], binds: [PostgresBind] = []
-            values.reserveCapacity(part.count)
-            binds.reserveCapacity(part.count * 4)
-            for row in part {
-                binds += [row.roomID.postgresBind, row.eventID.postgresBind, row.late.postgresBind, row.sealed.postgresBind]
-                values.append("($\(binds.count - 3), $\(binds.count - 2), $\(binds.count - 1), $\(binds.count))")
-            }
-            try connection.enqueue([PostgresQuery(unsafeSQL: """
-                INSERT INTO sealbridge_outbox (room_id, event_id, late, sealed) VALUES \(values.joined(separator: ", "))
-                ON CONFLICT (event_id, late) DO NOTHING
-                """, binds: binds)])
-        }
+        guard !rows.isEmpty else { return }
+        let rooms = PostgresTextArray(rows.map(\.roomID)), events = PostgresTextArray(rows.map(\.eventID))
+        let late = PostgresTextArray(rows.map { $0.late ? "t" : "f" }), sealed = PostgresByteaArray(rows.map(\.sealed))
+        // WITH ORDINALITY ... ORDER BY n: ids are drawn in the rows' order.
+        try connection.enqueue(["""
+            INSERT INTO sealbridge_outbox (room_id, event_id, late, sealed)
+            SELECT r, e, l::boolean, s FROM unnest(\(rooms), \(events), \(late), \(sealed)) WITH ORDINALITY AS t(r, e, l, s, n) ORDER BY n
+            ON CONFLICT (event_id, late) DO NOTHING
+            """])
     }
 
     /// Up to `limit` rows after `cursor`, oldest first.

@@ -113,4 +113,15 @@ struct QueryTests {
         }
         await client.close()
     }
+
+    @Test("a bytea array binds any bytes in order: NUL, 0xff, empty, long; an empty array is an empty array")
+    func byteaArrayRoundTrip() async throws {
+        let client = try TestDatabase.client()
+        let values: [[UInt8]] = [[0], [0xff, 0x00, 0x5c, 0x22, 0x7b], [], Array(repeating: 0xab, count: 70_000), Array("plain".utf8)]
+        let rows = try await client.query("SELECT v FROM unnest(\(PostgresByteaArray(values))) WITH ORDINALITY AS t(v, n) ORDER BY n")
+        #expect(try rows.map { try $0.decode([UInt8].self, "v") } == values)
+        let empty = try await client.query("SELECT cardinality(\(PostgresByteaArray([]))) AS n")
+        #expect(try empty.first?.decode(Int.self, "n") == 0)
+        await client.close()
+    }
 }
