@@ -11,11 +11,11 @@ extension CryptoMachine {
     /// The libolm part of Megolm decryption for many events at once, spread over the cores.
     ///
     /// libolm's decrypt (signature check included) is most of a transaction's work and each session's
-    /// messages are independent of every other session's. Events are grouped by session and the groups
-    /// split into one batch per core; each session object is lent to exactly one task for the duration
-    /// (``LentSession``). libolm's answer and the parsed plaintext come back; every check that follows
-    /// (payload, room, replay ledger, parking) still runs on the actor, in event order, in
-    /// ``decryptRoomEvent(_:scratch:)``.
+    /// messages are independent of every other session's. Events are grouped by session and one task
+    /// per core takes groups until none is left; each session object is lent to exactly one task for
+    /// the duration (``LentSession``). libolm's answer and the parsed plaintext come back; every check
+    /// that follows (payload, room, replay ledger, parking) still runs on the actor, in event order,
+    /// in ``decryptRoomEvent(_:scratch:)``.
     /// Transactions too small to gain are left to the serial path.
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
         var groups: [InboundSessionKey: LentSession] = [:]
@@ -41,30 +41,29 @@ extension CryptoMachine {
         }
         let cores = Self.cores
         guard settings.parallelDecryption, total >= Self.parallelDecryptThreshold, groups.count >= 2, cores >= 2 else { return }
-        // Largest groups first, each to the lightest batch: batches of about equal work.
-        var batches = Array(repeating: [LentSession](), count: min(cores, groups.count))
-        var load = Array(repeating: 0, count: batches.count)
-        for group in groups.values.sorted(by: { $0.items.count > $1.items.count }) {
-            let lightest = load.indices.min { load[$0] < load[$1] }!
-            batches[lightest].append(group)
-            load[lightest] += group.items.count
-        }
+        // Largest groups first; each task takes the next group not yet taken until none is left, so
+        // a task slowed by other work on its core (PostgreSQL, the HTTP threads) takes fewer groups
+        // instead of holding up the rest (fixed halves left one core idle at the end of each step).
+        let queue = TakeOnceQueue(groups.values.sorted { $0.items.count > $1.items.count })
+        let workers = min(cores, groups.count)
         let results = await withTaskGroup(of: [String: MegolmDecryption.Predecrypted].self) { tasks in
-            for batch in batches {
-                tasks.addTask { Self.olmDecrypt(batch) }
+            for _ in 0..<workers {
+                tasks.addTask { Self.olmDecrypt(queue) }
             }
             var merged: [String: MegolmDecryption.Predecrypted] = [:]
+            merged.reserveCapacity(total)
             for await part in tasks { merged.merge(part) { first, _ in first } }
             return merged
         }
         scratch.predecrypted.merge(results) { first, _ in first }
-        parallelBatches += batches.count
+        parallelBatches += workers
     }
 
-    /// Runs off the actor: decrypts each lent session's ciphertexts and parses their plaintexts.
-    nonisolated static func olmDecrypt(_ batch: [LentSession]) -> [String: MegolmDecryption.Predecrypted] {
+    /// Runs off the actor: takes groups from `queue` until it is empty, decrypting each lent
+    /// session's ciphertexts and parsing their plaintexts.
+    nonisolated static func olmDecrypt(_ queue: TakeOnceQueue<LentSession>) -> [String: MegolmDecryption.Predecrypted] {
         var results: [String: MegolmDecryption.Predecrypted] = [:]
-        for group in batch {
+        while let group = queue.next() {
             for item in group.items {
                 results[item.eventID] = MegolmDecryption.Predecrypted(session: group.session, ciphertext: item.ciphertext)
             }
@@ -75,9 +74,10 @@ extension CryptoMachine {
 
 /// An inbound Megolm session lent to one decrypting task while the machine awaits it.
 ///
-/// Safe to send because the loan is exclusive: each session is in exactly one batch, and the machine
-/// does nothing else meanwhile (it is suspended in ``CryptoMachine/decryptInParallel(_:scratch:)``, and
-/// every other machine call waits for the engine's lock, which the transaction holds).
+/// Safe to send because the loan is exclusive: each session is in exactly one group, taken by exactly
+/// one task (``TakeOnceQueue``), and the machine does nothing else meanwhile (it is suspended in
+/// ``CryptoMachine/decryptInParallel(_:scratch:)``, and every other machine call waits for the
+/// engine's lock, which the transaction holds).
 struct LentSession: @unchecked Sendable {
     let session: InboundGroupSession
     var items: [(eventID: String, ciphertext: String)] = []
