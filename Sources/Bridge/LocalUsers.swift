@@ -10,7 +10,7 @@ public struct LocalUsers: Sendable {
     public let bot: UserID
     /// Anchored regex over the whole user id, as in the registration's user namespace; compiled once,
     /// as it is asked about every event of every transaction. Matching is thread-safe.
-    nonisolated(unsafe) private let puppetPattern: NSRegularExpression?
+    private let puppetPattern: NSRegularExpression?
     /// Answers already computed: the namespace never changes, and a transaction asks about the same
     /// few senders for every event (the regex match cost more than the rest of an event's checks).
     private let answers = PuppetAnswers()

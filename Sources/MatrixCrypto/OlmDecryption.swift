@@ -53,12 +53,9 @@ public struct OlmDecryption {
             // Only now, with the message proven, spend the one-time key (a fallback key stays).
             try account.removeOneTimeKeys(usedBy: session)
             return Decrypted(plaintext, senderKey: senderKey, session: session, createdSession: true)
-        } catch let failure as DecryptionFailure {
-            throw failure
-        } catch let error as OlmError {
-            throw .olm(OlmFailureDetail(code: error.code.rawValue, operation: error.operation))
         } catch {
-            throw .malformed("\(error)")
+            // Everything in the block throws libolm's errors only.
+            throw .olm(OlmFailureDetail(code: error.code.rawValue, operation: error.operation))
         }
     }
 

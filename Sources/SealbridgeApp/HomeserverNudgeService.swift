@@ -40,7 +40,7 @@ public struct HomeserverNudgeService: Service {
     /// ping (Synapse answers it only after calling us back, and we are closing: waiting for it held a
     /// SIGTERM for longer than systemd and the tests allow).
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown { await ready.wait() }
+        await cancelWhenGracefulShutdown { await ready.wait() }
         var failing = false
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let last = await heartbeat.lastFinished

@@ -176,7 +176,7 @@ public struct StoreKeyRotation: Sendable {
         case (.pickle(let object), .pickle(let text)): try cipher.checkUnpickles(text, as: object)
         case (.sealed(let context), .sealed(let bytes)):
             var plain = try cipher.open(bytes, context: try context(row.context))
-            plain.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            _ = plain.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
         default: throw CryptoError(code: .storeCorrupted, message: "column kind mismatch")
         }
     }
