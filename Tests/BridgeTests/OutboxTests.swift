@@ -59,6 +59,23 @@ struct OutboxTests {
         await TestDatabase.drop(client, name)
     }
 
+    @Test("a transaction's many deliveries keep the order they were given (ids drawn in it), whatever their event ids sort as; late copies stay apart")
+    func manyInOneStatement() async throws {
+        let (client, name) = try await TestDatabase.fresh()
+        try await Migrator.migrate(BridgeMigrations.all, on: client)
+        let outbox = Outbox(client: client, cipher: try StoreCipher(secret: String(repeating: "p", count: 40)))
+        // Event ids that sort against the delivery order, and one event delivered again as late.
+        let given = try (0..<300).map { try Self.delivery("$\(String(format: "%03d", 299 - $0))z", body: "m\($0)") }
+        var late = try Self.delivery("$150z", body: "again")
+        late.late = true
+        try await client.withTransaction { connection in try await outbox.append(given + [late], on: connection) }
+        let entries = try await outbox.entries(after: 0, limit: 1_000)
+        #expect(entries.map { $0.event["event_id"]?.stringValue } == (given + [late]).map(\.eventID.rawValue))
+        #expect(entries.map { $0.event["content"]?["body"]?.stringValue } == (0..<300).map { "m\($0)" } + ["again"])
+        #expect(zip(entries, entries.dropFirst()).allSatisfy { $0.id < $1.id })
+        await TestDatabase.drop(client, name)
+    }
+
     @Test("a long-poll acknowledges only what it handed out: a wrong since deletes nothing unseen")
     func pollAcknowledges() async throws {
         let (client, name) = try await TestDatabase.fresh()
