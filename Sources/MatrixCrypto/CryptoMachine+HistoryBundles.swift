@@ -33,9 +33,9 @@ extension CryptoMachine {
 
     /// Records who invited a local user (one with a device here) into a room: the only sender whose
     /// history bundle for that room the user will take.
-    func recordInvite(_ event: JSONValue, roomID: RoomID, userID: UserID, changes: inout CryptoChanges) async throws {
+    func recordInvite(_ event: JSONValue, roomID: RoomID, userID: UserID, scratch: Scratch, changes: inout CryptoChanges) async throws {
         guard let inviter = event["sender"]?.stringValue.flatMap({ try? UserID($0) }), inviter != userID,
-            try await store.account(userID: userID) != nil
+            try await hasAccount(userID, scratch: scratch)
         else { return }
         changes.roomInvites.append(RoomInvite(roomID: roomID, userID: userID, inviter: inviter, invitedAt: now()))
     }

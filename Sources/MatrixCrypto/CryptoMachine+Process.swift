@@ -46,6 +46,8 @@ extension CryptoMachine {
         try await prefetch(replayKeys: replayKeys, sendersOf: (waiting + parked).map(\.event) + events, scratch: scratch) {
             try await decryptInParallel(events, scratch: scratch)
         }
+        // Parked events are all encrypted: only the new ones can carry room state.
+        try await prefetchRoomState(RoomStateReads(events), scratch: scratch)
         var seen = Set<String>()
         let retriedEvents = (waiting + parked).map(\.event)
         for (position, event) in (retriedEvents + events).enumerated() {

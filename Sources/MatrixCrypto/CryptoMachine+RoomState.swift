@@ -27,7 +27,7 @@ extension CryptoMachine {
             try await setRoom(roomID, settings, scratch: scratch, changes: &changes)
         case "m.room.member":
             guard let userID = try? UserID(stateKey), let membership = content["membership"]?.stringValue else { return }
-            if membership == "invite" { try await recordInvite(event, roomID: roomID, userID: userID, changes: &changes) }
+            if membership == "invite" { try await recordInvite(event, roomID: roomID, userID: userID, scratch: scratch, changes: &changes) }
             try await setMembership(RoomMembership(roomID: roomID, userID: userID, membership: membership), scratch: scratch, changes: &changes)
         default:
             return
@@ -52,17 +52,6 @@ extension CryptoMachine {
             try await setMembership(RoomMembership(roomID: roomID, userID: user, membership: "leave"), scratch: scratch, changes: &changes)
         }
         return changes
-    }
-
-    func room(_ roomID: RoomID, scratch: Scratch) async throws -> RoomEncryption? {
-        if let known = scratch.rooms[roomID] { return known }
-        return try await store.room(roomID)
-    }
-
-    func members(_ roomID: RoomID, scratch: Scratch) async throws -> [UserID: String] {
-        var members = try await store.members(roomID: roomID)
-        for (user, membership) in scratch.members[roomID] ?? [:] { members[user] = membership }
-        return members
     }
 
     func setRoom(_ roomID: RoomID, _ settings: RoomEncryption, scratch: Scratch, changes: inout CryptoChanges) async throws {
@@ -90,7 +79,7 @@ extension CryptoMachine {
             return
         }
         // Left, banned or kicked: forget the user once they share no encrypted room with us.
-        for room in try await store.presentRooms(userID: member.userID) where room != member.roomID {
+        for room in try await storedPresentRooms(of: member.userID, scratch: scratch) where room != member.roomID {
             if scratch.members[room]?[member.userID].map({ $0 == "join" || $0 == "invite" }) == false { continue }
             if try await self.room(room, scratch: scratch) != nil { return }
         }
@@ -113,13 +102,5 @@ extension CryptoMachine {
         scratch.untracked.remove(user)
         changes.trackedUsers[user] = true
         changes.untrackedUsers.remove(user)
-    }
-
-    func isTracked(_ user: UserID, scratch: Scratch) async throws -> Bool {
-        if scratch.untracked.contains(user) { return false }
-        if scratch.tracked[user] != nil { return true }
-        let tracked = try await store.trackedUsers([user])[user]
-        if let tracked { scratch.tracked[user] = tracked }
-        return tracked != nil
     }
 }

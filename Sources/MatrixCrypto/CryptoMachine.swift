@@ -65,6 +65,13 @@ public actor CryptoMachine {
         var members: [RoomID: [UserID: String]] = [:]
         var tracked: [UserID: Bool] = [:]
         var untracked: Set<UserID> = []
+        /// Room state as stored, read in the step (nil inside: none stored), so each is read once.
+        var storedRooms: [RoomID: RoomEncryption?] = [:]
+        var storedPresentRooms: [UserID: [RoomID]] = [:]
+        /// Users whose tracking was read from the store in the step (the tracked ones are in `tracked`).
+        var trackedRead: Set<UserID> = []
+        /// Whether users have an account (a device) here, as read in the step.
+        var localAccounts: [UserID: Bool] = [:]
         /// Withheld notices received earlier in the step.
         var withheld: [GroupSessionRef: [WithheldNotice]] = [:]
         /// Withheld notices read from the store in the step, per session id (one read each).

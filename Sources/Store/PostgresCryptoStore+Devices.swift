@@ -48,12 +48,17 @@ extension PostgresCryptoStore {
     /// Device tracking statements, and the recipients version bump when `changes` could add a recipient.
     static func deviceStatements(_ changes: CryptoChanges) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
-        for user in changes.untrackedUsers.sorted() {
-            statements.append("DELETE FROM sealbridge_tracked_users WHERE user_id = \(user.rawValue)")
+        // One statement each for the users forgotten and the users tracked in the step, however many.
+        if !changes.untrackedUsers.isEmpty {
+            let users = PostgresTextArray(changes.untrackedUsers.sorted().map(\.rawValue))
+            statements.append("DELETE FROM sealbridge_tracked_users WHERE user_id = ANY(\(users))")
         }
-        for (user, outdated) in changes.trackedUsers.sorted(by: { $0.key < $1.key }) {
+        if !changes.trackedUsers.isEmpty {
+            let tracked = changes.trackedUsers.sorted(by: { $0.key < $1.key })
+            let users = PostgresTextArray(tracked.map(\.key.rawValue)), outdated = PostgresTextArray(tracked.map { String($0.value) })
             statements.append("""
-                INSERT INTO sealbridge_tracked_users (user_id, outdated) VALUES (\(user.rawValue), \(outdated))
+                INSERT INTO sealbridge_tracked_users (user_id, outdated)
+                SELECT u, o::boolean FROM unnest(\(users), \(outdated)) AS t(u, o)
                 ON CONFLICT (user_id) DO UPDATE SET outdated = EXCLUDED.outdated
                 """)
         }

@@ -59,10 +59,16 @@ extension PostgresCryptoStore {
 
     func historyBundleStatements(_ changes: CryptoChanges) throws -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
-        for invite in changes.roomInvites {
+        // One statement for the step's invites; the last invite of a user into a room wins.
+        let invites = RoomMemberKey.lastOfEach(changes.roomInvites, key: { RoomMemberKey(roomID: $0.roomID, userID: $0.userID) })
+        if !invites.isEmpty {
+            let rooms = PostgresTextArray(invites.map(\.roomID.rawValue)), users = PostgresTextArray(invites.map(\.userID.rawValue))
+            let inviters = PostgresTextArray(invites.map(\.inviter.rawValue))
+            // Seconds since 1970 as text: PostgreSQL keeps microseconds, finer than the store's other times.
+            let times = PostgresTextArray(invites.map { String($0.invitedAt.timeIntervalSince1970) })
             statements.append("""
                 INSERT INTO sealbridge_room_invites (room_id, user_id, inviter, invited_at)
-                VALUES (\(invite.roomID.rawValue), \(invite.userID.rawValue), \(invite.inviter.rawValue), \(invite.invitedAt))
+                SELECT r, u, i, to_timestamp(a::double precision) FROM unnest(\(rooms), \(users), \(inviters), \(times)) AS t(r, u, i, a)
                 ON CONFLICT (room_id, user_id) DO UPDATE SET inviter = EXCLUDED.inviter, invited_at = EXCLUDED.invited_at
                 """)
         }

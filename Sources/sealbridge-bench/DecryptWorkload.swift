@@ -84,7 +84,7 @@ struct DecryptWorkload {
             wallSeconds: wall, cpuSeconds: cpu, throughputPerSecond: Double(events) / wall,
             p50Milliseconds: Measure.percentile(latencies, 0.5), p99Milliseconds: Measure.percentile(latencies, 0.99),
             peakRSSMiB: Measure.peakRSSMiB(), ceilingPerSecond: ceiling,
-            notes: "\(events / perTransaction) transactions of \(perTransaction) events, \(senders) sender sessions; latency per transaction")
+            notes: "\(events / perTransaction) transactions of \(perTransaction) events, \(senders) sender sessions; ceiling = libolm decrypt on 1 core; latency per transaction")
     }
 
     /// Raw libolm: Megolm decryptions per second on one core (signature check included), same ciphertexts.

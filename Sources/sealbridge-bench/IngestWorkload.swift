@@ -37,6 +37,16 @@ struct IngestWorkload {
     var streamBodies = false
     /// The row's name, when the default (from the other settings) does not say what it measures.
     var title: String?
+    /// Instead of messages, portal rooms being set up as a bridge makes them (state events only): each
+    /// room turns encryption on, then each of its puppets (seeded, with a device here) is invited by
+    /// the bot and joins; nil: messages.
+    var portalSetup: PortalSetup?
+
+    struct PortalSetup {
+        var rooms: Int
+        var puppetsPerRoom: Int
+        var events: Int { rooms * (1 + 2 * puppetsPerRoom) }
+    }
 
     func run(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
         let hsToken = "hs-bench-" + String(repeating: "t", count: 32), port = freePort()
@@ -60,7 +70,9 @@ struct IngestWorkload {
             engine: engine, store: store, followUps: CryptoFollowUps(engine: engine), isLocal: { users.isLocal($0) },
             outbox: (Outbox(client: client, cipher: cipher), users))
         let room = try RoomID("!\(label):bench")
-        try await ProvisionWorkload.seedPuppets(puppets, machine: machine, store: store)
+        try await ProvisionWorkload.seedPuppets(max(puppets, portalSetup?.puppetsPerRoom ?? 0), machine: machine, store: store)
+        let portalEvents = try portalSetup.map { try Self.portalEvents($0, label: label) }
+        let events = portalEvents?.count ?? self.events
 
         // Senders' sessions, shared with us earlier (stored inbound sessions).
         var outbound: [(UserID, OutboundGroupSession)] = [], initialKeys: [String] = []
@@ -85,6 +97,9 @@ struct IngestWorkload {
                     toDevice.append(try await Self.roomKeyMessage(to: nextPuppet % activePuppets, keys: remoteKeys, room: "!keys-\(label)"))
                     nextPuppet += 1
                 }
+            }
+            if let portalEvents {
+                return JSONValue.object(["events": .array(Array(portalEvents[offset..<min(events, offset + perTransaction)]))]).serialized()
             }
             for n in offset..<min(events, offset + perTransaction) {
                 let (user, session) = outbound[n % sessions]
@@ -114,7 +129,7 @@ struct IngestWorkload {
                 bodies: bodies, label: label, hsToken: hsToken)
         }
         // A streamed run measures storage, not speed: no ceiling (its sample would be built inside the run).
-        let ceiling = streamBodies ? nil : try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
+        let ceiling = streamBodies || portalSetup != nil ? nil : try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
 
         let server = try await Background.start { ready in
             buildAppServiceApplication(
@@ -157,18 +172,25 @@ struct IngestWorkload {
         backfillTask?.cancel()
         _ = await backfillTask?.value
         try await http.shutdown()
-        let decrypted = try await client.query(
-            "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
-        ).first!.decode(Int.self, "n")
-        guard decrypted == events else { throw BenchError("decrypted \(decrypted) of \(events) events") }
-        let queued = try await client.query("SELECT count(*) AS n FROM sealbridge_outbox WHERE room_id = \(room.rawValue)").first!.decode(Int.self, "n")
-        guard queued == events else { throw BenchError("queued \(queued) of \(events) events for the bridge logic") }
-        if activePuppets > 0 {
-            let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
-            guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
+        if let portalSetup {
+            try await Self.verifyPortals(portalSetup, label: label, client: client)
+        } else {
+            let decrypted = try await client.query(
+                "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
+            ).first!.decode(Int.self, "n")
+            guard decrypted == events else { throw BenchError("decrypted \(decrypted) of \(events) events") }
+            let queued = try await client.query("SELECT count(*) AS n FROM sealbridge_outbox WHERE room_id = \(room.rawValue)").first!.decode(Int.self, "n")
+            guard queued == events else { throw BenchError("queued \(queued) of \(events) events for the bridge logic") }
+            if activePuppets > 0 {
+                let received = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \("!keys-\(label)")").first!.decode(Int.self, "n")
+                guard received == nextPuppet else { throw BenchError("accepted \(received) of \(nextPuppet) room keys sent to puppets") }
+            }
         }
         var workload = title ?? (activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets")
         var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
+        if let portalSetup {
+            notes = "\(offsets.count) PUTs of \(perTransaction) state events: \(portalSetup.rooms) rooms turn encryption on, \(portalSetup.puppetsPerRoom) puppets with a device here invited and joined in each; p50/p99 per transaction"
+        }
         if let backfill, let backfillPerSecond {
             workload += ", cross-signing backfill at \(backfillPerSecond)/s"
             notes += "; \(backfill.progress.published) identities published meanwhile (\(backfill.progress.failed) failed)"
@@ -207,6 +229,38 @@ struct IngestWorkload {
             Every m.room.encrypted event must decrypt; each plaintext is an m.room.message with the room's id.
             """
         try Data(readme.utf8).write(to: URL(fileURLWithPath: directory).appendingPathComponent("README.txt"))
+    }
+
+    /// The state events of `setup`'s portal rooms, in the order a bridge makes them: `m.room.encryption`,
+    /// then for each puppet the bot's invite and the puppet's join.
+    static func portalEvents(_ setup: PortalSetup, label: String) throws -> [JSONValue] {
+        var events: [JSONValue] = []
+        func state(_ room: String, _ type: String, sender: String, stateKey: String, content: JSONValue) {
+            events.append(["type": .string(type), "room_id": .string(room), "sender": .string(sender), "state_key": .string(stateKey),
+                           "event_id": .string("$\(label)-\(events.count)"), "origin_server_ts": .integer(Int64(events.count)), "content": content])
+        }
+        for room in (0..<setup.rooms).map({ "!portal-\(label)-\($0):bench" }) {
+            state(room, "m.room.encryption", sender: "@bot:bench", stateKey: "", content: ["algorithm": .string(EncryptionAlgorithm.megolm)])
+            for puppet in (0..<setup.puppetsPerRoom).map({ "@seed_\($0):bench" }) {
+                state(room, "m.room.member", sender: "@bot:bench", stateKey: puppet, content: ["membership": "invite"])
+                state(room, "m.room.member", sender: .init(puppet), stateKey: puppet, content: ["membership": "join"])
+            }
+        }
+        return events
+    }
+
+    /// Every puppet joined every portal room, its invite recorded, and is tracked.
+    static func verifyPortals(_ setup: PortalSetup, label: String, client: PostgresClient) async throws {
+        let pattern = "!portal-\(label)-%"
+        let joined = try await client.query(
+            "SELECT count(*) AS n FROM sealbridge_room_members WHERE room_id LIKE \(pattern) AND membership = 'join'").first!.decode(Int.self, "n")
+        let invites = try await client.query("SELECT count(*) AS n FROM sealbridge_room_invites WHERE room_id LIKE \(pattern)").first!.decode(Int.self, "n")
+        let encrypted = try await client.query("SELECT count(*) AS n FROM sealbridge_rooms WHERE room_id LIKE \(pattern)").first!.decode(Int.self, "n")
+        let tracked = try await client.query("SELECT count(*) AS n FROM sealbridge_tracked_users WHERE user_id LIKE '@seed\\_%'").first!.decode(Int.self, "n")
+        let expected = setup.rooms * setup.puppetsPerRoom
+        guard joined == expected, invites == expected, encrypted == setup.rooms, tracked == setup.puppetsPerRoom else {
+            throw BenchError("portal setup: \(joined) joins, \(invites) invites, \(encrypted) encrypted rooms, \(tracked) tracked puppets")
+        }
     }
 
     /// A well-formed (43-character base64) stand-in for sender `index`'s Curve25519 key.

@@ -24,10 +24,20 @@ actor ForgetfulStore: CryptoStore {
     private var forgotten: Set<String> = []
     /// How many commits reached the store.
     private(set) var saveCount = 0
+    /// How many reads of room state, tracking and accounts reached the store (what member events ask);
+    /// a batch read of nothing is not counted (the PostgreSQL store sends no query for it).
+    private(set) var roomStateReads = 0
 
     func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
 
-    func account(userID: UserID) async throws -> StoredAccount? { await inner.account(userID: userID) }
+    func account(userID: UserID) async throws -> StoredAccount? {
+        roomStateReads += 1
+        return await inner.account(userID: userID)
+    }
+    func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
+        if !userIDs.isEmpty { roomStateReads += 1 }
+        return try await inner.localDeviceIDs(userIDs: userIDs)
+    }
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] { await inner.localDevices(after: after, limit: limit) }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
         await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
@@ -56,11 +66,31 @@ actor ForgetfulStore: CryptoStore {
         await inner.save(changes)
     }
     func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
-    func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] { await inner.trackedUsers(userIDs) }
+    func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] {
+        if !userIDs.isEmpty { roomStateReads += 1 }
+        return await inner.trackedUsers(userIDs)
+    }
     func userIdentities(_ userIDs: [UserID]) async throws -> [UserID: StoredUserIdentity] { await inner.userIdentities(userIDs) }
-    func room(_ roomID: RoomID) async throws -> RoomEncryption? { await inner.room(roomID) }
-    func members(roomID: RoomID) async throws -> [UserID: String] { await inner.members(roomID: roomID) }
-    func presentRooms(userID: UserID) async throws -> [RoomID] { await inner.presentRooms(userID: userID) }
+    func room(_ roomID: RoomID) async throws -> RoomEncryption? {
+        roomStateReads += 1
+        return await inner.room(roomID)
+    }
+    func rooms(_ roomIDs: [RoomID]) async throws -> [RoomID: RoomEncryption] {
+        if !roomIDs.isEmpty { roomStateReads += 1 }
+        return try await inner.rooms(roomIDs)
+    }
+    func members(roomID: RoomID) async throws -> [UserID: String] {
+        roomStateReads += 1
+        return await inner.members(roomID: roomID)
+    }
+    func presentRooms(userID: UserID) async throws -> [RoomID] {
+        roomStateReads += 1
+        return await inner.presentRooms(userID: userID)
+    }
+    func presentRooms(userIDs: [UserID]) async throws -> [UserID: [RoomID]] {
+        if !userIDs.isEmpty { roomStateReads += 1 }
+        return try await inner.presentRooms(userIDs: userIDs)
+    }
     func outboundGroupSession(roomID: RoomID, senderUserID: UserID) async throws -> StoredOutboundGroupSession? {
         await inner.outboundGroupSession(roomID: roomID, senderUserID: senderUserID)
     }

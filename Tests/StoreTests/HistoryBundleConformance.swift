@@ -46,6 +46,15 @@ enum HistoryBundleConformance {
         try await store.save(newer)
         #expect(try await store.historyBundles(receivedBefore: now, limit: 10).map(\.id) == ["b3"])
         #expect(try await store.roomInvite(roomID: room, userID: puppet)?.inviter == carol)
+        // Two invites of one user into one room in a commit: the last one holds, its time exact.
+        let later = now.addingTimeInterval(3.25)
+        var twice = CryptoChanges()
+        twice.roomInvites = [
+            RoomInvite(roomID: room, userID: puppet, inviter: alice, invitedAt: now.addingTimeInterval(3)),
+            RoomInvite(roomID: room, userID: puppet, inviter: carol, invitedAt: later),
+        ]
+        try await store.save(twice)
+        #expect(try await store.roomInvite(roomID: room, userID: puppet) == RoomInvite(roomID: room, userID: puppet, inviter: carol, invitedAt: later))
 
         var released = CryptoChanges()
         released.releasedHistoryBundles = ["b3"]

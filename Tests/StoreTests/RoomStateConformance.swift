@@ -60,6 +60,11 @@ enum RoomStateConformance {
         #expect(try await store.room(room)?.sharesWithInvited == false)
         #expect(try await store.members(roomID: room) == [alice: "join", bob: "invite"])
         #expect(try await store.presentRooms(userID: alice) == [room])
+        // The batched reads the serial pass's prefetch makes: only what exists comes back.
+        #expect(try await store.rooms([other, room]).keys.sorted() == [room])
+        #expect(try await store.rooms([]).isEmpty)
+        #expect(try await store.presentRooms(userIDs: [alice, bob, bot]) == [alice: [room], bob: [room]])
+        #expect(try await store.presentRooms(userIDs: []).isEmpty)
         // One notice per (sender, sender key): a third party's notice does not overwrite the sender's.
         let notices = try await store.withheldNotices(roomID: room, sessionID: "W")
         #expect(notices.map(\.senderUserID) == [alice, bob])
@@ -79,6 +84,23 @@ enum RoomStateConformance {
         #expect(try await store.devices(userIDs: [alice])[alice] == [phone])
         #expect(try await store.trackedUsers([bob]).isEmpty)
         #expect(try await store.members(roomID: room)[bob] == "leave")
+        // Several changes of one member in one commit (an invite, then the join): the last one holds,
+        // as if each were saved in turn; the other members of the commit are kept.
+        let carol = try UserID("@carol:localhost"), dave = try UserID("@dave:localhost")
+        var churn = CryptoChanges()
+        churn.memberships = [
+            RoomMembership(roomID: other, userID: carol, membership: "invite"), RoomMembership(roomID: other, userID: dave, membership: "join"),
+            RoomMembership(roomID: other, userID: carol, membership: "join"), RoomMembership(roomID: other, userID: dave, membership: "leave"),
+            RoomMembership(roomID: other, userID: bot, membership: "join"),
+        ]
+        churn.trackedUsers = [carol: true, dave: true]
+        try await store.save(churn)
+        #expect(try await store.members(roomID: other) == [alice: "leave", carol: "join", dave: "leave", bot: "join"])
+        #expect(try await store.presentRooms(userIDs: [carol, dave]) == [carol: [other]])
+        var forget = CryptoChanges()
+        forget.untrackedUsers = [carol, dave]
+        try await store.save(forget)
+        #expect(try await store.trackedUsers([alice, carol, dave]) == [alice: false])
         #expect(try await store.recipientsVersion() > version1)
         let version2 = try await store.recipientsVersion()
 

@@ -54,10 +54,14 @@ public protocol CryptoStore: Sendable {
 
     // MARK: Rooms
     func room(_ roomID: RoomID) async throws -> RoomEncryption?
+    /// The encryption settings of those of `roomIDs` that have them.
+    func rooms(_ roomIDs: [RoomID]) async throws -> [RoomID: RoomEncryption]
     /// Every member of the room the machine knows of, with their membership.
     func members(roomID: RoomID) async throws -> [UserID: String]
     /// Rooms in which `userID` is joined or invited.
     func presentRooms(userID: UserID) async throws -> [RoomID]
+    /// ``presentRooms(userID:)`` of each of `userIDs` that is in any room.
+    func presentRooms(userIDs: [UserID]) async throws -> [UserID: [RoomID]]
 
     // MARK: Sending
     /// The outbound session of a local sender in a room, with its committed share records.
@@ -104,6 +108,23 @@ public protocol CryptoStore: Sendable {
 }
 
 extension CryptoStore {
+    /// One ``room(_:)`` read per room; stores override it with one query.
+    public func rooms(_ roomIDs: [RoomID]) async throws -> [RoomID: RoomEncryption] {
+        var found: [RoomID: RoomEncryption] = [:]
+        for room in roomIDs { found[room] = try await self.room(room) }
+        return found
+    }
+
+    /// One ``presentRooms(userID:)`` read per user; stores override it with one query.
+    public func presentRooms(userIDs: [UserID]) async throws -> [UserID: [RoomID]] {
+        var found: [UserID: [RoomID]] = [:]
+        for user in userIDs {
+            let rooms = try await presentRooms(userID: user)
+            if !rooms.isEmpty { found[user] = rooms }
+        }
+        return found
+    }
+
     /// One ``account(userID:)`` read per user; stores override it with one query.
     public func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
         var found: [UserID: DeviceID] = [:]

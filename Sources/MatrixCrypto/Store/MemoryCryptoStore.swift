@@ -150,12 +150,25 @@ public actor MemoryCryptoStore: CryptoStore {
 
     public func room(_ roomID: RoomID) -> RoomEncryption? { rooms[roomID] }
 
+    public func rooms(_ roomIDs: [RoomID]) -> [RoomID: RoomEncryption] {
+        Dictionary(roomIDs.compactMap { room in rooms[room].map { (room, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     public func members(roomID: RoomID) -> [UserID: String] { memberships[roomID] ?? [:] }
 
     public func presentRooms(userID: UserID) -> [RoomID] {
         memberships.compactMap { room, members in
             members[userID].map { $0 == "join" || $0 == "invite" } == true ? room : nil
         }.sorted { $0.rawValue < $1.rawValue }
+    }
+
+    public func presentRooms(userIDs: [UserID]) -> [UserID: [RoomID]] {
+        var found: [UserID: [RoomID]] = [:]
+        for user in Set(userIDs) {
+            let rooms = presentRooms(userID: user)
+            if !rooms.isEmpty { found[user] = rooms }
+        }
+        return found
     }
 
     public func outboundGroupSession(roomID: RoomID, senderUserID: UserID) -> StoredOutboundGroupSession? {
