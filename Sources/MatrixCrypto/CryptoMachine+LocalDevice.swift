@@ -71,7 +71,19 @@ extension CryptoMachine {
     ) async throws -> [KeysUpload] {
         var uploads: [KeysUpload] = []
         let users = Set(counts.keys).union(unusedFallbackTypes.keys).sorted()
+        // Synapse reports every appservice user in the rooms a transaction touches: a portal room's
+        // hundreds of puppets on each message in it. Only accounts with something to do are opened
+        // (read, unpickled, pickled again and written back); the others cost one shared query.
+        let states = try await store.accountStates(userIDs: users.filter { scratch.accounts[$0] == nil })
         for user in users {
+            if scratch.accounts[user] == nil {
+                guard let state = states[user] else { continue }
+                let due = state.fallbackRotatedAt.map { now().timeIntervalSince($0) >= settings.fallbackKeyGracePeriod } ?? false
+                guard policy.needsAccount(
+                    serverCount: counts[user]?[state.deviceID], unusedFallbackTypes: unusedFallbackTypes[user]?[state.deviceID],
+                    deviceKeysUploaded: state.deviceKeysUploaded, oldFallbackKeyDue: due)
+                else { continue }
+            }
             guard let (record, account) = try await readableAccount(user, into: scratch) else { continue }
             do {
                 if let count = counts[user]?[record.deviceID] {

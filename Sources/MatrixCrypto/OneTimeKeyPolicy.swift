@@ -20,6 +20,23 @@ public struct OneTimeKeyPolicy: Sendable, Equatable {
         return max(0, target - onServer - unpublished)
     }
 
+    /// Whether a device's account must be opened for what the homeserver reported about it: keys to
+    /// top up, a used fallback key, an old fallback key past its grace period, or device keys not yet
+    /// accepted. Keys generated but still unpublished live in the pickle; they only change the answer
+    /// when the count is under target, and then the account is opened anyway.
+    ///
+    /// - Parameters:
+    ///   - serverCount: The device's count in the transaction; nil: none reported for it.
+    ///   - unusedFallbackTypes: The device's unused fallback key types; nil: none reported for it.
+    public func needsAccount(
+        serverCount: [String: Int]?, unusedFallbackTypes: [String]?, deviceKeysUploaded: Bool, oldFallbackKeyDue: Bool
+    ) -> Bool {
+        if !deviceKeysUploaded || oldFallbackKeyDue { return true }
+        if let serverCount, keysToGenerate(serverCount: serverCount, unpublished: 0) > 0 { return true }
+        if let unusedFallbackTypes, fallbackKeyUsed(unusedTypes: unusedFallbackTypes) { return true }
+        return false
+    }
+
     /// Whether the fallback key must be replaced: the server lists the algorithms whose fallback key is
     /// still unused, so a list without `signed_curve25519` means a peer used it.
     public func fallbackKeyUsed(unusedTypes: [String]) -> Bool {

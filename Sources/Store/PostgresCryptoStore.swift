@@ -40,6 +40,21 @@ public struct PostgresCryptoStore: CryptoStore {
             """).map { DeviceRef(userID: try UserID(try $0.decode(String.self, "user_id")), deviceID: try DeviceID(try $0.decode(String.self, "device_id"))) }
     }
 
+    public func accountStates(userIDs: [UserID]) async throws -> [UserID: LocalAccountState] {
+        guard !userIDs.isEmpty else { return [:] }
+        var found: [UserID: LocalAccountState] = [:]
+        for row in try await client.query("""
+            SELECT user_id, device_id, device_keys_uploaded, fallback_rotated_at FROM sealbridge_crypto_accounts
+            WHERE user_id = ANY(ARRAY(SELECT jsonb_array_elements_text(\(Self.textArray(userIDs.map(\.rawValue))))))
+            """)
+        {
+            found[try UserID(try row.decode(String.self, "user_id"))] = LocalAccountState(
+                deviceID: try DeviceID(try row.decode(String.self, "device_id")), deviceKeysUploaded: try row.decode(Bool.self, "device_keys_uploaded"),
+                fallbackRotatedAt: try row.decode(Date?.self, "fallback_rotated_at"))
+        }
+        return found
+    }
+
     public func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
         guard !userIDs.isEmpty else { return [:] }
         var found: [UserID: DeviceID] = [:]

@@ -49,6 +49,8 @@ struct Bench: AsyncParsableCommand {
             results += try await Self.storage(client: client)
             try await Self.resetDatabase(client)
             results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
+            try await Self.resetDatabase(client)
+            results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
             await client.close()
             print(Self.table(results))
             return
@@ -87,6 +89,8 @@ struct Bench: AsyncParsableCommand {
             results += try await Self.storage(client: client)
             try await Self.resetDatabase(client)
             results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
+            try await Self.resetDatabase(client)
+            results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
             if !quick {
                 try await Self.resetDatabase(client)
                 // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
@@ -132,6 +136,15 @@ struct Bench: AsyncParsableCommand {
         try await IngestWorkload(
             events: 0, sessions: 1, perTransaction: 100, label: "portal", title: "room setup over HTTP, 100 per PUT",
             portalSetup: .init(rooms: 20, puppetsPerRoom: 100)
+        ).run(databaseURL: databaseURL, client: client)
+    }
+
+    /// The headline ingest in a portal room of 200 puppets: Synapse puts every puppet's one-time key
+    /// counts and fallback key state on each transaction that touches the room.
+    static func countedPuppets(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
+        try await IngestWorkload(
+            events: 10_000, sessions: 100, perTransaction: 100, label: "counted", title: "ingest over HTTP, 100 per PUT, key counts of 200 puppets",
+            countedPuppets: 200
         ).run(databaseURL: databaseURL, client: client)
     }
 

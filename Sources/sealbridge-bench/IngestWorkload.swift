@@ -41,6 +41,10 @@ struct IngestWorkload {
     /// room turns encryption on, then each of its puppets (seeded, with a device here) is invited by
     /// the bot and joins; nil: messages.
     var portalSetup: PortalSetup?
+    /// Seeded puppets whose one-time key counts and unused fallback key types ride on every PUT, as
+    /// Synapse sends them for every appservice user in the rooms a transaction touches (a portal
+    /// room's puppets, on each message in it); 0: none.
+    var countedPuppets = 0
 
     struct PortalSetup {
         var rooms: Int
@@ -70,7 +74,14 @@ struct IngestWorkload {
             engine: engine, store: store, followUps: CryptoFollowUps(engine: engine), isLocal: { users.isLocal($0) },
             outbox: (Outbox(client: client, cipher: cipher), users))
         let room = try RoomID("!\(label):bench")
-        try await ProvisionWorkload.seedPuppets(max(puppets, portalSetup?.puppetsPerRoom ?? 0), machine: machine, store: store)
+        try await ProvisionWorkload.seedPuppets(max(puppets, portalSetup?.puppetsPerRoom ?? 0, countedPuppets), machine: machine, store: store)
+        // What Synapse reports for each counted puppet once its keys are up: 50 one-time keys, the fallback key unused.
+        let counts = JSONValue.object(Dictionary(uniqueKeysWithValues: (0..<countedPuppets).map {
+            ("@seed_\($0):bench", JSONValue.object(["S\($0)": ["signed_curve25519": 50]]))
+        }))
+        let fallbacks = JSONValue.object(Dictionary(uniqueKeysWithValues: (0..<countedPuppets).map {
+            ("@seed_\($0):bench", JSONValue.object(["S\($0)": ["signed_curve25519"]]))
+        }))
         let portalEvents = try portalSetup.map { try Self.portalEvents($0, label: label) }
         let events = portalEvents?.count ?? self.events
 
@@ -114,7 +125,12 @@ struct IngestWorkload {
                               "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "session_id": .string(session.sessionID),
                                           "ciphertext": .string(ciphertext), "sender_key": .string(Self.senderKey(n % sessions)), "device_id": "D"]])
             }
-            return JSONValue.object(["events": .array(batch), "de.sorunome.msc2409.to_device": .array(toDevice)]).serialized()
+            var body: [String: JSONValue] = ["events": .array(batch), "de.sorunome.msc2409.to_device": .array(toDevice)]
+            if countedPuppets > 0 {
+                body["org.matrix.msc3202.device_one_time_keys_count"] = counts
+                body["org.matrix.msc3202.device_unused_fallback_key_types"] = fallbacks
+            }
+            return JSONValue.object(body).serialized()
         }
         // Built before the clock starts; a streamed run (too many events to hold) builds each body
         // just before its PUT, outside the per-transaction latency.

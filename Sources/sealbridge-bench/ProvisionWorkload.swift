@@ -74,8 +74,10 @@ struct ProvisionWorkload {
     /// Puppets with accounts, without the homeserver round trips (setup for other workloads).
     static func seedPuppets(_ count: Int, machine: CryptoMachine, store: any CryptoStore) async throws {
         for index in 0..<count {
-            let (changes, _) = try await machine.createDevice(userID: try UserID("@seed_\(index):bench"), deviceID: try DeviceID("S\(index)"))
+            let (changes, upload) = try await machine.createDevice(userID: try UserID("@seed_\(index):bench"), deviceID: try DeviceID("S\(index)"))
             try await store.save(changes)
+            // As provisioning leaves a device: its keys accepted by the homeserver.
+            try await store.save(try await machine.confirmUpload(upload))
         }
     }
 }

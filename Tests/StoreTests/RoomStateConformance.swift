@@ -26,6 +26,9 @@ enum RoomStateConformance {
         #expect(try await store.localDeviceIDs(userIDs: [try UserID("@p3:localhost"), alice, try UserID("@p1:localhost")])
             == [try UserID("@p3:localhost"): try DeviceID("D3"), try UserID("@p1:localhost"): try DeviceID("D1")])
         #expect(try await store.localDeviceIDs(userIDs: []).isEmpty)
+        #expect(try await store.accountStates(userIDs: [try UserID("@p2:localhost"), alice])
+            == [try UserID("@p2:localhost"): LocalAccountState(deviceID: try DeviceID("D2"), deviceKeysUploaded: true, fallbackRotatedAt: nil)])
+        #expect(try await store.accountStates(userIDs: []).isEmpty)
         #expect(try await store.devices(userIDs: [alice]).isEmpty)
         #expect(try await store.room(room) == nil)
         // Accounts add no recipient: the recipients version stays.

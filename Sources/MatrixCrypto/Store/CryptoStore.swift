@@ -13,6 +13,8 @@ public protocol CryptoStore: Sendable {
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef]
     /// The device of each of `userIDs` that is a local user (holds an account here); others are absent.
     func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID]
+    /// What ``account(userID:)`` says of each of `userIDs` that has an account, without the pickle.
+    func accountStates(userIDs: [UserID]) async throws -> [UserID: LocalAccountState]
     /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession]
     /// Every stored claim on the inbound Megolm session (room, session id), lowest first known index
@@ -126,6 +128,15 @@ extension CryptoStore {
     }
 
     /// One ``account(userID:)`` read per user; stores override it with one query.
+    public func accountStates(userIDs: [UserID]) async throws -> [UserID: LocalAccountState] {
+        var found: [UserID: LocalAccountState] = [:]
+        for user in userIDs {
+            if let account = try await account(userID: user) { found[user] = LocalAccountState(account) }
+        }
+        return found
+    }
+
+    /// One ``account(userID:)`` read per user; stores override it with one query.
     public func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID] {
         var found: [UserID: DeviceID] = [:]
         for user in userIDs {
@@ -152,6 +163,23 @@ public struct StoredAccount: Sendable, Hashable {
         self.pickle = pickle
         self.deviceKeysUploaded = deviceKeysUploaded
         self.fallbackRotatedAt = fallbackRotatedAt
+    }
+}
+
+/// A local account's record without its pickle: enough to tell whether the account must be opened.
+public struct LocalAccountState: Sendable, Hashable {
+    public var deviceID: DeviceID
+    public var deviceKeysUploaded: Bool
+    public var fallbackRotatedAt: Date?
+
+    public init(deviceID: DeviceID, deviceKeysUploaded: Bool, fallbackRotatedAt: Date?) {
+        self.deviceID = deviceID
+        self.deviceKeysUploaded = deviceKeysUploaded
+        self.fallbackRotatedAt = fallbackRotatedAt
+    }
+
+    public init(_ account: StoredAccount) {
+        self.init(deviceID: account.deviceID, deviceKeysUploaded: account.deviceKeysUploaded, fallbackRotatedAt: account.fallbackRotatedAt)
     }
 }
 

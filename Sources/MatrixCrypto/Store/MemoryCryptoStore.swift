@@ -62,6 +62,10 @@ public actor MemoryCryptoStore: CryptoStore {
             .map { DeviceRef(userID: $0.userID, deviceID: $0.deviceID) }
     }
 
+    public func accountStates(userIDs: [UserID]) -> [UserID: LocalAccountState] {
+        Dictionary(userIDs.compactMap { user in accounts[user].map { (user, LocalAccountState($0)) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     public func localDeviceIDs(userIDs: [UserID]) -> [UserID: DeviceID] {
         Dictionary(userIDs.compactMap { user in accounts[user].map { (user, $0.deviceID) } }, uniquingKeysWith: { first, _ in first })
     }
