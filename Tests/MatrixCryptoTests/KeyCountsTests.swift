@@ -11,6 +11,15 @@ struct KeyCountsTests {
     let full: [String: Int] = ["signed_curve25519": 50]
     let unused = ["signed_curve25519"]
 
+    /// Another local device, provisioned as the harness's puppet is (keys made and confirmed).
+    func provisionOther(_ index: Int, on harness: MachineHarness) async throws -> (UserID, DeviceID) {
+        let user = try UserID("@other_\(index):localhost"), device = try DeviceID("O\(index)")
+        let (changes, upload) = try await harness.machine.createDevice(userID: user, deviceID: device)
+        await harness.store.save(changes)
+        await harness.store.save(try await harness.machine.confirmUpload(upload))
+        return (user, device)
+    }
+
     @Test("policy: an account is needed for keys under target, a used fallback key, a due old one, or unsent device keys")
     func policy() {
         let policy = OneTimeKeyPolicy(target: 50)
@@ -37,10 +46,7 @@ struct KeyCountsTests {
         var fallback: [UserID: [DeviceID: [String]]] = [harness.puppet: [harness.device: unused]]
         // Others provisioned the same way, and a user we have no account for.
         for index in 0..<5 {
-            let user = try UserID("@other_\(index):localhost"), device = try DeviceID("O\(index)")
-            let (changes, upload) = try await harness.machine.createDevice(userID: user, deviceID: device)
-            await harness.store.save(changes)
-            await harness.store.save(try await harness.machine.confirmUpload(upload))
+            let (user, device) = try await provisionOther(index, on: harness)
             counts[user] = [device: full]
             fallback[user] = [device: unused]
         }
@@ -55,13 +61,7 @@ struct KeyCountsTests {
         let harness = try MachineHarness()
         _ = try await harness.provision()
         var users: [(UserID, DeviceID)] = []
-        for index in 0..<3 {
-            let user = try UserID("@other_\(index):localhost"), device = try DeviceID("O\(index)")
-            let (changes, upload) = try await harness.machine.createDevice(userID: user, deviceID: device)
-            await harness.store.save(changes)
-            await harness.store.save(try await harness.machine.confirmUpload(upload))
-            users.append((user, device))
-        }
+        for index in 0..<3 { users.append(try await provisionOther(index, on: harness)) }
         let step = try await harness.step(AppserviceTransaction(
             oneTimeKeyCounts: [
                 harness.puppet: [harness.device: ["signed_curve25519": 10]], users[0].0: [users[0].1: full], users[1].0: [users[1].1: full],
