@@ -4,6 +4,17 @@ import Olm
 import Primitives
 
 extension CryptoMachine {
+    /// Reads the accounts of the Olm messages' recipients in one query (a room key to a portal room's
+    /// puppets arrives as a hundred messages, one per device), instead of one read each, in order,
+    /// under the crypto lock.
+    func readAccountsAhead(of toDevice: [ToDeviceEvent], scratch: Scratch) async throws {
+        let recipients = Set(toDevice.lazy.filter { $0.type == "m.room.encrypted" }.map(\.toUserID))
+            .filter { scratch.accounts[$0] == nil && scratch.storedAccounts[$0] == nil }.sorted()
+        guard recipients.count > 1 else { return }
+        let found = try await store.accounts(userIDs: recipients)
+        for user in recipients { scratch.storedAccounts[user] = .some(found[user]) }
+    }
+
     /// Handles one to-device message for a local device: decrypts Olm and acts on its payload, or
     /// records a plaintext `m.room_key.withheld`.
     ///

@@ -53,6 +53,10 @@ public actor CryptoMachine {
     /// State loaded during one call, so each object is unpickled once and saved once.
     final class Scratch {
         var accounts: [UserID: (record: StoredAccount, account: Account)] = [:]
+        /// The records of `accounts` as read, to write back only what changed.
+        var loadedAccounts: [UserID: StoredAccount] = [:]
+        /// Account records read ahead for the step's to-device recipients (nil inside: no account).
+        var storedAccounts: [UserID: StoredAccount?] = [:]
         /// Claims on inbound sessions read or accepted in the step, per (room, session id).
         var claims: [GroupSessionRef: [StoredInboundGroupSession]] = [:]
         /// Unpickled inbound sessions, per claim.
@@ -114,7 +118,9 @@ public actor CryptoMachine {
 
     func loadAccount(_ userID: UserID, into scratch: Scratch) async throws -> (record: StoredAccount, account: Account)? {
         if let loaded = scratch.accounts[userID] { return loaded }
-        guard let record = try await store.account(userID: userID) else { return nil }
+        let read: StoredAccount?
+        if let ahead = scratch.storedAccounts[userID] { read = ahead } else { read = try await store.account(userID: userID) }
+        guard let record = read else { return nil }
         let account: Account
         do {
             account = try cipher.unpickle(record.pickle) { try Account.unpickle($0, key: $1) }
@@ -122,6 +128,7 @@ public actor CryptoMachine {
             throw CryptoError(code: .storeCorrupted, message: "account of \(userID) does not unpickle: \(error)")
         }
         scratch.accounts[userID] = (record, account)
+        scratch.loadedAccounts[userID] = record
         return (record, account)
     }
 
@@ -137,9 +144,12 @@ public actor CryptoMachine {
         }
     }
 
-    /// Pickles every account touched in the step into `changes`.
+    /// Pickles every account the step changed into `changes`. An account only read (a to-device message
+    /// on an existing session, a signature, an identity key) is left as stored: a 5 KB pickle made,
+    /// sealed and written back for nothing, a hundred times in a transaction of room keys to puppets.
     func flushAccounts(_ scratch: Scratch, into changes: inout CryptoChanges) throws {
-        for (_, entry) in scratch.accounts.sorted(by: { $0.key < $1.key }) {
+        for (user, entry) in scratch.accounts.sorted(by: { $0.key < $1.key }) {
+            if !entry.account.hasChanges, let loaded = scratch.loadedAccounts[user], loaded == entry.record { continue }
             var record = entry.record
             record.pickle = try pickle { try cipher.pickle { try entry.account.pickle(key: $0) } }
             changes.accounts.append(record)

@@ -5,6 +5,7 @@ extension Account {
     ///
     /// A fallback key lets peers start a session when every one-time key has been claimed.
     public func generateFallbackKey() throws(OlmError) {
+        hasChanges = true
         let result = OlmRandom.withBytes(olm_account_generate_fallback_key_random_length(pointer)) {
             olm_account_generate_fallback_key(pointer, $0, $1)
         }
@@ -25,6 +26,7 @@ extension Account {
     /// Call after a grace period once a new fallback key was published, so that pre-key messages that
     /// peers built from the old key while the new one propagated can still be decrypted.
     public func forgetOldFallbackKey() {
+        hasChanges = true
         olm_account_forget_old_fallback_key(pointer)
     }
 }

@@ -10,6 +10,7 @@ extension Account {
     /// The same keys libolm would make, about 3.5 times faster: see ``spliceOneTimeKeys(count:)``.
     public func generateOneTimeKeys(count: Int) throws(OlmError) {
         guard count > 0 else { return }
+        hasChanges = true
         if try spliceOneTimeKeys(count: count) == .unsupportedPickleVersion {
             try generateOneTimeKeysWithLibolm(count: count)
         }
@@ -28,6 +29,7 @@ extension Account {
     ///
     /// Call only after the homeserver accepted the upload: an unpublished key is uploaded again next time.
     public func markKeysAsPublished() {
+        hasChanges = true
         _ = olm_account_mark_keys_as_published(pointer)
     }
 
@@ -37,6 +39,7 @@ extension Account {
     /// usable until rotated and forgotten.
     /// - Throws: `badMessageKeyID` when the session used none of this account's keys.
     public func removeOneTimeKeys(usedBy session: Session) throws(OlmError) {
+        hasChanges = true
         try OlmError.check(olm_remove_one_time_keys(pointer, session.pointer), lastError, "olm_remove_one_time_keys")
     }
 

@@ -38,6 +38,7 @@ extension Account {
     /// for the tests that compare the two.
     func generateOneTimeKeysWithLibolm(count: Int) throws(OlmError) {
         guard count > 0 else { return }
+        hasChanges = true
         let result = OlmRandom.withBytes(olm_account_generate_one_time_keys_random_length(pointer, count)) {
             olm_account_generate_one_time_keys(pointer, count, $0, $1)
         }

@@ -10,6 +10,10 @@ public final class Account {
     // Account+SplicedOneTimeKeys.swift); nothing else reassigns them.
     private(set) var memory: OlmMemory
     private(set) var pointer: OpaquePointer
+    /// True once anything changed the account since it was created or unpickled (keys generated,
+    /// published, removed, a fallback key made or forgotten): an account without changes pickles to
+    /// what was stored, so it need not be written back. Set by every mutating method of this wrapper.
+    public internal(set) var hasChanges = false
 
     private init() {
         memory = OlmMemory(size: olm_account_size())
@@ -26,6 +30,7 @@ public final class Account {
     ///
     /// Swaps the memory rather than copying it: a libolm account holds pointers into itself.
     func adoptState(of other: Account) {
+        hasChanges = true
         swap(&memory, &other.memory)
         swap(&pointer, &other.pointer)
     }
@@ -37,6 +42,7 @@ public final class Account {
             olm_create_account(account.pointer, $0, $1)
         }
         try OlmError.check(result, account.lastError, "olm_create_account")
+        account.hasChanges = true
         return account
     }
 

@@ -33,6 +33,23 @@ public struct PostgresCryptoStore: CryptoStore {
             fallbackRotatedAt: try row.decode(Date?.self, "fallback_rotated_at"))
     }
 
+    public func accounts(userIDs: [UserID]) async throws -> [UserID: StoredAccount] {
+        guard !userIDs.isEmpty else { return [:] }
+        var found: [UserID: StoredAccount] = [:]
+        for row in try await client.query("""
+            SELECT user_id, device_id, pickle, device_keys_uploaded, fallback_rotated_at FROM sealbridge_crypto_accounts
+            WHERE user_id = ANY(ARRAY(SELECT jsonb_array_elements_text(\(Self.textArray(userIDs.map(\.rawValue))))))
+            """)
+        {
+            let user = try UserID(try row.decode(String.self, "user_id"))
+            found[user] = StoredAccount(
+                userID: user, deviceID: try DeviceID(try row.decode(String.self, "device_id")),
+                pickle: try row.decode(String.self, "pickle"), deviceKeysUploaded: try row.decode(Bool.self, "device_keys_uploaded"),
+                fallbackRotatedAt: try row.decode(Date?.self, "fallback_rotated_at"))
+        }
+        return found
+    }
+
     public func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] {
         try await client.query("""
             SELECT user_id, device_id FROM sealbridge_crypto_accounts WHERE user_id > \(after?.rawValue ?? "")

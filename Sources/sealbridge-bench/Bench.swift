@@ -51,6 +51,8 @@ struct Bench: AsyncParsableCommand {
             results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
             try await Self.resetDatabase(client)
             results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
+            try await Self.resetDatabase(client)
+            results.append(try await Self.roomKeys(databaseURL: databaseURL, client: client))
             await client.close()
             print(Self.table(results))
             return
@@ -91,6 +93,8 @@ struct Bench: AsyncParsableCommand {
             results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
             try await Self.resetDatabase(client)
             results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
+            try await Self.resetDatabase(client)
+            results.append(try await Self.roomKeys(databaseURL: databaseURL, client: client))
             if !quick {
                 try await Self.resetDatabase(client)
                 // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
@@ -145,6 +149,15 @@ struct Bench: AsyncParsableCommand {
         try await IngestWorkload(
             events: 10_000, sessions: 100, perTransaction: 100, label: "counted", title: "ingest over HTTP, 100 per PUT, key counts of 200 puppets",
             countedPuppets: 200
+        ).run(databaseURL: databaseURL, client: client)
+    }
+
+    /// Room keys reaching a portal room's 100 puppets by Olm, 100 to-device messages a PUT, 20 PUTs:
+    /// the accounts and Olm sessions of the recipients, not Megolm.
+    static func roomKeys(databaseURL: String, client: PostgresClient) async throws -> BenchResult {
+        try await IngestWorkload(
+            events: 2_000, sessions: 1, perTransaction: 100, label: "roomkeys", title: "room keys over HTTP, 100 Olm to-device per PUT",
+            roomKeyPuppets: 100
         ).run(databaseURL: databaseURL, client: client)
     }
 

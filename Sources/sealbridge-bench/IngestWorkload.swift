@@ -45,6 +45,9 @@ struct IngestWorkload {
     /// Synapse sends them for every appservice user in the rooms a transaction touches (a portal
     /// room's puppets, on each message in it); 0: none.
     var countedPuppets = 0
+    /// Instead of messages, rounds of room keys by Olm to this many seeded puppets, one each, from one
+    /// remote device (``RoomKeyBurst``), `perTransaction` to-device messages a PUT; 0: messages.
+    var roomKeyPuppets = 0
 
     struct PortalSetup {
         var rooms: Int
@@ -74,7 +77,9 @@ struct IngestWorkload {
             engine: engine, store: store, followUps: CryptoFollowUps(engine: engine), isLocal: { users.isLocal($0) },
             outbox: (Outbox(client: client, cipher: cipher), users))
         let room = try RoomID("!\(label):bench")
-        try await ProvisionWorkload.seedPuppets(max(puppets, portalSetup?.puppetsPerRoom ?? 0, countedPuppets), machine: machine, store: store)
+        let seeded = try await ProvisionWorkload.seedPuppets(
+            max(puppets, portalSetup?.puppetsPerRoom ?? 0, countedPuppets, roomKeyPuppets), machine: machine, store: store)
+        let burst = roomKeyPuppets > 0 ? try RoomKeyBurst(uploads: Array(seeded.prefix(roomKeyPuppets)), room: "!burst-\(label):bench") : nil
         // What Synapse reports for each counted puppet once its keys are up: 50 one-time keys, the fallback key unused.
         let counts = JSONValue.object(Dictionary(uniqueKeysWithValues: (0..<countedPuppets).map {
             ("@seed_\($0):bench", JSONValue.object(["S\($0)": ["signed_curve25519": 50]]))
@@ -84,6 +89,7 @@ struct IngestWorkload {
         }))
         let portalEvents = try portalSetup.map { try Self.portalEvents($0, label: label) }
         let events = portalEvents?.count ?? self.events
+        var burstSent = 0
 
         // Senders' sessions, shared with us earlier (stored inbound sessions).
         var outbound: [(UserID, OutboundGroupSession)] = [], initialKeys: [String] = []
@@ -108,6 +114,12 @@ struct IngestWorkload {
                     toDevice.append(try await Self.roomKeyMessage(to: nextPuppet % activePuppets, keys: remoteKeys, room: "!keys-\(label)"))
                     nextPuppet += 1
                 }
+            }
+            if let burst {
+                var messages: [JSONValue] = []
+                for n in offset..<min(events, offset + perTransaction) { messages.append(contentsOf: try burst.round((n % roomKeyPuppets)..<(n % roomKeyPuppets + 1))) }
+                burstSent += messages.count
+                return JSONValue.object(["events": [], "de.sorunome.msc2409.to_device": .array(messages)]).serialized()
             }
             if let portalEvents {
                 return JSONValue.object(["events": .array(Array(portalEvents[offset..<min(events, offset + perTransaction)]))]).serialized()
@@ -145,7 +157,7 @@ struct IngestWorkload {
                 bodies: bodies, label: label, hsToken: hsToken)
         }
         // A streamed run measures storage, not speed: no ceiling (its sample would be built inside the run).
-        let ceiling = streamBodies || portalSetup != nil ? nil : try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
+        let ceiling = streamBodies || portalSetup != nil || burst != nil ? nil : try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000)))
 
         let server = try await Background.start { ready in
             buildAppServiceApplication(
@@ -190,6 +202,9 @@ struct IngestWorkload {
         try await http.shutdown()
         if let portalSetup {
             try await Self.verifyPortals(portalSetup, label: label, client: client)
+        } else if let burst {
+            let stored = try await client.query("SELECT count(*) AS n FROM sealbridge_inbound_group_sessions WHERE room_id = \(burst.room)").first!.decode(Int.self, "n")
+            guard stored == burstSent else { throw BenchError("accepted \(stored) of \(burstSent) room keys sent to puppets") }
         } else {
             let decrypted = try await client.query(
                 "SELECT count(*) AS n FROM sealbridge_megolm_replay r JOIN sealbridge_inbound_group_sessions s USING (session_id) WHERE s.room_id = \(room.rawValue)"
@@ -204,6 +219,9 @@ struct IngestWorkload {
         }
         var workload = title ?? (activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets")
         var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; ceiling = libolm decrypt on 2 cores; p50/p99 per transaction"
+        if burst != nil {
+            notes = "\(offsets.count) PUTs of \(perTransaction) Olm to-device room keys to \(roomKeyPuppets) puppets (one each, round robin; the first round opens the Olm sessions, then pre-key messages on them); p50/p99 per transaction"
+        }
         if let portalSetup {
             notes = "\(offsets.count) PUTs of \(perTransaction) state events: \(portalSetup.rooms) rooms turn encryption on, \(portalSetup.puppetsPerRoom) puppets with a device here invited and joined in each; p50/p99 per transaction"
         }

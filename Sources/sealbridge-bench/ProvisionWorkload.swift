@@ -72,13 +72,18 @@ struct ProvisionWorkload {
     }
 
     /// Puppets with accounts, without the homeserver round trips (setup for other workloads).
-    static func seedPuppets(_ count: Int, machine: CryptoMachine, store: any CryptoStore) async throws {
+    /// - Returns: Each puppet's first upload (its device keys and one-time keys, as the homeserver serves them).
+    @discardableResult
+    static func seedPuppets(_ count: Int, machine: CryptoMachine, store: any CryptoStore) async throws -> [KeysUpload] {
+        var uploads: [KeysUpload] = []
         for index in 0..<count {
             let (changes, upload) = try await machine.createDevice(userID: try UserID("@seed_\(index):bench"), deviceID: try DeviceID("S\(index)"))
             try await store.save(changes)
             // As provisioning leaves a device: its keys accepted by the homeserver.
             try await store.save(try await machine.confirmUpload(upload))
+            uploads.append(upload)
         }
+        return uploads
     }
 }
 

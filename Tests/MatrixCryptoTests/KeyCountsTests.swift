@@ -101,3 +101,4 @@ struct KeyCountsTests {
         #expect(late.changes.accounts.first?.fallbackRotatedAt == nil)
     }
 }
+

@@ -29,6 +29,10 @@ enum RoomStateConformance {
         #expect(try await store.accountStates(userIDs: [try UserID("@p2:localhost"), alice])
             == [try UserID("@p2:localhost"): LocalAccountState(deviceID: try DeviceID("D2"), deviceKeysUploaded: true, fallbackRotatedAt: nil)])
         #expect(try await store.accountStates(userIDs: []).isEmpty)
+        let read = try await store.accounts(userIDs: [try UserID("@p1:localhost"), alice, try UserID("@p3:localhost")])
+        #expect(read.keys.sorted() == [try UserID("@p1:localhost"), try UserID("@p3:localhost")])
+        #expect(try await read[try UserID("@p3:localhost")] == store.account(userID: try UserID("@p3:localhost")))
+        #expect(try await store.accounts(userIDs: []).isEmpty)
         #expect(try await store.devices(userIDs: [alice]).isEmpty)
         #expect(try await store.room(room) == nil)
         // Accounts add no recipient: the recipients version stays.

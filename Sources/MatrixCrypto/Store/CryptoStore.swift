@@ -13,6 +13,8 @@ public protocol CryptoStore: Sendable {
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef]
     /// The device of each of `userIDs` that is a local user (holds an account here); others are absent.
     func localDeviceIDs(userIDs: [UserID]) async throws -> [UserID: DeviceID]
+    /// ``account(userID:)`` of each of `userIDs` that has an account.
+    func accounts(userIDs: [UserID]) async throws -> [UserID: StoredAccount]
     /// What ``account(userID:)`` says of each of `userIDs` that has an account, without the pickle.
     func accountStates(userIDs: [UserID]) async throws -> [UserID: LocalAccountState]
     /// Olm sessions of a local device with a remote curve25519 key, most recently used first.
@@ -123,6 +125,15 @@ extension CryptoStore {
         for user in userIDs {
             let rooms = try await presentRooms(userID: user)
             if !rooms.isEmpty { found[user] = rooms }
+        }
+        return found
+    }
+
+    /// One ``account(userID:)`` read per user; stores override it with one query.
+    public func accounts(userIDs: [UserID]) async throws -> [UserID: StoredAccount] {
+        var found: [UserID: StoredAccount] = [:]
+        for user in userIDs {
+            if let account = try await account(userID: user) { found[user] = account }
         }
         return found
     }

@@ -62,6 +62,10 @@ public actor MemoryCryptoStore: CryptoStore {
             .map { DeviceRef(userID: $0.userID, deviceID: $0.deviceID) }
     }
 
+    public func accounts(userIDs: [UserID]) -> [UserID: StoredAccount] {
+        Dictionary(userIDs.compactMap { user in accounts[user].map { (user, $0) } }, uniquingKeysWith: { first, _ in first })
+    }
+
     public func accountStates(userIDs: [UserID]) -> [UserID: LocalAccountState] {
         Dictionary(userIDs.compactMap { user in accounts[user].map { (user, LocalAccountState($0)) } }, uniquingKeysWith: { first, _ in first })
     }
