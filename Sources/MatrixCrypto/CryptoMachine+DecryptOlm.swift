@@ -15,6 +15,39 @@ extension CryptoMachine {
         for user in recipients { scratch.storedAccounts[user] = .some(found[user]) }
     }
 
+    /// The recipient's account record and public identity keys, without libolm: the account itself is
+    /// unpickled only for a new session (a one-time key to spend). A room key on an existing session,
+    /// what a remote device keeps sending a puppet, needs only the session and the keys, which the
+    /// stored pickle gives when opened as a snapshot (libcrypto, a tenth of libolm's unpickle).
+    /// nil when the user has no account here or its pickle does not open (then in `unreadableAccounts`).
+    func recipient(_ userID: UserID, scratch: Scratch) async throws -> (record: StoredAccount, identity: IdentityKeys)? {
+        if let loaded = scratch.accounts[userID] { return (loaded.record, loaded.account.identityKeys) }
+        if let known = scratch.recipients[userID] { return known }
+        if scratch.unreadableAccounts.contains(userID) { return nil }
+        let read: StoredAccount?
+        if let ahead = scratch.storedAccounts[userID] {
+            read = ahead
+        } else {
+            read = try await store.account(userID: userID)
+            scratch.storedAccounts[userID] = .some(read)
+        }
+        guard let record = read else { return nil }
+        let snapshot: AccountSnapshot?
+        do {
+            snapshot = try cipher.unpickle(record.pickle) { try AccountSnapshot.open($0, key: $1) }
+        } catch {
+            scratch.unreadableAccounts.insert(userID)
+            return nil
+        }
+        guard let snapshot else {
+            // A pickle version only libolm reads.
+            return try await readableAccount(userID, into: scratch).map { ($0.record, $0.account.identityKeys) }
+        }
+        let known = (record: record, identity: snapshot.identityKeys)
+        scratch.recipients[userID] = known
+        return known
+    }
+
     /// Handles one to-device message for a local device: decrypts Olm and acts on its payload, or
     /// records a plaintext `m.room_key.withheld`.
     ///
@@ -37,7 +70,7 @@ extension CryptoMachine {
         }
         guard event.type == "m.room.encrypted" else { return outcome }
         outcome.type = nil
-        guard let (record, account) = try await readableAccount(event.toUserID, into: scratch) else {
+        guard let (record, identity) = try await recipient(event.toUserID, scratch: scratch) else {
             outcome.failure = scratch.unreadableAccounts.contains(event.toUserID) ? .unreadableAccount(event.toUserID) : .notForThisDevice
             return outcome
         }
@@ -45,12 +78,15 @@ extension CryptoMachine {
             outcome.failure = .notForThisDevice
             return outcome
         }
-        let decrypted: OlmDecryption.Decrypted
+        var existing: OlmDecryption.Decrypted?
+        var needsNewSession: (senderKey: String, message: OlmMessage)?
         do throws(DecryptionFailure) {
             let senderKey = event.content["sender_key"]?.stringValue ?? ""
             guard KeyFormat.isKey(senderKey) else { throw .malformed("sender_key is not a curve25519 key") }
+            let (envelopeKey, message) = try OlmDecryption.envelope(event.content, ourCurve25519: identity.curve25519)
             let stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
-            decrypted = try OlmDecryption.decrypt(content: event.content, sender: event.sender, account: account, sessions: stored.map(\.1))
+            existing = try OlmDecryption.decryptExisting(message, senderKey: envelopeKey, sender: event.sender, sessions: stored.map(\.1))
+            if existing == nil { needsNewSession = (envelopeKey, message) }
         } catch {
             outcome.failure = error
             if case .wedgedSession(let sender, let remoteKey) = error,
@@ -61,13 +97,32 @@ extension CryptoMachine {
             }
             return outcome
         }
+        let decrypted: OlmDecryption.Decrypted
+        if let existing {
+            decrypted = existing
+        } else if let (senderKey, message) = needsNewSession {
+            // Only a new session needs the account itself (it spends a one-time key).
+            guard let (_, account) = try await readableAccount(event.toUserID, into: scratch) else {
+                outcome.failure = .unreadableAccount(event.toUserID)
+                return outcome
+            }
+            do throws(DecryptionFailure) {
+                decrypted = try OlmDecryption.decryptNewSession(message, senderKey: senderKey, account: account)
+            } catch {
+                outcome.failure = error
+                return outcome
+            }
+        } else {
+            outcome.failure = .malformed("no session decrypted the message")  // not reached: decryptExisting answers one or the other
+            return outcome
+        }
         // Genuine Olm: keep the session (and the account, whose one-time key it spent) whatever the payload says.
         step.changes.olmSessions.append(try touchOlmSession(decrypted.session, local: record, remoteKey: decrypted.senderKey, scratch: scratch))
         outcome.type = decrypted.payload["type"]?.stringValue
         do throws(DecryptionFailure) {
             if let failure = decrypted.payloadFailure { throw failure }
             try OlmDecryption.validateAddressing(
-                decrypted.payload, sender: event.sender, recipient: record.userID, recipientEd25519: account.identityKeys.ed25519)
+                decrypted.payload, sender: event.sender, recipient: record.userID, recipientEd25519: identity.ed25519)
             guard let senderDevice = try await senderDevice(
                 of: decrypted.payload, senderKey: decrypted.senderKey, sender: event.sender, scratch: scratch)
             else {
@@ -80,7 +135,7 @@ extension CryptoMachine {
             }
             try await act(
                 on: decrypted.payload, sender: event.sender, senderKey: decrypted.senderKey, senderDevice: senderDevice, recipient: record,
-                recipientEd25519: account.identityKeys.ed25519, scratch: scratch, changes: &step.changes)
+                recipientEd25519: identity.ed25519, scratch: scratch, changes: &step.changes)
         } catch {
             outcome.failure = error
         }

@@ -32,21 +32,43 @@ public struct OlmDecryption {
     public static func decrypt(
         content: JSONValue, sender: UserID, account: Account, sessions: [Session]
     ) throws(DecryptionFailure) -> Decrypted {
+        let (senderKey, message) = try envelope(content, ourCurve25519: account.identityKeys.curve25519)
+        if let decrypted = try decryptExisting(message, senderKey: senderKey, sender: sender, sessions: sessions) { return decrypted }
+        return try decryptNewSession(message, senderKey: senderKey, account: account)
+    }
+
+    /// The Olm message in `content` addressed to our device (by its Curve25519 key), with the sender's key.
+    public static func envelope(_ content: JSONValue, ourCurve25519: String) throws(DecryptionFailure) -> (senderKey: String, message: OlmMessage) {
         guard let algorithm = content["algorithm"]?.stringValue else { throw .malformed("no algorithm") }
         guard algorithm == EncryptionAlgorithm.olm else { throw .unsupportedAlgorithm(algorithm) }
         guard let senderKey = content["sender_key"]?.stringValue else { throw .malformed("no sender_key") }
-        let ourKey = account.identityKeys.curve25519
-        guard let entry = content["ciphertext"]?[ourKey] else { throw .notForThisDevice }
+        guard let entry = content["ciphertext"]?[ourCurve25519] else { throw .notForThisDevice }
         guard let type = entry["type"]?.integerValue, let body = entry["body"]?.stringValue,
             let message = try? OlmMessage(type: Int(type), ciphertext: body)
         else { throw .malformed("ciphertext entry needs an integer type and a string body") }
+        return (senderKey, message)
+    }
 
+    /// Decrypts `message` with one of the existing `sessions` (most recently used first).
+    ///
+    /// - Returns: nil for a pre-key message that no session matches: it needs a new session
+    ///   (``decryptNewSession(_:senderKey:account:)``, which needs the account).
+    /// - Throws: `wedgedSession` for a normal message that no session decrypts.
+    public static func decryptExisting(
+        _ message: OlmMessage, senderKey: String, sender: UserID, sessions: [Session]
+    ) throws(DecryptionFailure) -> Decrypted? {
         for session in sessions {
             if message.kind == .preKey && !session.matchesInbound(message, theirIdentityKey: senderKey) { continue }
             guard let plaintext = try? session.decrypt(message) else { continue }
             return Decrypted(plaintext, senderKey: senderKey, session: session, createdSession: false)
         }
         guard message.kind == .preKey else { throw .wedgedSession(sender: sender, senderKey: senderKey) }
+        return nil
+    }
+
+    /// Creates the inbound session a pre-key message asks for, decrypts with it, and only then spends
+    /// the one-time key it used.
+    public static func decryptNewSession(_ message: OlmMessage, senderKey: String, account: Account) throws(DecryptionFailure) -> Decrypted {
         do {
             let session = try Session.inbound(account: account, preKeyMessage: message, theirIdentityKey: senderKey)
             let plaintext = try session.decrypt(message)
