@@ -4,15 +4,29 @@ import Olm
 import Primitives
 
 extension CryptoMachine {
-    /// Reads the accounts of the Olm messages' recipients in one query (a room key to a portal room's
-    /// puppets arrives as a hundred messages, one per device), instead of one read each, in order,
-    /// under the crypto lock.
+    /// Reads the accounts of the Olm messages' recipients in one query, then their Olm sessions with
+    /// each sender key in one query per key (a room key to a portal room's puppets arrives as a hundred
+    /// messages, one per device), instead of two reads per message, in order, under the crypto lock.
     func readAccountsAhead(of toDevice: [ToDeviceEvent], scratch: Scratch) async throws {
-        let recipients = Set(toDevice.lazy.filter { $0.type == "m.room.encrypted" }.map(\.toUserID))
-            .filter { scratch.accounts[$0] == nil && scratch.storedAccounts[$0] == nil }.sorted()
+        let encrypted = toDevice.filter { $0.type == "m.room.encrypted" }
+        let recipients = Set(encrypted.map(\.toUserID)).filter { scratch.accounts[$0] == nil && scratch.storedAccounts[$0] == nil }.sorted()
         guard recipients.count > 1 else { return }
         let found = try await store.accounts(userIDs: recipients)
         for user in recipients { scratch.storedAccounts[user] = .some(found[user]) }
+        var bySenderKey: [String: Set<DeviceRef>] = [:]
+        for event in encrypted {
+            guard let senderKey = event.content["sender_key"]?.stringValue, KeyFormat.isKey(senderKey),
+                let record = found[event.toUserID], record.deviceID == event.toDeviceID,
+                scratch.olmSessions[OlmSessionsKey(localUserID: record.userID, remoteKey: senderKey)] == nil
+            else { continue }
+            bySenderKey[senderKey, default: []].insert(DeviceRef(userID: record.userID, deviceID: record.deviceID))
+        }
+        for (senderKey, devices) in bySenderKey.sorted(by: { $0.key < $1.key }) where devices.count > 1 {
+            let sessions = try await store.olmSessions(senderKey: senderKey, localDevices: devices.sorted())
+            for device in devices {
+                scratch.storedOlmSessions[OlmSessionsKey(localUserID: device.userID, remoteKey: senderKey)] = sessions[device] ?? []
+            }
+        }
     }
 
     /// The recipient's account record and public identity keys, without libolm: the account itself is
@@ -241,7 +255,11 @@ extension CryptoMachine {
         if let loaded = scratch.olmSessions[key] { return loaded.map { ($0.record, $0.session) } }
         let stored: [StoredOlmSession]
         do {
-            stored = try await store.olmSessions(localUserID: record.userID, localDeviceID: record.deviceID, senderKey: senderKey)
+            if let ahead = scratch.storedOlmSessions[key] {
+                stored = ahead
+            } else {
+                stored = try await store.olmSessions(localUserID: record.userID, localDeviceID: record.deviceID, senderKey: senderKey)
+            }
         } catch {
             throw .malformed("cannot read Olm sessions: \(error)")
         }

@@ -57,6 +57,8 @@ public actor CryptoMachine {
         var loadedAccounts: [UserID: StoredAccount] = [:]
         /// Account records read ahead for the step's to-device recipients (nil inside: no account).
         var storedAccounts: [UserID: StoredAccount?] = [:]
+        /// Olm sessions read ahead for the step's to-device messages, per (recipient, sender key).
+        var storedOlmSessions: [OlmSessionsKey: [StoredOlmSession]] = [:]
         /// To-device recipients' records and public keys, read without unpickling their accounts.
         var recipients: [UserID: (record: StoredAccount, identity: IdentityKeys)] = [:]
         /// Claims on inbound sessions read or accepted in the step, per (room, session id).

@@ -81,6 +81,21 @@ enum RoomStateConformance {
         #expect(try await store.lastOlmRecovery(localUserID: bot, remoteKey: "c2") == nil)
         let sessions = try await store.olmSessions(localUserID: bot, localDeviceID: try DeviceID("BOT"), remoteKeys: ["c1", "c2", "c3"])
         #expect(sessions.mapValues { $0.map(\.sessionID) } == ["c1": ["s1"], "c2": ["s2"]])
+        // The batched read of one sender key's sessions with many local devices.
+        let botDevice = DeviceRef(userID: bot, deviceID: try DeviceID("BOT"))
+        let ofC1 = try await store.olmSessions(senderKey: "c1", localDevices: [botDevice, DeviceRef(userID: alice, deviceID: try DeviceID("PHONE"))])
+        #expect(ofC1.mapValues { $0.map(\.sessionID) } == [botDevice: ["s1"]])
+        #expect(try await store.olmSessions(senderKey: "c1", localDevices: []).isEmpty)
+        // A session advanced twice in one commit: its last state is kept, with its time exact.
+        var twice = CryptoChanges()
+        let later = at.addingTimeInterval(2.5)
+        twice.olmSessions = [
+            StoredOlmSession(localUserID: bot, localDeviceID: try DeviceID("BOT"), senderKey: "c1", sessionID: "s1", pickle: "p1b", lastUsed: at.addingTimeInterval(1)),
+            StoredOlmSession(localUserID: bot, localDeviceID: try DeviceID("BOT"), senderKey: "c1", sessionID: "s1", pickle: "p1c", lastUsed: later),
+        ]
+        try await store.save(twice)
+        let advancedTwice = try await store.olmSessions(localUserID: bot, localDeviceID: try DeviceID("BOT"), senderKey: "c1")
+        #expect(advancedTwice.map(\.pickle) == ["p1c"] && advancedTwice.first?.lastUsed == later)
 
         // A new device list replaces the old one; untracking forgets the user and their devices.
         var update = CryptoChanges()

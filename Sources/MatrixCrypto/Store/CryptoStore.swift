@@ -84,6 +84,9 @@ public protocol CryptoStore: Sendable {
     func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) async throws -> [ParkedEvent]
     /// Olm sessions of a local device with each of `remoteKeys`, most recently used first.
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]]
+    /// Olm sessions of each of `localDevices` with `senderKey`, most recently used first (devices
+    /// with none are left out).
+    func olmSessions(senderKey: String, localDevices: [DeviceRef]) async throws -> [DeviceRef: [StoredOlmSession]]
     /// The withheld notices received for an inbound session, one per (sender, sender key): hints
     /// that apply only to events whose sender and sender key match.
     func withheldNotices(roomID: RoomID, sessionID: String) async throws -> [WithheldNotice]
@@ -112,6 +115,16 @@ public protocol CryptoStore: Sendable {
 }
 
 extension CryptoStore {
+    /// One ``olmSessions(localUserID:localDeviceID:senderKey:)`` read per device; stores override it with one query.
+    public func olmSessions(senderKey: String, localDevices: [DeviceRef]) async throws -> [DeviceRef: [StoredOlmSession]] {
+        var found: [DeviceRef: [StoredOlmSession]] = [:]
+        for device in localDevices {
+            let sessions = try await olmSessions(localUserID: device.userID, localDeviceID: device.deviceID, senderKey: senderKey)
+            if !sessions.isEmpty { found[device] = sessions }
+        }
+        return found
+    }
+
     /// One ``room(_:)`` read per room; stores override it with one query.
     public func rooms(_ roomIDs: [RoomID]) async throws -> [RoomID: RoomEncryption] {
         var found: [RoomID: RoomEncryption] = [:]
