@@ -92,15 +92,24 @@ extension CryptoMachine {
             outcome.failure = .notForThisDevice
             return outcome
         }
+        let senderKey = event.content["sender_key"]?.stringValue ?? ""
+        let parsed: (senderKey: String, message: OlmMessage)
+        do throws(DecryptionFailure) {
+            guard KeyFormat.isKey(senderKey) else { throw .malformed("sender_key is not a curve25519 key") }
+            parsed = try OlmDecryption.envelope(event.content, ourCurve25519: identity.curve25519)
+        } catch {
+            outcome.failure = error
+            return outcome
+        }
+        // A database error here fails the whole step, never this message alone: the transaction is then
+        // held and journaled with its to-device part (docs/homeserver-input.md), where a failure
+        // recorded for the message would have committed it as lost.
+        let stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
         var existing: OlmDecryption.Decrypted?
         var needsNewSession: (senderKey: String, message: OlmMessage)?
         do throws(DecryptionFailure) {
-            let senderKey = event.content["sender_key"]?.stringValue ?? ""
-            guard KeyFormat.isKey(senderKey) else { throw .malformed("sender_key is not a curve25519 key") }
-            let (envelopeKey, message) = try OlmDecryption.envelope(event.content, ourCurve25519: identity.curve25519)
-            let stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
-            existing = try OlmDecryption.decryptExisting(message, senderKey: envelopeKey, sender: event.sender, sessions: stored.map(\.1))
-            if existing == nil { needsNewSession = (envelopeKey, message) }
+            existing = try OlmDecryption.decryptExisting(parsed.message, senderKey: parsed.senderKey, sender: event.sender, sessions: stored.map(\.1))
+            if existing == nil { needsNewSession = parsed }
         } catch {
             outcome.failure = error
             if case .wedgedSession(let sender, let remoteKey) = error,
@@ -175,6 +184,7 @@ extension CryptoMachine {
             } catch let failure as DecryptionFailure {
                 throw failure
             } catch {
+                scratch.storeFailure = error
                 throw .malformed("cannot store the room key: \(error)")
             }
         case "m.forwarded_room_key":
@@ -231,6 +241,7 @@ extension CryptoMachine {
             do {
                 known = try await store.devices(userIDs: [sender])[sender] ?? []
             } catch {
+                scratch.storeFailure = error
                 throw .malformed("cannot read the device list of \(sender): \(error)")
             }
             scratch.senderDevices[sender] = known
@@ -250,18 +261,14 @@ extension CryptoMachine {
         return known.first { $0.curve25519 == senderKey }
     }
 
-    func loadOlmSessions(_ record: StoredAccount, senderKey: String, scratch: Scratch) async throws(DecryptionFailure) -> [(StoredOlmSession, Session)] {
+    func loadOlmSessions(_ record: StoredAccount, senderKey: String, scratch: Scratch) async throws -> [(StoredOlmSession, Session)] {
         let key = OlmSessionsKey(localUserID: record.userID, remoteKey: senderKey)
         if let loaded = scratch.olmSessions[key] { return loaded.map { ($0.record, $0.session) } }
         let stored: [StoredOlmSession]
-        do {
-            if let ahead = scratch.storedOlmSessions[key] {
-                stored = ahead
-            } else {
-                stored = try await store.olmSessions(localUserID: record.userID, localDeviceID: record.deviceID, senderKey: senderKey)
-            }
-        } catch {
-            throw .malformed("cannot read Olm sessions: \(error)")
+        if let ahead = scratch.storedOlmSessions[key] {
+            stored = ahead
+        } else {
+            stored = try await store.olmSessions(localUserID: record.userID, localDeviceID: record.deviceID, senderKey: senderKey)
         }
         let sessions = stored.compactMap { entry in
             (try? cipher.unpickle(entry.pickle, { try Session.unpickle($0, key: $1) })).map { (record: entry, session: $0) }

@@ -33,6 +33,7 @@ extension CryptoMachine {
             } catch {
                 outcome.failure = error
             }
+            if let failure = scratch.storeFailure { throw failure }
             step.changes.releasedToDevice.insert(message.id)
             step.toDevice.append(outcome)
         }

@@ -16,6 +16,7 @@ extension CryptoMachine {
         try await readAccountsAhead(of: transaction.toDevice, scratch: scratch)
         for event in transaction.toDevice {
             step.toDevice.append(try await receiveToDevice(event, scratch: scratch, step: &step))
+            if let failure = scratch.storeFailure { throw failure }
         }
         try await receiveDeviceListChanges(transaction.deviceLists, scratch: scratch, changes: &step.changes)
         step.uploads = try await replenishKeys(

@@ -92,6 +92,10 @@ public actor CryptoMachine {
         var senderDevices: [UserID: [VerifiedDeviceKeys]] = [:]
         /// Cross-signing identities of room event senders read in this step (nil inside: none stored).
         var identities: [UserID: StoredUserIdentity?] = [:]
+        /// A database error met where only one message's failure can be thrown (typed throws): the step
+        /// rethrows it after that message, so the transaction is held and journaled with its to-device
+        /// part instead of committing the message as failed (a room key in it would be lost).
+        var storeFailure: (any Error)?
         /// Local users whose account pickle did not open in this step.
         var unreadableAccounts: Set<UserID> = []
         /// libolm's answers (and parsed plaintexts) for ciphertexts decrypted ahead, in parallel, by event id.

@@ -30,6 +30,12 @@ actor ForgetfulStore: CryptoStore {
 
     func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
 
+    /// While set, reading Olm sessions (or device lists) fails as a database outage would.
+    private var failingOlmReads = false
+    private var failingDeviceReads = false
+    func failOlmSessionReads(_ fail: Bool) { failingOlmReads = fail }
+    func failDeviceReads(_ fail: Bool) { failingDeviceReads = fail }
+
     func account(userID: UserID) async throws -> StoredAccount? {
         roomStateReads += 1
         return await inner.account(userID: userID)
@@ -40,7 +46,8 @@ actor ForgetfulStore: CryptoStore {
     }
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] { await inner.localDevices(after: after, limit: limit) }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
-        await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
+        if failingOlmReads { throw DatabaseDown() }
+        return await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
     }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]] {
         await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, remoteKeys: remoteKeys)
@@ -65,7 +72,10 @@ actor ForgetfulStore: CryptoStore {
         saveCount += 1
         await inner.save(changes)
     }
-    func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] { await inner.devices(userIDs: userIDs) }
+    func devices(userIDs: [UserID]) async throws -> [UserID: [VerifiedDeviceKeys]] {
+        if failingDeviceReads { throw DatabaseDown() }
+        return await inner.devices(userIDs: userIDs)
+    }
     func trackedUsers(_ userIDs: [UserID]) async throws -> [UserID: Bool] {
         if !userIDs.isEmpty { roomStateReads += 1 }
         return await inner.trackedUsers(userIDs)
@@ -119,6 +129,9 @@ actor ForgetfulStore: CryptoStore {
     func roomInvite(roomID: RoomID, userID: UserID) async throws -> RoomInvite? { await inner.roomInvite(roomID: roomID, userID: userID) }
     func expireHistoryBundles(before: Date) async throws -> Int { await inner.expireHistoryBundles(before: before) }
 }
+
+/// What a store read throws while the database is unreachable (in these tests).
+struct DatabaseDown: Error {}
 
 /// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.
 final class Party: Sendable {

@@ -1,0 +1,77 @@
+import MatrixCrypto
+import MatrixModels
+import Olm
+import Testing
+
+/// A database error while a to-device message is handled must fail the whole transaction (which is
+/// then held and journaled with its to-device part), never be recorded as that message's failure:
+/// that would commit the message as handled, and a room key in it would be lost.
+@Suite("Store errors on the to-device path")
+struct StoreErrorTests {
+    @Test("reading the sender's device list fails after decryption: the step throws, nothing is committed; then the room key is stored")
+    func deviceListReadFailsTheStep() async throws {
+        let store = ForgetfulStore()
+        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "e", count: 44)))
+        let puppet = try UserID("@puppet:bridge.test"), device = try DeviceID("P")
+        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
+        try await store.save(changes)
+        try await store.save(try await machine.confirmUpload(upload))
+        let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
+        let ed = try #require(upload.deviceKeys?["keys"]?["ed25519:P"]?.stringValue)
+        let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
+        let remote = try Account.create(), sender = try UserID("@remote:elsewhere.test"), senderDevice = try DeviceID("R")
+        let group = try OutboundGroupSession.create()
+        let payload: JSONValue = [
+            "type": "m.room_key", "sender": .string(sender.rawValue), "recipient": .string(puppet.rawValue),
+            "recipient_keys": ["ed25519": .string(ed)], "keys": ["ed25519": .string(remote.identityKeys.ed25519)],
+            "sender_device_keys": try KeysUpload.signedDeviceKeys(of: remote, userID: sender, deviceID: senderDevice),
+            "content": ["algorithm": .string(EncryptionAlgorithm.megolm), "room_id": "!room:elsewhere.test", "session_id": .string(group.sessionID),
+                        "session_key": .string(group.sessionKey)],
+        ]
+        let message = try Session.outbound(account: remote, theirIdentityKey: curve, theirOneTimeKey: otk).encrypt(payload.serialized())
+        let event = ToDeviceEvent(
+            type: "m.room.encrypted", sender: sender,
+            content: ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(remote.identityKeys.curve25519),
+                      "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
+            toUserID: puppet, toDeviceID: device)
+
+        await store.failDeviceReads(true)
+        await #expect(throws: DatabaseDown.self) { _ = try await machine.process(AppserviceTransaction(toDevice: [event])) }
+        #expect(await store.saveCount == 2, "nothing may be committed for the failed step")
+        await store.failDeviceReads(false)
+        // The transaction again (as the journal replays it): the same ciphertext decrypts, the key is kept.
+        let step = try await machine.process(AppserviceTransaction(toDevice: [event]))
+        #expect(step.toDevice.first?.failure == nil)
+        #expect(step.changes.inboundGroupSessions.map(\.sessionID) == [group.sessionID])
+    }
+
+    @Test("reading Olm sessions fails: the step throws; once the database answers, the same message decrypts")
+    func olmSessionReadFailsTheStep() async throws {
+        let store = ForgetfulStore()
+        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "e", count: 44)))
+        let puppet = try UserID("@puppet:bridge.test"), device = try DeviceID("P")
+        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
+        try await store.save(changes)
+        try await store.save(try await machine.confirmUpload(upload))
+        let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
+        let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
+        let remote = try Account.create()
+        let message = try Session.outbound(account: remote, theirIdentityKey: curve, theirOneTimeKey: otk).encrypt("{}")
+        let event = ToDeviceEvent(
+            type: "m.room.encrypted", sender: try UserID("@remote:elsewhere.test"),
+            content: ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(remote.identityKeys.curve25519),
+                      "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
+            toUserID: puppet, toDeviceID: device)
+
+        await store.failOlmSessionReads(true)
+        await #expect(throws: DatabaseDown.self) { _ = try await machine.process(AppserviceTransaction(toDevice: [event])) }
+        await store.failOlmSessionReads(false)
+        let step = try await machine.process(AppserviceTransaction(toDevice: [event]))
+        // Decrypted (a new session, its one-time key spent); the empty payload is then refused on its own terms.
+        #expect(step.changes.olmSessions.count == 1)
+        guard case .payloadMismatch = step.toDevice.first?.failure else {
+            Issue.record("expected the payload to be refused after decryption, got \(String(describing: step.toDevice.first?.failure))")
+            return
+        }
+    }
+}
