@@ -22,7 +22,15 @@ extension CryptoMachine {
             bySenderKey[senderKey, default: []].insert(DeviceRef(userID: record.userID, deviceID: record.deviceID))
         }
         for (senderKey, devices) in bySenderKey.sorted(by: { $0.key < $1.key }) where devices.count > 1 {
-            let sessions = try await store.olmSessions(senderKey: senderKey, localDevices: devices.sorted())
+            // A row that does not read leaves the messages to their own reads (and failures).
+            let sessions: [DeviceRef: [StoredOlmSession]]
+            do {
+                sessions = try await store.olmSessions(senderKey: senderKey, localDevices: devices.sorted())
+            } catch where Self.storeUnavailable(error) {
+                throw error
+            } catch {
+                continue
+            }
             for device in devices {
                 scratch.storedOlmSessions[OlmSessionsKey(localUserID: device.userID, remoteKey: senderKey)] = sessions[device] ?? []
             }
@@ -101,10 +109,19 @@ extension CryptoMachine {
             outcome.failure = error
             return outcome
         }
-        // A database error here fails the whole step, never this message alone: the transaction is then
+        // The database away fails the whole step, never this message alone: the transaction is then
         // held and journaled with its to-device part (docs/homeserver-input.md), where a failure
-        // recorded for the message would have committed it as lost.
-        let stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
+        // recorded for the message would have committed it as lost. A row that does not read fails
+        // only this message.
+        let stored: [(StoredOlmSession, Session)]
+        do {
+            stored = try await loadOlmSessions(record, senderKey: senderKey, scratch: scratch)
+        } catch where Self.storeUnavailable(error) {
+            throw error
+        } catch {
+            outcome.failure = .malformed("cannot read Olm sessions: \(error)")
+            return outcome
+        }
         var existing: OlmDecryption.Decrypted?
         var needsNewSession: (senderKey: String, message: OlmMessage)?
         do throws(DecryptionFailure) {
@@ -184,7 +201,8 @@ extension CryptoMachine {
             } catch let failure as DecryptionFailure {
                 throw failure
             } catch {
-                scratch.storeFailure = error
+                // The database away (reading the session's earlier claims): the whole step fails.
+                if Self.storeUnavailable(error) { scratch.storeFailure = error }
                 throw .malformed("cannot store the room key: \(error)")
             }
         case "m.forwarded_room_key":
@@ -241,7 +259,7 @@ extension CryptoMachine {
             do {
                 known = try await store.devices(userIDs: [sender])[sender] ?? []
             } catch {
-                scratch.storeFailure = error
+                if Self.storeUnavailable(error) { scratch.storeFailure = error }
                 throw .malformed("cannot read the device list of \(sender): \(error)")
             }
             scratch.senderDevices[sender] = known

@@ -85,7 +85,7 @@ extension CryptoMachine {
         do {
             outstanding = try await store.outgoingKeyRequests(sessionIDs: [sessionID]).first { $0.roomID == roomID }
         } catch {
-            scratch.storeFailure = error
+            if Self.storeUnavailable(error) { scratch.storeFailure = error }
             throw .malformed("cannot read key requests: \(error)")
         }
         guard let request = outstanding else { throw .forwardedKeyRefused("from \(sender): no request of ours for this session") }

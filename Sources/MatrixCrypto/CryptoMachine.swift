@@ -92,9 +92,9 @@ public actor CryptoMachine {
         var senderDevices: [UserID: [VerifiedDeviceKeys]] = [:]
         /// Cross-signing identities of room event senders read in this step (nil inside: none stored).
         var identities: [UserID: StoredUserIdentity?] = [:]
-        /// A database error met where only one message's failure can be thrown (typed throws): the step
-        /// rethrows it after that message, so the transaction is held and journaled with its to-device
-        /// part instead of committing the message as failed (a room key in it would be lost).
+        /// The store found unavailable where only one message's failure can be thrown (typed throws):
+        /// the step rethrows it after that message, so the transaction is held and journaled with its
+        /// to-device part instead of committing the message as failed (a room key in it would be lost).
         var storeFailure: (any Error)?
         /// Local users whose account pickle did not open in this step.
         var unreadableAccounts: Set<UserID> = []
@@ -162,6 +162,11 @@ public actor CryptoMachine {
             record.pickle = try pickle { try cipher.pickle { try entry.account.pickle(key: $0) } }
             changes.accounts.append(record)
         }
+    }
+
+    /// Whether `error` says the store is away for now (``StoreAvailabilityError``): the step must fail.
+    nonisolated static func storeUnavailable(_ error: any Error) -> Bool {
+        (error as? any StoreAvailabilityError)?.isStoreUnavailable == true
     }
 
     nonisolated func pickle(_ body: () throws -> String) throws -> String {

@@ -128,3 +128,8 @@ public struct PostgresCryptoStore: CryptoStore {
         try connection.enqueue(statements)
     }
 }
+
+/// The database unreachable, or this instance fenced out: the step waits, it does not fail a message.
+extension PostgresError: StoreAvailabilityError {
+    public var isStoreUnavailable: Bool { isUnavailable || isFencedOut }
+}

@@ -30,10 +30,11 @@ actor ForgetfulStore: CryptoStore {
 
     func forget(_ sessionIDs: [String]) { forgotten.formUnion(sessionIDs) }
 
-    /// While set, reading Olm sessions (or device lists) fails as a database outage would.
-    private var failingOlmReads = false
+    /// While set, reading Olm sessions (or device lists) throws it: ``DatabaseDown`` as an outage
+    /// would, or another error as a row that does not read.
+    private var olmReadError: (any Error & Sendable)?
     private var failingDeviceReads = false
-    func failOlmSessionReads(_ fail: Bool) { failingOlmReads = fail }
+    func failOlmSessionReads(with error: (any Error & Sendable)?) { olmReadError = error }
     func failDeviceReads(_ fail: Bool) { failingDeviceReads = fail }
 
     func account(userID: UserID) async throws -> StoredAccount? {
@@ -46,7 +47,7 @@ actor ForgetfulStore: CryptoStore {
     }
     func localDevices(after: UserID?, limit: Int) async throws -> [DeviceRef] { await inner.localDevices(after: after, limit: limit) }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, senderKey: String) async throws -> [StoredOlmSession] {
-        if failingOlmReads { throw DatabaseDown() }
+        if let olmReadError { throw olmReadError }
         return await inner.olmSessions(localUserID: localUserID, localDeviceID: localDeviceID, senderKey: senderKey).filter { !forgotten.contains($0.sessionID) }
     }
     func olmSessions(localUserID: UserID, localDeviceID: DeviceID, remoteKeys: [String]) async throws -> [String: [StoredOlmSession]] {
@@ -131,7 +132,12 @@ actor ForgetfulStore: CryptoStore {
 }
 
 /// What a store read throws while the database is unreachable (in these tests).
-struct DatabaseDown: Error {}
+struct DatabaseDown: StoreAvailabilityError {
+    var isStoreUnavailable: Bool { true }
+}
+
+/// What a store read throws for a row it cannot read (in these tests).
+struct BadRow: Error {}
 
 /// One Sealbridge instance (machine, store, engine) with some local users, talking to the fake homeserver.
 final class Party: Sendable {

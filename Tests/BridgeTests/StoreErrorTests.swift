@@ -45,7 +45,7 @@ struct StoreErrorTests {
         #expect(step.changes.inboundGroupSessions.map(\.sessionID) == [group.sessionID])
     }
 
-    @Test("reading Olm sessions fails: the step throws; once the database answers, the same message decrypts")
+    @Test("reading Olm sessions fails: the database away fails the step, a bad row only the message; then the same message decrypts")
     func olmSessionReadFailsTheStep() async throws {
         let store = ForgetfulStore()
         let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "e", count: 44)))
@@ -63,9 +63,16 @@ struct StoreErrorTests {
                       "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
             toUserID: puppet, toDeviceID: device)
 
-        await store.failOlmSessionReads(true)
+        await store.failOlmSessionReads(with: DatabaseDown())
         await #expect(throws: DatabaseDown.self) { _ = try await machine.process(AppserviceTransaction(toDevice: [event])) }
-        await store.failOlmSessionReads(false)
+        // A row that does not read is this message's failure, not the stream's: the step goes on.
+        await store.failOlmSessionReads(with: BadRow())
+        let refused = try await machine.process(AppserviceTransaction(toDevice: [event]))
+        guard case .malformed = refused.toDevice.first?.failure else {
+            Issue.record("expected the message alone to fail, got \(String(describing: refused.toDevice.first?.failure))")
+            return
+        }
+        await store.failOlmSessionReads(with: nil)
         let step = try await machine.process(AppserviceTransaction(toDevice: [event]))
         // Decrypted (a new session, its one-time key spent); the empty payload is then refused on its own terms.
         #expect(step.changes.olmSessions.count == 1)

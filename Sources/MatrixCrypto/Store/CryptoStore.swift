@@ -114,6 +114,14 @@ public protocol CryptoStore: Sendable {
     func expireHistoryBundles(before: Date) async throws -> Int
 }
 
+/// An error a store throws when its database is away for now (unreachable, or this instance no longer
+/// the one allowed to write), as opposed to a row it cannot read. A step that meets one fails as a
+/// whole, so that its transaction is held and retried with its to-device part; a bad row fails only
+/// the message that needed it.
+public protocol StoreAvailabilityError: Error {
+    var isStoreUnavailable: Bool { get }
+}
+
 extension CryptoStore {
     /// One ``olmSessions(localUserID:localDeviceID:senderKey:)`` read per device; stores override it with one query.
     public func olmSessions(senderKey: String, localDevices: [DeviceRef]) async throws -> [DeviceRef: [StoredOlmSession]] {
