@@ -47,12 +47,7 @@ struct Bench: AsyncParsableCommand {
                 ).run(databaseURL: databaseURL, client: client))
             }
             results += try await Self.storage(client: client)
-            try await Self.resetDatabase(client)
-            results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
-            try await Self.resetDatabase(client)
-            results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
-            try await Self.resetDatabase(client)
-            results.append(try await Self.roomKeys(databaseURL: databaseURL, client: client))
+            results += try await Self.transactionShapes(databaseURL: databaseURL, client: client)
             await client.close()
             print(Self.table(results))
             return
@@ -89,12 +84,7 @@ struct Bench: AsyncParsableCommand {
                     .run(databaseURL: databaseURL, client: client))
             }
             results += try await Self.storage(client: client)
-            try await Self.resetDatabase(client)
-            results.append(try await Self.portalSetup(databaseURL: databaseURL, client: client))
-            try await Self.resetDatabase(client)
-            results.append(try await Self.countedPuppets(databaseURL: databaseURL, client: client))
-            try await Self.resetDatabase(client)
-            results.append(try await Self.roomKeys(databaseURL: databaseURL, client: client))
+            results += try await Self.transactionShapes(databaseURL: databaseURL, client: client)
             if !quick {
                 try await Self.resetDatabase(client)
                 // OTK strategy: the same provisioning with a lean pre-upload, to price the default.
@@ -132,6 +122,19 @@ struct Bench: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(results).write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    /// The rows of what else Synapse's transactions carry besides Megolm events, each on a fresh
+    /// database: room setup, key counts of a portal room's puppets, room keys by Olm to puppets.
+    static func transactionShapes(databaseURL: String, client: PostgresClient) async throws -> [BenchResult] {
+        var results: [BenchResult] = []
+        try await resetDatabase(client)
+        results.append(try await portalSetup(databaseURL: databaseURL, client: client))
+        try await resetDatabase(client)
+        results.append(try await countedPuppets(databaseURL: databaseURL, client: client))
+        try await resetDatabase(client)
+        results.append(try await roomKeys(databaseURL: databaseURL, client: client))
+        return results
     }
 
     /// Membership as a bridge setting up portal rooms sends it: 20 rooms, 100 puppets each invited and

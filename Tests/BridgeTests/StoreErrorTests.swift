@@ -3,19 +3,26 @@ import MatrixModels
 import Olm
 import Testing
 
-/// A database error while a to-device message is handled must fail the whole transaction (which is
-/// then held and journaled with its to-device part), never be recorded as that message's failure:
-/// that would commit the message as handled, and a room key in it would be lost.
+/// The database going away while a to-device message is handled must fail the whole transaction
+/// (which is then held and journaled with its to-device part), never be recorded as that message's
+/// failure: that would commit the message as handled, and a room key in it would be lost. A row that
+/// does not read fails only that message.
 @Suite("Store errors on the to-device path")
 struct StoreErrorTests {
-    @Test("reading the sender's device list fails after decryption: the step throws, nothing is committed; then the room key is stored")
-    func deviceListReadFailsTheStep() async throws {
+    /// A machine on a store whose reads can be made to fail, with one puppet device, its keys accepted.
+    static func puppet() async throws -> (ForgetfulStore, CryptoMachine, KeysUpload) {
         let store = ForgetfulStore()
         let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "e", count: 44)))
-        let puppet = try UserID("@puppet:bridge.test"), device = try DeviceID("P")
-        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
+        let (changes, upload) = try await machine.createDevice(userID: try UserID("@puppet:bridge.test"), deviceID: try DeviceID("P"))
         try await store.save(changes)
         try await store.save(try await machine.confirmUpload(upload))
+        return (store, machine, upload)
+    }
+
+    @Test("reading the sender's device list fails after decryption: the step throws, nothing is committed; then the room key is stored")
+    func deviceListReadFailsTheStep() async throws {
+        let (store, machine, upload) = try await Self.puppet()
+        let puppet = upload.userID, device = upload.deviceID
         let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
         let ed = try #require(upload.deviceKeys?["keys"]?["ed25519:P"]?.stringValue)
         let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
@@ -47,12 +54,8 @@ struct StoreErrorTests {
 
     @Test("reading Olm sessions fails: the database away fails the step, a bad row only the message; then the same message decrypts")
     func olmSessionReadFailsTheStep() async throws {
-        let store = ForgetfulStore()
-        let machine = CryptoMachine(store: store, cipher: try StoreCipher(secret: String(repeating: "e", count: 44)))
-        let puppet = try UserID("@puppet:bridge.test"), device = try DeviceID("P")
-        let (changes, upload) = try await machine.createDevice(userID: puppet, deviceID: device)
-        try await store.save(changes)
-        try await store.save(try await machine.confirmUpload(upload))
+        let (store, machine, upload) = try await Self.puppet()
+        let puppet = upload.userID, device = upload.deviceID
         let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
         let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
         let remote = try Account.create()
