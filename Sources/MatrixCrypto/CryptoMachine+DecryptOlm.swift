@@ -7,7 +7,7 @@ extension CryptoMachine {
     /// Reads the accounts of the Olm messages' recipients in one query, then their Olm sessions with
     /// each sender key in one query per key (a room key to a portal room's puppets arrives as a hundred
     /// messages, one per device), instead of two reads per message, in order, under the crypto lock.
-    func readAccountsAhead(of toDevice: [ToDeviceEvent], scratch: Scratch) async throws {
+    func readRecipientsAhead(of toDevice: [ToDeviceEvent], scratch: Scratch) async throws {
         let encrypted = toDevice.filter { $0.type == "m.room.encrypted" }
         let recipients = Set(encrypted.map(\.toUserID)).filter { scratch.accounts[$0] == nil && scratch.storedAccounts[$0] == nil }.sorted()
         guard recipients.count > 1 else { return }
@@ -122,11 +122,9 @@ extension CryptoMachine {
             outcome.failure = .malformed("cannot read Olm sessions: \(error)")
             return outcome
         }
-        var existing: OlmDecryption.Decrypted?
-        var needsNewSession: (senderKey: String, message: OlmMessage)?
+        let existing: OlmDecryption.Decrypted?
         do throws(DecryptionFailure) {
             existing = try OlmDecryption.decryptExisting(parsed.message, senderKey: parsed.senderKey, sender: event.sender, sessions: stored.map(\.1))
-            if existing == nil { needsNewSession = parsed }
         } catch {
             outcome.failure = error
             if case .wedgedSession(let sender, let remoteKey) = error,
@@ -140,21 +138,19 @@ extension CryptoMachine {
         let decrypted: OlmDecryption.Decrypted
         if let existing {
             decrypted = existing
-        } else if let (senderKey, message) = needsNewSession {
-            // Only a new session needs the account itself (it spends a one-time key).
+        } else {
+            // A pre-key message no session matches: only a new session needs the account itself (it
+            // spends a one-time key).
             guard let (_, account) = try await readableAccount(event.toUserID, into: scratch) else {
                 outcome.failure = .unreadableAccount(event.toUserID)
                 return outcome
             }
             do throws(DecryptionFailure) {
-                decrypted = try OlmDecryption.decryptNewSession(message, senderKey: senderKey, account: account)
+                decrypted = try OlmDecryption.decryptNewSession(parsed.message, senderKey: parsed.senderKey, account: account)
             } catch {
                 outcome.failure = error
                 return outcome
             }
-        } else {
-            outcome.failure = .malformed("no session decrypted the message")  // not reached: decryptExisting answers one or the other
-            return outcome
         }
         // Genuine Olm: keep the session (and the account, whose one-time key it spent) whatever the payload says.
         step.changes.olmSessions.append(try touchOlmSession(decrypted.session, local: record, remoteKey: decrypted.senderKey, scratch: scratch))

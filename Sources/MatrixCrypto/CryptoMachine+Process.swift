@@ -13,7 +13,7 @@ extension CryptoMachine {
     public func process(_ transaction: AppserviceTransaction, parked: [ParkedEvent] = []) async throws -> CryptoStep {
         let scratch = Scratch()
         var step = CryptoStep()
-        try await readAccountsAhead(of: transaction.toDevice, scratch: scratch)
+        try await readRecipientsAhead(of: transaction.toDevice, scratch: scratch)
         for event in transaction.toDevice {
             step.toDevice.append(try await receiveToDevice(event, scratch: scratch, step: &step))
             if let failure = scratch.storeFailure { throw failure }

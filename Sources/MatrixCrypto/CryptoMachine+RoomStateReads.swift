@@ -45,6 +45,8 @@ extension CryptoMachine {
         let members = reads.members.filter { !scratch.knowsTracking($0) }.sorted()
         let invitees = reads.invitees.filter { scratch.localAccounts[$0] == nil }.sorted()
         let leavers = reads.leavers.filter { scratch.storedPresentRooms[$0] == nil }.sorted()
+        // Most transactions carry no room state: no child tasks for them.
+        guard !(rooms.isEmpty && members.isEmpty && invitees.isEmpty && leavers.isEmpty) else { return }
         let store = store
         async let roomsRead = rooms.isEmpty ? [:] : store.rooms(rooms)
         async let trackedRead = members.isEmpty ? [:] : store.trackedUsers(members)

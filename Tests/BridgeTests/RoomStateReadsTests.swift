@@ -107,4 +107,27 @@ struct RoomStateReadsTests {
         #expect(try await store.trackedUsers([puppets[0]]).count == 1)
         #expect(try await store.members(roomID: try RoomID("!a:bridge.test"))[puppets[0]] == "join")
     }
+
+    @Test("hostile member events (no user id, membership not a string, no room, content not an object, a NUL, a huge key) are skipped; the good ones beside them land")
+    func hostileMemberEvents() async throws {
+        _ = try await run([encryption("!h:bridge.test", id: "$eh")])
+        let huge = "@" + String(repeating: "a", count: 70_000) + ":bridge.test"
+        let hostile: [JSONValue] = [
+            ["type": "m.room.member", "room_id": "!h:bridge.test", "sender": .string(bot.rawValue), "state_key": "not a user", "content": ["membership": "join"]],
+            ["type": "m.room.member", "room_id": "!h:bridge.test", "sender": .string(bot.rawValue), "state_key": .string(huge), "content": ["membership": "invite"]],
+            ["type": "m.room.member", "room_id": "!h:bridge.test", "sender": .string(bot.rawValue), "state_key": "@nul\u{0}:bridge.test", "content": ["membership": "join"]],
+            ["type": "m.room.member", "room_id": "!h:bridge.test", "sender": .string(bot.rawValue), "state_key": .string(puppets[1].rawValue), "content": ["membership": 5]],
+            ["type": "m.room.member", "sender": .string(bot.rawValue), "state_key": .string(puppets[2].rawValue), "content": ["membership": "join"]],
+            ["type": "m.room.member", "room_id": "!h:bridge.test", "sender": .string(bot.rawValue), "state_key": .string(puppets[3].rawValue), "content": "join"],
+            ["type": "m.room.member", "room_id": .array([]), "sender": .string(bot.rawValue), "state_key": .string(puppets[4].rawValue), "content": ["membership": "join"]],
+            member("!h:bridge.test", puppets[0], "invite", by: bot, id: "$good-invite"),
+            member("!h:bridge.test", puppets[0], "join", id: "$good-join"),
+        ]
+        let (step, reads) = try await run(hostile)
+        #expect(step.changes.memberships.map(\.userID) == [puppets[0], puppets[0]])
+        #expect(step.changes.roomInvites.map(\.userID) == [puppets[0]])
+        #expect(Set(step.changes.trackedUsers.keys) == [puppets[0]])
+        #expect(reads <= 3)
+    }
 }
+
