@@ -339,7 +339,7 @@ struct IngestWorkload {
             for half in halves {
                 group.addTask {
                     let inbound = try sessionKeys.map { try InboundGroupSession(sessionKey: $0) }
-                    for (index, ciphertext) in half { _ = try inbound[index].decrypt(ciphertext) }
+                    for (index, ciphertext) in half { _ = try inbound[index].decryptWithLibolm(ciphertext) }
                 }
             }
             try await group.waitForAll()
