@@ -151,7 +151,7 @@ let package = Package(
 if Context.environment["SEALBRIDGE_FUZZ"] == "1" {
     package.targets += [
         .systemLibrary(name: "CLibFuzzer", path: "Sources/CLibFuzzer"),
-        .executableTarget(name: "sealbridge-fuzz", dependencies: ["CLibFuzzer", "MatrixModels", "MatrixCrypto"]),
+        .executableTarget(name: "sealbridge-fuzz", dependencies: ["CLibFuzzer", "MatrixModels", "MatrixCrypto", "Olm", "Primitives"]),
     ]
     package.products.append(.executable(name: "sealbridge-fuzz", targets: ["sealbridge-fuzz"]))
 }
