@@ -204,12 +204,6 @@ extension Bench {
                 store: PostgresCryptoStore(client: client, cipher: try StoreCipher(secret: LocalShareWorkload.secret)), storeName: "postgresql"))
             await client.close()
         }
-        print(Self.table(results))
-        for result in results { print("\(result.store): \(result.notes)") }
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(results).write(to: URL(fileURLWithPath: json))
-        }
+        try report(results)
     }
 }

@@ -49,7 +49,7 @@ struct Bench: AsyncParsableCommand {
             results += try await Self.storage(client: client)
             results += try await Self.transactionShapes(databaseURL: databaseURL, client: client)
             await client.close()
-            print(Self.table(results))
+            try report(results)
             return
         }
         if only == "storage" {
@@ -60,8 +60,7 @@ struct Bench: AsyncParsableCommand {
                 .run(databaseURL: databaseURL, client: client))
             results += try await Self.storage(client: client)
             await client.close()
-            print(Self.table(results))
-            for result in results { print("\(result.workload): \(result.notes)") }
+            try report(results)
             return
         }
         if let only { return try await runOnly(only) }
@@ -116,7 +115,14 @@ struct Bench: AsyncParsableCommand {
             }
             await client.close()
         }
+        try report(results)
+    }
+
+    /// Prints the table and each row's notes (what ran, and each ceiling's samples), and writes the
+    /// JSON when `--json` asks for it: the same for a full run and for `--only`.
+    func report(_ results: [BenchResult]) throws {
         print(Self.table(results))
+        for result in results { print("\(result.workload) (\(result.store)): \(result.notes)") }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
