@@ -38,17 +38,17 @@ public struct PostgresError: Error, Sendable, Hashable, CustomStringConvertible 
         self.sqlState = sqlState
     }
 
-    /// Whether the database could not be reached or the connection broke: retrying later may work,
-    /// unlike a statement the server refused.
-    /// Server refusals that say the same about the server, not the statement: shutting down or starting
-    /// up (57P0x), out of connections or resources (53xxx), connection exceptions (08xxx), and the
-    /// transaction conflicts that a retry resolves (40001 serialization failure, 40P01 deadlock).
     /// The SQLSTATE the fencing check raises (`sealbridge_check_epoch`).
     public static let fencedOutSQLState = "SBFEN"
 
     /// Whether the write was refused because another instance took over the state.
     public var isFencedOut: Bool { code == .fencedOut || sqlState == Self.fencedOutSQLState }
 
+    /// Whether the database could not be reached or the connection broke: retrying later may work,
+    /// unlike a statement the server refused.
+    /// Server refusals that say the same about the server, not the statement: shutting down or starting
+    /// up (57P0x), out of connections or resources (53xxx), connection exceptions (08xxx), and the
+    /// transaction conflicts that a retry resolves (40001 serialization failure, 40P01 deadlock).
     public var isUnavailable: Bool {
         if code == .connectionFailed || code == .connectionLost || code == .poolClosed { return true }
         guard code == .server, let state = sqlState else { return false }
