@@ -242,7 +242,9 @@ extension CryptoMachine {
 
     /// The sender's verified device: MSC4147 `sender_device_keys` in the payload if present (it must
     /// carry the curve25519 key the message came from, and may not contradict a device already
-    /// pinned under its id), else the tracked device list.
+    /// pinned under its id), else the tracked device list. The same keys from the same sender are
+    /// verified once per step (``Scratch/verifiedSenderDeviceKeys``); the checks against the message
+    /// and the pinned device still run for every message.
     ///
     /// - Returns: nil when neither knows a device of `sender` with `senderKey` yet.
     func senderDevice(
@@ -261,7 +263,15 @@ extension CryptoMachine {
             scratch.senderDevices[sender] = known
         }
         if let keys = payload["sender_device_keys"], keys != .null {
-            let device = try VerifiedDeviceKeys(keys, expectedUser: sender)
+            let ref = SenderDeviceKeysRef(sender: sender, keys: keys)
+            let device: VerifiedDeviceKeys
+            if let verified = scratch.verifiedSenderDeviceKeys[ref] {
+                device = verified
+            } else {
+                senderDeviceKeysChecks += 1
+                device = try VerifiedDeviceKeys(keys, expectedUser: sender)
+                scratch.verifiedSenderDeviceKeys[ref] = device
+            }
             guard device.curve25519 == senderKey else {
                 throw .unverifiedSender("sender_device_keys name another curve25519 key than the message came from")
             }

@@ -37,6 +37,8 @@ public actor CryptoMachine {
     var localIdentities = LRUCache<UserID, LocalIdentity>(capacity: 10_000)
     /// Batches of work (Megolm decryption, Olm session creation) done off the actor so far (for tests).
     public internal(set) var parallelBatches = 0
+    /// MSC4147 `sender_device_keys` self-signatures checked so far (for tests: once per step and keys).
+    public internal(set) var senderDeviceKeysChecks = 0
 
     public init(
         store: any CryptoStore, cipher: StoreCipher, policy: OneTimeKeyPolicy = OneTimeKeyPolicy(),
@@ -90,6 +92,10 @@ public actor CryptoMachine {
         var conflicts: [RoomKeyConflict] = []
         /// Device lists of to-device senders read in this step (one read per sender, not per message).
         var senderDevices: [UserID: [VerifiedDeviceKeys]] = [:]
+        /// MSC4147 `sender_device_keys` whose self-signature verified in this step, by sender and the
+        /// exact JSON: a device sharing a room key with a portal room's puppets sends the same keys in
+        /// each of a hundred messages, and each check is an Ed25519 verification (~100 µs).
+        var verifiedSenderDeviceKeys: [SenderDeviceKeysRef: VerifiedDeviceKeys] = [:]
         /// Cross-signing identities of room event senders read in this step (nil inside: none stored).
         var identities: [UserID: StoredUserIdentity?] = [:]
         /// The store found unavailable where only one message's failure can be thrown (typed throws):
@@ -195,6 +201,13 @@ struct InboundSessionKey: Hashable {
         sessionID = record.sessionID
         senderKey = record.senderKey
     }
+}
+
+/// One to-device sender's MSC4147 `sender_device_keys`, exactly as sent: equal JSON values have the
+/// same canonical form, so the same signature check.
+struct SenderDeviceKeysRef: Hashable {
+    var sender: UserID
+    var keys: JSONValue
 }
 
 /// The Olm sessions of one local user with one remote key.
