@@ -1,6 +1,5 @@
 import MatrixModels
 import Olm
-import Primitives
 
 /// Decrypts `m.room.encrypted` room events with a known inbound Megolm session.
 public enum MegolmDecryption {
@@ -40,15 +39,7 @@ public enum MegolmDecryption {
     /// The message index from a Megolm ciphertext's unencrypted header (version byte, then protobuf
     /// field 1 as a varint), without decrypting; nil if the header is not in that shape.
     public static func messageIndex(of ciphertext: String) -> UInt32? {
-        guard ciphertext.utf8.count >= 16, let header = try? Base64.decode(String(ciphertext.prefix(16))),
-            header.count >= 3, header[0] == 3, header[1] == 0x08
-        else { return nil }
-        var value: UInt64 = 0
-        for (shift, byte) in header.dropFirst(2).prefix(5).enumerated() {
-            value |= UInt64(byte & 0x7F) << (7 * UInt64(shift))
-            if byte & 0x80 == 0 { return value <= UInt64(UInt32.max) ? UInt32(value) : nil }
-        }
-        return nil
+        InboundGroupSession.messageIndex(of: ciphertext)
     }
 
     /// Decrypts `envelope` from event `eventID` in `roomID`.

@@ -121,6 +121,14 @@ public final class InboundGroupSession {
         return Decrypted(plaintext: bytes, messageIndex: index)
     }
 
+    /// The message index a Megolm ciphertext's unencrypted header names, without decrypting it or
+    /// decoding more than its first 16 characters (``MegolmMessage``'s reading of the header); nil if
+    /// the header is not in the shape libolm and vodozemac write.
+    public static func messageIndex(of ciphertext: String) -> UInt32? {
+        guard ciphertext.utf8.count >= 16, let header = try? Base64.decode(String(ciphertext.prefix(16))) else { return nil }
+        return MegolmMessage.messageIndex(in: header, end: header.count)?.0
+    }
+
     /// Reads this session's ratchets out of its pickle (under a throw-away key) for ``MegolmReceiver``.
     func makeReceiver() -> MegolmReceiver? {
         guard let key = try? PickleKey(SecureRandom.bytes(count: PickleKey.byteCount)),

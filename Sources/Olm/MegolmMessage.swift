@@ -32,14 +32,24 @@ struct MegolmMessage {
         let trailer = Self.macByteCount + Self.signatureByteCount
         guard bytes.count > 1 + trailer, bytes[0] == Self.version, bytes[1] == Self.messageIndexTag else { return nil }
         let end = bytes.count - trailer
-        guard let (index, afterIndex) = Self.varint(bytes, at: 2, end: end), index <= UInt64(UInt32.max),
+        guard let (index, afterIndex) = Self.messageIndex(in: bytes, end: end),
             afterIndex < end, bytes[afterIndex] == Self.ciphertextTag,
             let (length, start) = Self.varint(bytes, at: afterIndex + 1, end: end),
             length == UInt64(end - start), length > 0, length % UInt64(Self.blockByteCount) == 0
         else { return nil }
         self.bytes = bytes
-        self.messageIndex = UInt32(index)
+        self.messageIndex = index
         self.ciphertext = start..<end
+    }
+
+    /// The message index of a message that starts with `bytes` (only the header need be there):
+    /// the version byte, field 1's tag, a varint that fits 32 bits ending before `end`; and where
+    /// the varint stops. nil if the header is not in that shape.
+    static func messageIndex(in bytes: [UInt8], end: Int) -> (UInt32, Int)? {
+        guard end >= 3, bytes.count >= end, bytes[0] == version, bytes[1] == messageIndexTag,
+            let (index, after) = varint(bytes, at: 2, end: end), index <= UInt64(UInt32.max)
+        else { return nil }
+        return (UInt32(index), after)
     }
 
     /// A protobuf varint of at most 5 bytes (32 bits and a little) before `end`: its value and where it
