@@ -77,6 +77,7 @@ extension AppServiceEndpoints {
         let txnID = try context.parameters.require("txnId")
         var logger = context.logger
         logger[metadataKey: "txn_id"] = "\(txnID)"
+        let start = ContinuousClock.now
         let body: [UInt8]
         do {
             body = Array(try await collectBody(request).readableBytesView)
@@ -101,6 +102,7 @@ extension AppServiceEndpoints {
             logger.warning("refused transaction body", metadata: ["reason": "\(error.message)"])
             throw error.kind == .notJSON ? MatrixHTTPError.notJSON(error.message) : MatrixHTTPError.badJSON(error.message)
         }
+        TransactionPhase.decode.record(since: start)
         logger[metadataKey: "events"] = "\(decoded.events.count)"
         logger[metadataKey: "to_device"] = "\(decoded.toDevice.count)"
         let token = await heartbeat?.begin()

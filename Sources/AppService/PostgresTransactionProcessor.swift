@@ -34,10 +34,12 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
     }
 
     public func process(txnID: String, body: [UInt8], _ transaction: AppserviceTransaction, logger: Logger) async throws -> TransactionOutcome {
+        let start = ContinuousClock.now
         let key = Self.storableID(txnID)
         let digest = SHA256.hash(body)
         if let fence { _ = try fence.check() }
         do {
+            var handled = start
             let (outcome, afterCommit) = try await client.withTransaction { connection -> (TransactionOutcome, AfterCommit) in
                 let claimed = try await connection.execute("""
                     INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
@@ -51,10 +53,15 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
                         logger.warning(
                             "the homeserver sent a committed txn id again with another body; answered 200 without processing (a homeserver rebuilds a retry from event ids only, e.g. after our answer was lost)")
                     }
+                    TransactionPhase.claim.record(since: start)
                     return (.duplicate, .nothing)
                 }
-                return (.processed, try await handler.handle(transaction, txnID: key, connection: connection, logger: logger))
+                TransactionPhase.claim.record(since: start)
+                let afterCommit = try await handler.handle(transaction, txnID: key, connection: connection, logger: logger)
+                handled = .now
+                return (.processed, afterCommit)
             }
+            if outcome == .processed { TransactionPhase.commit.record(since: handled) }
             await quarantine?.succeeded(key)
             await afterCommit.run()
             return outcome

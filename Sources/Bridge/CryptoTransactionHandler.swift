@@ -46,9 +46,11 @@ public struct CryptoTransactionHandler: TransactionHandler {
     public func handle(
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
     ) async throws -> AfterCommit {
+        let start = ContinuousClock.now
         let logged = try await log.handle(transaction, txnID: txnID, connection: connection, logger: logger)
         let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
+        let crypto = TransactionPhase.crypto.record(since: start)
         report.record(step, logger: logger)
         if let (outbox, users) = outbox {
             // PostgreSQL writes what is queued (replay entries, sessions, the log row) on one core
@@ -57,6 +59,7 @@ public struct CryptoTransactionHandler: TransactionHandler {
             let sealed = try await outbox.sealed(Delivery.collect(transaction, step: step, users: users))
             try await written
             try outbox.enqueue(sealed, on: connection)
+            TransactionPhase.deliveries.record(since: crypto)
         }
         let failures = step.roomEvents.filter { if case .failure = $0.result { true } else { false } }.count
         if failures > 0, let undecryptable { await undecryptable.record(failures) }

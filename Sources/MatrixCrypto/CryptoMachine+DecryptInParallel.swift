@@ -11,14 +11,15 @@ extension CryptoMachine {
     /// The libolm part of Megolm decryption for many events at once, spread over the cores.
     ///
     /// libolm's decrypt (signature check included) is most of a transaction's work and each session's
-    /// messages are independent of every other session's. Events are grouped by session and one task
-    /// per core takes groups until none is left; each session object is lent to exactly one task for
-    /// the duration (``LentSession``). libolm's answer and the parsed plaintext come back; every check
-    /// that follows (payload, room, replay ledger, parking) still runs on the actor, in event order,
-    /// in ``decryptRoomEvent(_:scratch:)``.
+    /// messages are independent of every other session's. Events are grouped by session and one worker
+    /// per core (the machine's own thread and helper tasks) takes groups until none is left; each
+    /// session object is lent to exactly one worker for the duration (``LentSession``). libolm's answer
+    /// and the parsed plaintext come back; every check that follows (payload, room, replay ledger,
+    /// parking) still runs on the actor, in event order, in ``decryptRoomEvent(_:scratch:)``.
     /// Transactions too small to gain are left to the serial path.
     func decryptInParallel(_ events: [JSONValue], scratch: Scratch) async throws {
         var groups: [InboundSessionKey: LentSession] = [:]
+        groups.reserveCapacity(events.count)
         var total = 0
         // Sized once: a transaction's events fill these from empty.
         scratch.prepared.reserveCapacity(events.count)
@@ -41,16 +42,19 @@ extension CryptoMachine {
         }
         let cores = Self.cores
         guard settings.parallelDecryption, total >= Self.parallelDecryptThreshold, groups.count >= 2, cores >= 2 else { return }
-        // Largest groups first; each task takes the next group not yet taken until none is left, so
-        // a task slowed by other work on its core (PostgreSQL, the HTTP threads) takes fewer groups
+        // Largest groups first; each worker takes the next group not yet taken until none is left, so
+        // a worker slowed by other work on its core (PostgreSQL, the HTTP threads) takes fewer groups
         // instead of holding up the rest (fixed halves left one core idle at the end of each step).
         let queue = TakeOnceQueue(groups.values.sorted { $0.items.count > $1.items.count })
         let workers = min(cores, groups.count)
         let results = await withTaskGroup(of: [String: MegolmDecryption.Predecrypted].self) { tasks in
-            for _ in 0..<workers {
+            for _ in 1..<workers {
                 tasks.addTask { Self.olmDecrypt(queue) }
             }
-            var merged: [String: MegolmDecryption.Predecrypted] = [:]
+            // The machine's own thread is the last worker: it would only wait for the others (nothing
+            // else can use the machine meanwhile), and a task started for it reached a core ~0.1 ms late
+            // in every step.
+            var merged = Self.olmDecrypt(queue)
             merged.reserveCapacity(total)
             for await part in tasks { merged.merge(part) { first, _ in first } }
             return merged
@@ -72,12 +76,13 @@ extension CryptoMachine {
     }
 }
 
-/// An inbound Megolm session lent to one decrypting task while the machine awaits it.
+/// An inbound Megolm session lent to one decrypting worker while the machine waits for them.
 ///
 /// Safe to send because the loan is exclusive: each session is in exactly one group, taken by exactly
-/// one task (``TakeOnceQueue``), and the machine does nothing else meanwhile (it is suspended in
-/// ``CryptoMachine/decryptInParallel(_:scratch:)``, and every other machine call waits for the
-/// engine's lock, which the transaction holds).
+/// one worker (``TakeOnceQueue``) — a helper task, or the machine's own thread, which takes groups
+/// like the helpers and then waits for them in ``CryptoMachine/decryptInParallel(_:scratch:)`` —, and
+/// the machine does nothing else meanwhile (every other machine call waits for the engine's lock,
+/// which the transaction holds).
 struct LentSession: @unchecked Sendable {
     let session: InboundGroupSession
     var items: [(eventID: String, ciphertext: String)] = []

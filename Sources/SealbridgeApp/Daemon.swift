@@ -56,6 +56,7 @@ public enum Daemon {
         if configuration.metrics.enabled {
             var factory = PrometheusMetricsFactory(registry: registry)
             factory.valueHistogramBuckets[RecoveryMetrics.recoverySeconds] = RecoveryMetrics.recoveryBuckets
+            factory.durationHistogramBuckets[TransactionPhase.label] = TransactionPhase.buckets
             MetricsSystem.bootstrap(factory)
         }
         logger.info("starting", metadata: ["version": "\(SealbridgeInfo.version)", "config": "\(configuration.summary)"])

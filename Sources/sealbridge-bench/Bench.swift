@@ -35,6 +35,8 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         Self.cryptoSettings.parallelDecryption = !serialDecrypt
+        // Metrics on, as the daemon runs by default (and the ingest rows read the transaction phases from them).
+        _ = PhaseMeter.registry
         var results: [BenchResult] = []
         if only == "ingest" {
             guard let databaseURL else { throw BenchError("ingest needs --database-url") }

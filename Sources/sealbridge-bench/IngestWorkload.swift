@@ -180,6 +180,7 @@ struct IngestWorkload {
         let backfillTask = backfill.map { service in Task { await service.pass() } }
         _ = try await client.query("SELECT 1")
         let pgCPU0 = await Measure.postgresCPU(client)
+        let phases0 = PhaseMeter.snapshot()
         Measure.profiler("enable")
         let cpu0 = Measure.cpuSeconds(), start = Measure.now()
         for (index, offset) in offsets.enumerated() {
@@ -198,6 +199,7 @@ struct IngestWorkload {
         let wall = Measure.now() - start, cpu = Measure.cpuSeconds() - cpu0
         Measure.profiler("disable")
         let pgCPU = Measure.postgresCPUSeconds(from: pgCPU0, to: await Measure.postgresCPU(client))
+        let phases = PhaseMeter.describe(from: phases0, to: PhaseMeter.snapshot(), puts: offsets.count)
         // Sampled again right after the row: this VM's speed drifts by a quarter within minutes, and one
         // sample taken before the row moved the ratio as much as any change did. The ratio uses the mean.
         let ceilingAfter = measuresCeiling ? try await Self.twoCoreCeiling(initialKeys, Array(ciphertexts.prefix(4000))) : nil
@@ -223,12 +225,12 @@ struct IngestWorkload {
             }
         }
         var workload = title ?? (activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets")
-        var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; \(ceiling == nil ? "no ceiling (bodies built during the run)" : "ceiling = libolm decrypt on 2 cores, the mean of samples before and after the row (\(Self.rounded(ceilingBefore)) / \(Self.rounded(ceilingAfter))/s)"); p50/p99 per transaction"
+        var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; \(ceiling == nil ? "no ceiling (bodies built during the run)" : "ceiling = libolm decrypt on 2 cores, the mean of samples before and after the row (\(Self.rounded(ceilingBefore)) / \(Self.rounded(ceilingAfter))/s)"); p50/p99 per transaction; \(phases)"
         if burst != nil {
-            notes = "\(offsets.count) PUTs of \(perTransaction) Olm to-device room keys to \(roomKeyPuppets) puppets (one each, round robin; the first round opens the Olm sessions, then pre-key messages on them); p50/p99 per transaction"
+            notes = "\(offsets.count) PUTs of \(perTransaction) Olm to-device room keys to \(roomKeyPuppets) puppets (one each, round robin; the first round opens the Olm sessions, then pre-key messages on them); p50/p99 per transaction; \(phases)"
         }
         if let portalSetup {
-            notes = "\(offsets.count) PUTs of \(perTransaction) state events: \(portalSetup.rooms) rooms turn encryption on, \(portalSetup.puppetsPerRoom) puppets with a device here invited and joined in each; p50/p99 per transaction"
+            notes = "\(offsets.count) PUTs of \(perTransaction) state events: \(portalSetup.rooms) rooms turn encryption on, \(portalSetup.puppetsPerRoom) puppets with a device here invited and joined in each; p50/p99 per transaction; \(phases)"
         }
         if let backfill, let backfillPerSecond {
             workload += ", cross-signing backfill at \(backfillPerSecond)/s"

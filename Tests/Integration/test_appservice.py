@@ -1,6 +1,8 @@
 """The appservice front door against a real Synapse: registration accepted, tokens right both ways,
 transactions pushed, recorded once, and a clean shutdown."""
+import re
 import urllib.parse
+import urllib.request
 
 from conftest import psql, request, wait_for
 
@@ -48,6 +50,17 @@ def test_room_events_arrive_and_are_committed_once(stack):
     assert int(committed) == int(logged) >= 1
     # The homeserver's txn ids are unique in our table by construction; check none is stored twice.
     assert psql(stack.database_url, "SELECT count(*) = count(DISTINCT txn_id) FROM sealbridge_appservice_transactions") == "t"
+
+    # Where each transaction's time went (docs/benchmarks.md): every committed one recorded its
+    # phases, each taking some time.
+    def phases_recorded():
+        with urllib.request.urlopen(f"{stack.url}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        counts = {m[0]: float(m[1]) for m in re.findall(r'sealbridge_transaction_phase_seconds_count\{phase="(\w+)"\} (\S+)', text)}
+        sums = {m[0]: float(m[1]) for m in re.findall(r'sealbridge_transaction_phase_seconds_sum\{phase="(\w+)"\} (\S+)', text)}
+        return all(counts.get(phase, 0) >= int(committed) and sums.get(phase, 0) > 0 for phase in ("decode", "claim", "crypto", "commit"))
+
+    wait_for(phases_recorded, 10, "every committed transaction's phases in /metrics")
 
 
 def test_sigterm_stops_cleanly_and_a_restart_resumes(stack):

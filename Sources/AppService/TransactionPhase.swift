@@ -1,0 +1,42 @@
+import Metrics
+
+/// Where a processed transaction's time goes, as the histogram
+/// `sealbridge_transaction_phase_seconds{phase}`: an operator whose bridge lags can tell decryption
+/// from the database, and the benchmark prints the same split per row (docs/benchmarks.md).
+///
+/// The phases follow one another (the homeserver waits for all of them before its 200); a duplicate
+/// txn id records only `decode` and `claim`.
+public enum TransactionPhase: String, CaseIterable, Sendable {
+    /// Reading the body and decoding it (`AppserviceTransaction.decode`).
+    case decode
+    /// The fence check, BEGIN and claiming the txn id: one round trip.
+    case claim
+    /// The crypto step under the lock: the transaction log row, reads, decryption and every check,
+    /// the changes queued for writing.
+    case crypto
+    /// The bridge API's deliveries built and sealed, while PostgreSQL writes what the step queued.
+    case deliveries
+    /// The outbox INSERT and COMMIT (the WAL flushed: fsync).
+    case commit
+
+    public static let label = "sealbridge_transaction_phase_seconds"
+    /// Histogram buckets: the phases take from tens of microseconds to tens of milliseconds.
+    public static let buckets: [Duration] = [
+        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
+
+    /// Records the time since `start`; returns now, the next phase's start.
+    @discardableResult
+    public func record(since start: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        let now = ContinuousClock.now
+        let (seconds, attoseconds) = (now - start).components
+        Self.timers[self]?.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        return now
+    }
+
+    /// Made once, after the daemon bootstrapped its metrics factory (at the first transaction).
+    static let timers: [TransactionPhase: Timer] = Dictionary(uniqueKeysWithValues: allCases.map {
+        ($0, Timer(label: label, dimensions: [("phase", $0.rawValue)]))
+    })
+}
