@@ -23,9 +23,14 @@ extension CryptoMachine {
     static func claim(
         for sender: UserID, envelopeSenderKey: String?, among claims: [StoredInboundGroupSession]
     ) -> StoredInboundGroupSession? {
-        let own = claims.filter { $0.senderUserID == sender }
-        if let key = envelopeSenderKey, let exact = own.first(where: { $0.senderKey == key }) { return exact }
-        return own.min { ($0.firstKnownIndex, $0.senderKey) < ($1.firstKnownIndex, $1.senderKey) }
+        // One pass, no array of the sender's own claims: this runs for every event of a transaction.
+        var earliest: StoredInboundGroupSession?
+        for claim in claims where claim.senderUserID == sender {
+            if let key = envelopeSenderKey, claim.senderKey == key { return claim }
+            if let best = earliest, (best.firstKnownIndex, best.senderKey) <= (claim.firstKnownIndex, claim.senderKey) { continue }
+            earliest = claim
+        }
+        return earliest
     }
 
     /// Stores the Megolm session an `m.room_key` carries as its sender's claim.
@@ -74,7 +79,7 @@ extension CryptoMachine {
         scratch.claims[ref] = known
         changes.inboundGroupSessions.append(stored)
         let key = InboundSessionKey(stored)
-        scratch.groupSessions[key] = (stored, session)
+        scratch.groupSessions[key] = session
         inboundCache.remove(key)
         return true
     }
@@ -85,13 +90,13 @@ extension CryptoMachine {
     ///   session fail, not the transaction.
     func groupSession(_ record: StoredInboundGroupSession, scratch: Scratch) -> InboundGroupSession? {
         let key = InboundSessionKey(record)
-        if let loaded = scratch.groupSessions[key] { return loaded.session }
-        if let (cachedRecord, cached) = inboundCache.get(key), cachedRecord == record {
-            scratch.groupSessions[key] = (record, cached)
-            return cached
+        if let loaded = scratch.groupSessions[key] { return loaded }
+        if let cached = inboundCache.get(key), cached.record == record {
+            scratch.groupSessions[key] = cached.session
+            return cached.session
         }
         guard let session = try? cipher.unpickle(record.pickle, { try InboundGroupSession.unpickle($0, key: $1) }) else { return nil }
-        scratch.groupSessions[key] = (record, session)
+        scratch.groupSessions[key] = session
         inboundCache.put(key, record, session)
         return session
     }

@@ -66,7 +66,7 @@ public actor CryptoMachine {
         /// Claims on inbound sessions read or accepted in the step, per (room, session id).
         var claims: [GroupSessionRef: [StoredInboundGroupSession]] = [:]
         /// Unpickled inbound sessions, per claim.
-        var groupSessions: [InboundSessionKey: (record: StoredInboundGroupSession, session: InboundGroupSession)] = [:]
+        var groupSessions: [InboundSessionKey: InboundGroupSession] = [:]
         /// Replay entries for every (session, index) looked up in the step, plus the step's own.
         var ledger = ReplayLedger()
         var ledgerKeys: Set<ReplayLedger.Key> = []
@@ -224,7 +224,19 @@ struct OlmSessionsKey: Hashable {
 /// memory. Only this machine writes inbound sessions (one instance owns the state), so what the cache
 /// holds stays true between steps.
 struct InboundSessionCache {
-    var sessions: LRUCache<InboundSessionKey, (record: StoredInboundGroupSession, session: InboundGroupSession)>
+    /// A cached session with the record it was unpickled from; a class, so a lookup for each event of
+    /// a transaction copies one reference instead of a record of eight fields.
+    final class Entry {
+        let record: StoredInboundGroupSession
+        let session: InboundGroupSession
+
+        init(record: StoredInboundGroupSession, session: InboundGroupSession) {
+            self.record = record
+            self.session = session
+        }
+    }
+
+    var sessions: LRUCache<InboundSessionKey, Entry>
     var claims: LRUCache<GroupSessionRef, [StoredInboundGroupSession]>
 
     init(capacity: Int) {
@@ -234,12 +246,12 @@ struct InboundSessionCache {
 
     var count: Int { sessions.count }
 
-    mutating func get(_ key: InboundSessionKey) -> (StoredInboundGroupSession, InboundGroupSession)? {
-        sessions.get(key).map { ($0.record, $0.session) }
+    mutating func get(_ key: InboundSessionKey) -> Entry? {
+        sessions.get(key)
     }
 
     mutating func put(_ key: InboundSessionKey, _ record: StoredInboundGroupSession, _ session: InboundGroupSession) {
-        sessions.put(key, (record, session))
+        sessions.put(key, Entry(record: record, session: session))
     }
 
     /// Forgets a claim and the claims of its session id: a key for it arrived in the current step.
