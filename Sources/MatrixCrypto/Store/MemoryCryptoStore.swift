@@ -9,13 +9,8 @@ public actor MemoryCryptoStore: CryptoStore {
         var sessionID: String
     }
 
-    struct GroupSessionKey: Hashable {
-        var roomID: RoomID
-        var sessionID: String
-    }
-
     struct WithheldKey: Hashable {
-        var session: GroupSessionKey
+        var session: GroupSessionRef
         var sender: UserID
         var senderKey: String
     }
@@ -28,7 +23,7 @@ public actor MemoryCryptoStore: CryptoStore {
     private var accounts: [UserID: StoredAccount] = [:]
     private var olmSessions: [OlmSessionKey: StoredOlmSession] = [:]
     /// Claims per (room, session id), one per sender key.
-    private var groupSessions: [GroupSessionKey: [String: StoredInboundGroupSession]] = [:]
+    private var groupSessions: [GroupSessionRef: [String: StoredInboundGroupSession]] = [:]
     private var replay: [ReplayLedger.Key: String] = [:]
     private var parked: [String: ParkedEvent] = [:]
     private var pending: [String: PendingToDevice] = [:]
@@ -42,7 +37,7 @@ public actor MemoryCryptoStore: CryptoStore {
     private var initialPickles: [String: String] = [:]
     /// Replaced outbound sessions, by session id, with the devices that were given their key.
     private var retired: [String: (session: StoredOutboundGroupSession, retiredAt: Date)] = [:]
-    private var keyRequests: [GroupSessionKey: OutgoingKeyRequest] = [:]
+    private var keyRequests: [GroupSessionRef: OutgoingKeyRequest] = [:]
     private var withheld: [WithheldKey: WithheldNotice] = [:]
     private var recoveries: [RecoveryKey: Date] = [:]
     private var identities: [UserID: StoredCrossSigningIdentity] = [:]
@@ -90,7 +85,7 @@ public actor MemoryCryptoStore: CryptoStore {
     }
 
     public func inboundGroupSessions(roomID: RoomID, sessionID: String) -> [StoredInboundGroupSession] {
-        (groupSessions[GroupSessionKey(roomID: roomID, sessionID: sessionID)] ?? [:]).values
+        (groupSessions[GroupSessionRef(roomID: roomID, sessionID: sessionID)] ?? [:]).values
             .sorted { ($0.firstKnownIndex, $0.senderKey) < ($1.firstKnownIndex, $1.senderKey) }
     }
 
@@ -223,10 +218,10 @@ public actor MemoryCryptoStore: CryptoStore {
     }
 
     public func keyRequestsDue(parkedBefore: Date, askedBefore: Date, excluding: Set<String>, limit: Int) -> [ParkedEvent] {
-        var seen = Set<GroupSessionKey>()
+        var seen = Set<GroupSessionRef>()
         var due: [ParkedEvent] = []
         for event in parked.values.sorted(by: { ($0.parkedAt ?? .distantPast, $0.eventID) < ($1.parkedAt ?? .distantPast, $1.eventID) }) {
-            let key = GroupSessionKey(roomID: event.roomID, sessionID: event.sessionID)
+            let key = GroupSessionRef(roomID: event.roomID, sessionID: event.sessionID)
             guard (event.parkedAt ?? .distantFuture) < parkedBefore, accounts[event.sender] == nil, !excluding.contains(event.sessionID),
                 seen.insert(key).inserted
             else { continue }
@@ -238,7 +233,7 @@ public actor MemoryCryptoStore: CryptoStore {
     }
 
     public func withheldNotices(roomID: RoomID, sessionID: String) -> [WithheldNotice] {
-        let session = GroupSessionKey(roomID: roomID, sessionID: sessionID)
+        let session = GroupSessionRef(roomID: roomID, sessionID: sessionID)
         return withheld.filter { $0.key.session == session }.map(\.value)
             .sorted { ($0.senderUserID, $0.senderKey) < ($1.senderUserID, $1.senderKey) }
     }
@@ -283,7 +278,7 @@ public actor MemoryCryptoStore: CryptoStore {
             olmSessions[OlmSessionKey(local: local, senderKey: session.senderKey, sessionID: session.sessionID)] = session
         }
         for session in changes.inboundGroupSessions {
-            let key = GroupSessionKey(roomID: session.roomID, sessionID: session.sessionID)
+            let key = GroupSessionRef(roomID: session.roomID, sessionID: session.sessionID)
             if let existing = groupSessions[key]?[session.senderKey] {
                 // A claim never changes owner; see StoredInboundGroupSession.supersedes.
                 guard session.supersedes(existing) else { continue }
@@ -317,16 +312,16 @@ public actor MemoryCryptoStore: CryptoStore {
             outbound[owner] = session
         }
         for notice in changes.withheldNotices {
-            let session = GroupSessionKey(roomID: notice.roomID, sessionID: notice.sessionID)
+            let session = GroupSessionRef(roomID: notice.roomID, sessionID: notice.sessionID)
             withheld[WithheldKey(session: session, sender: notice.senderUserID, senderKey: notice.senderKey)] = notice
         }
         for recovery in changes.olmRecoveries {
             recoveries[RecoveryKey(localUserID: recovery.localUserID, remoteKey: recovery.remoteKey)] = recovery.at
         }
         for identity in changes.crossSigningIdentities { identities[identity.userID] = identity }
-        for request in changes.keyRequests { keyRequests[GroupSessionKey(roomID: request.roomID, sessionID: request.sessionID)] = request }
+        for request in changes.keyRequests { keyRequests[GroupSessionRef(roomID: request.roomID, sessionID: request.sessionID)] = request }
         for request in changes.settledKeyRequests {
-            let key = GroupSessionKey(roomID: request.roomID, sessionID: request.sessionID)
+            let key = GroupSessionRef(roomID: request.roomID, sessionID: request.sessionID)
             if keyRequests[key]?.requestID == request.requestID { keyRequests[key] = nil }
         }
         for invite in changes.roomInvites { invites[RoomInviteKey(roomID: invite.roomID, userID: invite.userID)] = invite }
