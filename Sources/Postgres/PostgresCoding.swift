@@ -88,8 +88,52 @@ extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
 /// `timestamptz`, exchanged as ISO 8601 in UTC (each connection sets `TimeZone=UTC`, `DateStyle=ISO`).
 extension Date: PostgresEncodable, PostgresDecodable {
     public static var postgresType: PostgresType { .timestamptz }
+    /// Sent to the microsecond, as PostgreSQL keeps it: a time read from the database and bound again
+    /// compares equal to the stored one (ISO 8601 with Foundation's formatter kept milliseconds only,
+    /// so `stored < read-back` failed within the same millisecond).
     public var postgresBind: PostgresBind {
-        PostgresBind(type: .timestamptz, value: Array(formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)).utf8))
+        PostgresBind(type: .timestamptz, value: Self.timestampText(self))
+    }
+
+    /// `2026-11-22 10:20:30.123456+00`, the inverse of ``parseTimestamp(_:)``; outside years 1–9999
+    /// (or for a time that is not finite) Foundation's ISO 8601 form, which PostgreSQL also reads.
+    static func timestampText(_ date: Date) -> [UInt8] {
+        let seconds = date.timeIntervalSince1970
+        // Years 1 and 9999 bound the four-digit form (-62135596800 and 253402300799).
+        guard seconds.isFinite, seconds >= -62_135_596_800, seconds < 253_402_300_800 else {
+            return Array(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)).utf8)
+        }
+        let micros = Int64((seconds * 1_000_000).rounded())
+        let (whole, fraction) = micros.floorDividedWithRemainder(by: 1_000_000)
+        let (days, secondOfDay) = whole.floorDividedWithRemainder(by: 86_400)
+        // The civil date of a day count (proleptic Gregorian), after H. Hinnant's algorithm.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        var text: [UInt8] = []
+        text.reserveCapacity(29)
+        func digits(_ value: Int64, _ count: Int) {
+            var divisor: Int64 = 1
+            for _ in 1..<count { divisor *= 10 }
+            var rest = value
+            while divisor > 0 {
+                text.append(UInt8(ascii: "0") + UInt8(rest / divisor))
+                rest %= divisor
+                divisor /= 10
+            }
+        }
+        digits(year, 4); text.append(UInt8(ascii: "-")); digits(month, 2); text.append(UInt8(ascii: "-")); digits(day, 2)
+        text.append(UInt8(ascii: " "))
+        digits(secondOfDay / 3600, 2); text.append(UInt8(ascii: ":")); digits(secondOfDay / 60 % 60, 2); text.append(UInt8(ascii: ":"))
+        digits(secondOfDay % 60, 2); text.append(UInt8(ascii: ".")); digits(fraction, 6)
+        text += Array("+00".utf8)
+        return text
     }
 
     public init(postgresText text: String) throws(PostgresError) {
@@ -207,5 +251,14 @@ public struct PostgresByteaArray: PostgresEncodable, Hashable {
 extension PostgresError {
     static func decodingFailure(_ text: String, as type: String) -> PostgresError {
         PostgresError(code: .decoding, message: "cannot decode \(type) from \"\(text.prefix(64))\"")
+    }
+}
+
+extension Int64 {
+    /// Quotient rounded toward negative infinity, and the remainder that goes with it (never negative
+    /// for a positive divisor): what calendar arithmetic on times before 1970 needs.
+    func floorDividedWithRemainder(by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? (quotient - 1, remainder + divisor) : (quotient, remainder)
     }
 }

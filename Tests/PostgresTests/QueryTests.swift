@@ -58,6 +58,35 @@ struct QueryTests {
         await client.close()
     }
 
+    @Test("a time read from PostgreSQL and bound again is the same microsecond (before 1970 too); the far years still bind")
+    func timestampsToTheMicrosecond() async throws {
+        let client = try TestDatabase.client()
+        for literal in [
+            "2026-11-29 07:58:12.123456+00", "2026-11-29 07:58:12.000001+00", "1969-12-31 23:59:59.999999+00", "1900-01-01 00:00:00.000001+00",
+            "2000-02-29 12:00:00+00", "2100-02-28 23:59:59.5+00", "1970-01-01 00:00:00+00",
+        ] {
+            let read = try #require(try await client.query("SELECT \(literal)::timestamptz AS ts").first).decode(Date.self, "ts")
+            let row = try #require(try await client.query(
+                "SELECT \(read)::timestamptz = \(literal)::timestamptz AS same, \(read)::timestamptz::text AS text").first)
+            let text = try row.decode(String.self, "text")
+            #expect(try row.decode(Bool.self, "same"), "\(literal) came back as \(text)")
+        }
+        // Within one millisecond: a time one microsecond later, read back and bound again, is still
+        // later (the key registry's "a daemon registered after the rotation started" rests on this).
+        let first = try #require(try await client.query("SELECT clock_timestamp() AS t").first).decode(Date.self, "t")
+        let later = try #require(try await client.query("SELECT \(first)::timestamptz + interval '1 microsecond' AS t").first).decode(Date.self, "t")
+        #expect(try await client.query("SELECT \(first)::timestamptz < \(later)::timestamptz AS earlier").first?.decode(Bool.self, "earlier") == true)
+        // The first and last four-digit years; past them the ISO form still binds.
+        for (date, literal) in [
+            (Date(timeIntervalSince1970: -62_135_596_800 + 0.5), "0001-01-01 00:00:00.5+00"),
+            (Date(timeIntervalSince1970: 253_402_300_799), "9999-12-31 23:59:59+00"),
+            (Date(timeIntervalSince1970: 253_402_300_800 + 86_400), "10000-01-02 00:00:00+00"),
+        ] {
+            #expect(try await client.query("SELECT \(date)::timestamptz = \(literal)::timestamptz AS same").first?.decode(Bool.self, "same") == true)
+        }
+        await client.close()
+    }
+
     @Test("decoding errors name the column")
     func decodingErrors() async throws {
         let client = try TestDatabase.client()
