@@ -9,7 +9,7 @@ import Metrics
 public enum TransactionPhase: String, CaseIterable, Sendable {
     /// Reading the body and decoding it (`AppserviceTransaction.decode`).
     case decode
-    /// The fence check, BEGIN and claiming the txn id: one round trip.
+    /// The fence check, BEGIN and the txn id claimed (round trips to PostgreSQL).
     case claim
     /// The crypto step under the lock: the transaction log row, reads, decryption and every check,
     /// the changes queued for writing.
