@@ -101,6 +101,17 @@ struct MegolmReceiverTests {
         Self.expectDecrypted(receiver.decrypt(message), "later", 1)
     }
 
+    /// A decryption's answer, success or libolm's error (nil: some other error, never expected).
+    static func answer(_ body: () throws -> InboundGroupSession.Decrypted) -> Result<InboundGroupSession.Decrypted, OlmError>? {
+        do {
+            return .success(try body())
+        } catch let error as OlmError {
+            return .failure(error)
+        } catch {
+            return nil
+        }
+    }
+
     @Test("padded base64, another field order, a wrong ratchet, truncation: left to libolm")
     func undecided() throws {
         let outbound = try OutboundGroupSession.create()
@@ -130,9 +141,17 @@ struct MegolmReceiverTests {
         var version = bytes
         version[0] = 4
         cases.append(("version", Base64.encodeUnpadded(version)))
+        // libolm's own base64 reader is lenient: "= inside" and "not base64" may decode to the very
+        // bytes of the message (when the replaced character's bits that count are the same), and then
+        // libolm decrypts it. Either way the session's answer is libolm's; the other shapes it refuses.
+        let refusedByLibolm: Set = ["padded", "truncated", "extra field", "version"]
         for (name, variant) in cases {
             guard case .undecided = receiver.decrypt(variant) else { Issue.record("\(name): decided"); continue }
-            #expect(throws: OlmError.self, "\(name): libolm refuses it too") { try inbound.decryptWithLibolm(variant) }
+            let viaSession = Self.answer { try inbound.decrypt(variant) }, viaLibolm = Self.answer { try inbound.decryptWithLibolm(variant) }
+            #expect(viaSession != nil && viaSession == viaLibolm, "\(name): the session answers as libolm does")
+            if refusedByLibolm.contains(name) {
+                #expect(throws: OlmError.self, "\(name): libolm refuses it too") { try inbound.decryptWithLibolm(variant) }
+            }
         }
 
         // The right signing key with another ratchet (an export is not signed): the signature holds,
