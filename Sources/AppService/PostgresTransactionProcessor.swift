@@ -41,11 +41,17 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
         do {
             var handled = start
             let (outcome, afterCommit) = try await client.withTransaction { connection -> (TransactionOutcome, AfterCommit) in
-                let claimed = try await connection.execute("""
-                    INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
-                    ON CONFLICT (txn_id) DO NOTHING
-                    """)
-                guard claimed == 1 else {
+                // The handler starts its step while the txn id's INSERT is on its way (the claim is
+                // the first statement it awaits, and it writes nothing before the answer).
+                let claim: @Sendable () async throws -> Bool = {
+                    let claimed = try await connection.execute("""
+                        INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
+                        ON CONFLICT (txn_id) DO NOTHING
+                        """)
+                    TransactionPhase.claim.record(since: start)
+                    return claimed == 1
+                }
+                guard let afterCommit = try await handler.handle(transaction, txnID: key, connection: connection, claimed: claim, logger: logger) else {
                     let stored = try await connection.query(
                         "SELECT body_sha256 FROM sealbridge_appservice_transactions WHERE txn_id = \(key)").first?.decode([UInt8]?.self, "body_sha256")
                     if let stored, stored != digest {
@@ -53,11 +59,8 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
                         logger.warning(
                             "the homeserver sent a committed txn id again with another body; answered 200 without processing (a homeserver rebuilds a retry from event ids only, e.g. after our answer was lost)")
                     }
-                    TransactionPhase.claim.record(since: start)
                     return (.duplicate, .nothing)
                 }
-                TransactionPhase.claim.record(since: start)
-                let afterCommit = try await handler.handle(transaction, txnID: key, connection: connection, logger: logger)
                 handled = .now
                 return (.processed, afterCommit)
             }

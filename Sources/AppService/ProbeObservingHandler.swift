@@ -24,4 +24,17 @@ public struct ProbeObservingHandler: TransactionHandler {
         let probes = probes, seen = rest
         return after.then(AfterCommit { probes.observe(seen, probes: found) })
     }
+
+    /// Passes the claim on, so the inner handler can start its step before the claim is answered.
+    public func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
+        logger: Logger
+    ) async throws -> AfterCommit? {
+        var rest = transaction
+        let (found, others) = ToDeviceProbes.partition(transaction.toDevice)
+        rest.toDevice = others
+        guard let after = try await inner.handle(rest, txnID: txnID, connection: connection, claimed: claimed, logger: logger) else { return nil }
+        let probes = probes, seen = rest
+        return after.then(AfterCommit { probes.observe(seen, probes: found) })
+    }
 }

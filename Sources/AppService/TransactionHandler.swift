@@ -11,6 +11,29 @@ public protocol TransactionHandler: Sendable {
     func handle(
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
     ) async throws -> AfterCommit
+
+    /// The same, for a transaction whose txn id is still being claimed on `connection` (a round trip
+    /// to PostgreSQL): `claimed` answers whether the transaction is this call's to process (false: its
+    /// txn id was committed before, a duplicate). A handler may meanwhile do work that needs no
+    /// connection and leaves nothing behind if dropped (the crypto step: nothing of it lasts until it
+    /// commits), so the claim's round trip costs the transaction nothing; it must write nothing on
+    /// `connection` before `claimed` said true.
+    /// - Returns: nil when the claim failed: nothing was written.
+    func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
+        logger: Logger
+    ) async throws -> AfterCommit?
+}
+
+extension TransactionHandler {
+    /// Waits for the claim, then handles: for handlers with nothing to do before it.
+    public func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
+        logger: Logger
+    ) async throws -> AfterCommit? {
+        guard try await claimed() else { return nil }
+        return try await handle(transaction, txnID: txnID, connection: connection, logger: logger)
+    }
 }
 
 /// Work a handler hands back to run only after its transaction committed: sending what depends on

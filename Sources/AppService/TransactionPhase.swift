@@ -4,15 +4,17 @@ import Metrics
 /// `sealbridge_transaction_phase_seconds{phase}`: an operator whose bridge lags can tell decryption
 /// from the database, and the benchmark prints the same split per row (docs/benchmarks.md).
 ///
-/// The phases follow one another (the homeserver waits for all of them before its 200); a duplicate
-/// txn id records only `decode` and `claim`.
+/// The phases follow one another (the homeserver waits for all of them before its 200), except
+/// `claim`, which the crypto step overlaps (it starts while the txn id's INSERT is on its way, so
+/// `crypto` includes the wait for it); a duplicate txn id records only `decode` and `claim`.
 public enum TransactionPhase: String, CaseIterable, Sendable {
     /// Reading the body and decoding it (`AppserviceTransaction.decode`).
     case decode
-    /// The fence check, BEGIN and the txn id claimed (round trips to PostgreSQL).
+    /// The fence check, BEGIN and the txn id claimed (round trips to PostgreSQL), from the start of
+    /// processing to the claim's answer; the crypto step runs meanwhile.
     case claim
-    /// The crypto step under the lock: the transaction log row, reads, decryption and every check,
-    /// the changes queued for writing.
+    /// The crypto step under the lock, from after BEGIN: reads, decryption and every check, the wait
+    /// for the claim's answer, the transaction log row and the changes queued for writing.
     case crypto
     /// The bridge API's deliveries built and sealed, while PostgreSQL writes what the step queued.
     case deliveries

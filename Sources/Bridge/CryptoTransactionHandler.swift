@@ -47,8 +47,38 @@ public struct CryptoTransactionHandler: TransactionHandler {
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger
     ) async throws -> AfterCommit {
         let start = ContinuousClock.now
+        return try await write(try await engine.machine.process(transaction), of: transaction, txnID: txnID, connection: connection, start: start, logger: logger)
+    }
+
+    /// Runs the crypto step while the txn id's claim is on its way, then writes only if the claim
+    /// succeeded. Dropping the step of a duplicate leaves nothing behind: the machine's Olm objects
+    /// live only inside the call and its changes only in the step (``CryptoMachine``).
+    public func handle(
+        _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
+        logger: Logger
+    ) async throws -> AfterCommit? {
+        let start = ContinuousClock.now
+        async let isClaimed = claimed()
+        let processed: Result<CryptoStep, any Error>
+        do {
+            processed = .success(try await engine.machine.process(transaction))
+        } catch {
+            processed = .failure(error)
+        }
+        // The claim is answered before anything else: a duplicate is a duplicate even when its step
+        // failed (the original committed; nothing is to be retried), and its connection is never
+        // left with a statement in flight.
+        guard try await isClaimed else { return nil }
+        return try await write(try processed.get(), of: transaction, txnID: txnID, connection: connection, start: start, logger: logger)
+    }
+
+    /// Writes a claimed transaction's step on `connection` and queues its deliveries; returns what
+    /// runs after the commit.
+    private func write(
+        _ step: CryptoStep, of transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, start: ContinuousClock.Instant,
+        logger: Logger
+    ) async throws -> AfterCommit {
         let logged = try await log.handle(transaction, txnID: txnID, connection: connection, logger: logger)
-        let step = try await engine.machine.process(transaction)
         try await store.save(step.changes, on: connection)
         let crypto = TransactionPhase.crypto.record(since: start)
         report.record(step, logger: logger)

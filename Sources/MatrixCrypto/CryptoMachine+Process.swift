@@ -25,6 +25,7 @@ extension CryptoMachine {
         try flushAccounts(scratch, into: &step.changes)
         step.changes.replayEntries.merge(scratch.ledger.added) { first, _ in first }
         step.keyConflicts = scratch.conflicts
+        processedSteps += 1
         return step
     }
 

@@ -39,6 +39,9 @@ public actor CryptoMachine {
     public internal(set) var parallelBatches = 0
     /// MSC4147 `sender_device_keys` self-signatures checked so far (for tests: once per step and keys).
     public internal(set) var senderDeviceKeysChecks = 0
+    /// Transaction steps ``process(_:parked:)`` finished so far (for tests: a step ran before its
+    /// transaction's claim was answered).
+    public internal(set) var processedSteps = 0
 
     public init(
         store: any CryptoStore, cipher: StoreCipher, policy: OneTimeKeyPolicy = OneTimeKeyPolicy(),

@@ -225,7 +225,7 @@ struct IngestWorkload {
             }
         }
         var workload = title ?? (activePuppets == 0 ? "ingest over HTTP, \(perTransaction) per PUT" : "ingest over HTTP, \(activePuppets) active puppets")
-        var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; \(ceiling == nil ? "no ceiling (bodies built during the run)" : "ceiling = libolm decrypt on 2 cores, the mean of samples before and after the row (\(Self.rounded(ceilingBefore)) / \(Self.rounded(ceilingAfter))/s)"); p50/p99 per transaction; \(phases)"
+        var notes = "\(offsets.count) PUTs of \(perTransaction) Megolm events, \(sessions) sessions, outbox on; \(ceiling == nil ? "no ceiling (bodies built during the run)" : "ceiling = libolm decrypt on 2 cores, the mean of samples before and after the row (\(Self.rounded(ceilingBefore)) / \(Self.rounded(ceilingAfter))/s)"); p50/p99 per transaction; \(phases); \(Measure.cpuBound(events: events, wall: wall, cpu: cpu, postgresCPU: pgCPU, ceiling: ceiling))"
         if burst != nil {
             notes = "\(offsets.count) PUTs of \(perTransaction) Olm to-device room keys to \(roomKeyPuppets) puppets (one each, round robin; the first round opens the Olm sessions, then pre-key messages on them); p50/p99 per transaction; \(phases)"
         }
