@@ -66,7 +66,10 @@ struct IngestWorkload {
             logging: {level: warning}
             """)
         let cipher = try StoreCipher(secret: String(repeating: "k", count: 44))
-        let store = PostgresCryptoStore(client: client, cipher: cipher)
+        // Fenced as the daemon is: every write of crypto state proves this instance's epoch.
+        let fence = InstanceFence()
+        try await fence.takeOver(client: client, holder: "sealbridge-bench")
+        let store = PostgresCryptoStore(client: client, cipher: cipher, fence: fence)
         let machine = CryptoMachine(store: store, cipher: cipher, settings: Bench.cryptoSettings)
         let engine = CryptoEngine(
             machine: machine, store: store, transport: BenchTransport(), logger: Logger(label: "bench.crypto", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -165,7 +168,7 @@ struct IngestWorkload {
                 configuration: configuration, client: client,
                 pipeline: TransactionPipeline(
                     configuration: configuration, client: client, handler: handler, cipher: cipher, lock: engine.lock, quarantine: nil,
-                    logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() })),
+                    fence: fence, logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() })),
                 metricsRegistry: nil,
                 logger: Logger(label: "bench.appservice", factory: { _ in SwiftLogNoOpLogHandler() }), onServerRunning: { await ready(port) })
         }
