@@ -3,6 +3,7 @@ import MatrixModels
 import Metrics
 import Postgres
 import Primitives
+import Synchronization
 
 /// Commits each transaction once: the txn id row and the handler's changes in one database transaction.
 ///
@@ -43,15 +44,28 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
             let (outcome, afterCommit) = try await client.withTransaction { connection -> (TransactionOutcome, AfterCommit) in
                 // The handler starts its step while the txn id's INSERT is on its way (the claim is
                 // the first statement it awaits, and it writes nothing before the answer).
+                let answer = Mutex<Bool?>(nil)
                 let claim: @Sendable () async throws -> Bool = {
+                    // Timed from its own start: the task may wait for a core while the step decrypts
+                    // on all of them, and that wait costs the transaction nothing.
+                    let sent = ContinuousClock.now
                     let claimed = try await connection.execute("""
                         INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
                         ON CONFLICT (txn_id) DO NOTHING
-                        """)
-                    TransactionPhase.claim.record(since: start)
-                    return claimed == 1
+                        """) == 1
+                    TransactionPhase.claim.record(since: sent)
+                    answer.withLock { $0 = claimed }
+                    return claimed
                 }
-                guard let afterCommit = try await handler.handle(transaction, txnID: key, connection: connection, claimed: claim, logger: logger) else {
+                let result = try await handler.handle(transaction, txnID: key, connection: connection, claimed: claim, logger: logger)
+                // Only the claim's own answer decides: a handler that skipped it must not turn a
+                // transaction into a 200 that nothing processed.
+                switch (result, answer.withLock { $0 }) {
+                case (.some, true?), (nil, false?): break
+                default:
+                    throw ClaimContractError(message: "the transaction handler returned without the txn id's claim it depends on")
+                }
+                guard let afterCommit = result else {
                     let stored = try await connection.query(
                         "SELECT body_sha256 FROM sealbridge_appservice_transactions WHERE txn_id = \(key)").first?.decode([UInt8]?.self, "body_sha256")
                     if let stored, stored != digest {

@@ -25,6 +25,15 @@ public protocol TransactionHandler: Sendable {
     ) async throws -> AfterCommit?
 }
 
+/// A handler returned without the claim's answer that its result depends on (a result without
+/// `claimed` having said true, or nil without it having said false): a bug. The transaction rolls
+/// back and the homeserver retries it (then the quarantine), instead of its being answered 200 as a
+/// duplicate that was never processed.
+public struct ClaimContractError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
 extension TransactionHandler {
     /// Waits for the claim, then handles: for handlers with nothing to do before it.
     public func handle(

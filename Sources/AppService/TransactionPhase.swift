@@ -10,8 +10,8 @@ import Metrics
 public enum TransactionPhase: String, CaseIterable, Sendable {
     /// Reading the body and decoding it (`AppserviceTransaction.decode`).
     case decode
-    /// The fence check, BEGIN and the txn id claimed (round trips to PostgreSQL), from the start of
-    /// processing to the claim's answer; the crypto step runs meanwhile.
+    /// BEGIN and the txn id claimed: the round trip to PostgreSQL, from the claim's sending to its
+    /// answer; the crypto step runs meanwhile.
     case claim
     /// The crypto step under the lock, from after BEGIN: reads, decryption and every check, the wait
     /// for the claim's answer, the transaction log row and the changes queued for writing.

@@ -49,26 +49,38 @@ enum Measure {
     }
 
     /// What a row's CPU says about its ceiling: with `events` handled in `wall` seconds, this process
-    /// using `cpu` and PostgreSQL `postgresCPU` CPU seconds on a machine of `cores` cores, how busy the
-    /// cores were and the rate at which they would be busy all the time (every event costing the same
-    /// CPU). With one transaction in flight, the time a step waits for one thread (the machine's
-    /// actor, PostgreSQL's backend, a commit's flush, the HTTP exchange) leaves cores idle: this
-    /// bound is what no removal of waiting alone can pass; only less CPU an event can.
-    static func cpuBound(events: Int, wall: Double, cpu: Double, postgresCPU: Double, ceiling: Double?, cores: Int = machineCores)
-        -> String
-    {
-        guard events > 0, wall > 0, cpu + postgresCPU > 0, cores > 0 else { return "no CPU measured" }
-        let perEvent = (cpu + postgresCPU) / Double(events)
+    /// using `cpu` and PostgreSQL `postgresCPU` CPU seconds, how busy the machine's cores were and the
+    /// rate at which the work would keep them busy all the time (every event costing the same CPU;
+    /// this process on at most the cores it may run on, PostgreSQL on any). With one transaction in
+    /// flight, the time a step waits for one thread (the machine's actor, PostgreSQL's backend, a
+    /// commit's flush, the HTTP exchange) leaves cores idle: this bound is what no removal of waiting
+    /// alone can pass; only less CPU an event can.
+    static func cpuBound(
+        events: Int, wall: Double, cpu: Double, postgresCPU: Double, ceiling: Double?, cores: Int = machineCores, ownCores: Int = allowedCores
+    ) -> String {
+        guard events > 0, wall > 0, cpu > 0, cores > 0, ownCores > 0 else { return "no CPU measured" }
         let busy = (cpu + postgresCPU) / (wall * Double(cores))
-        let bound = Double(cores) / perEvent
+        let bound = min(Double(cores) / ((cpu + postgresCPU) / Double(events)), Double(min(ownCores, cores)) / (cpu / Double(events)))
         let ratio = ceiling.map { String(format: " = %.2f ×", bound / $0) } ?? ""
         return String(
             format: "CPU an event: %.0f µs here + %.0f µs PostgreSQL; the %d cores %.0f %% busy; busy all the time: at most %.0f events/s",
             cpu / Double(events) * 1e6, postgresCPU / Double(events) * 1e6, cores, busy * 100, bound) + ratio
     }
 
-    /// The machine's online cores (all of them, even when this process is pinned to fewer: PostgreSQL is not).
+    /// The machine's online cores (PostgreSQL may use all of them).
     static var machineCores: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// The cores this process may run on (fewer under `taskset`): the bits of its affinity mask
+    /// (`Cpus_allowed` in /proc/self/status, hex words separated by commas).
+    static var allowedCores: Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        else { return machineCores }
+        let bits = line.dropFirst("Cpus_allowed:".count).reduce(0) { count, character in
+            count + (character.hexDigitValue?.nonzeroBitCount ?? 0)
+        }
+        return bits > 0 ? bits : machineCores
+    }
 
     /// Peak resident set size (VmHWM), in MiB.
     static func peakRSSMiB() -> Double {

@@ -28,6 +28,22 @@ struct ClaimOverlapTests {
         }
     }
 
+    /// Breaks the contract: never asks for the claim, and answers as if it had.
+    struct SkippingHandler: TransactionHandler {
+        let claimedAnswer: Bool
+
+        func handle(_ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger) async throws -> AfterCommit {
+            try await TransactionLog().handle(transaction, txnID: txnID, connection: connection, logger: logger)
+        }
+
+        func handle(
+            _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
+            logger: Logger
+        ) async throws -> AfterCommit? {
+            claimedAnswer ? .nothing : nil
+        }
+    }
+
     struct Rollback: Error {}
 
     /// Holds txn id `txnID`, uncommitted, on a connection of its own until `release` answers: true
@@ -78,6 +94,20 @@ struct ClaimOverlapTests {
             let logged = try await harness.loggedTransactions()
             #expect(logged[txnID] == (otherCommits ? nil : 2), "the log row is written only when this claim won")
         }
+        await harness.close()
+    }
+
+    @Test("a handler that returns without the claim's answer fails the transaction: never a 200 for a transaction nothing processed")
+    func skippedClaimFails() async throws {
+        let harness = try await Harness.make()
+        let transaction = try AppserviceTransaction.decode(Array(synapseTransaction.utf8))
+        for claimedAnswer in [false, true] {
+            let processor = PostgresTransactionProcessor(client: harness.client, handler: SkippingHandler(claimedAnswer: claimedAnswer))
+            await #expect(throws: ClaimContractError.self) {
+                _ = try await processor.process(txnID: "skipped-\(claimedAnswer)", body: [], transaction, logger: Logger(label: "test"))
+            }
+        }
+        #expect(try await harness.committedTransactionIDs().isEmpty)
         await harness.close()
     }
 }
