@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "AppService",
             dependencies: [
-                "MatrixModels", "Postgres", "Primitives",
+                "MatrixModels", "Postgres", "Primitives", "Store",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -3,6 +3,7 @@ import MatrixModels
 import Metrics
 import Postgres
 import Primitives
+import Store
 import Synchronization
 
 /// Commits each transaction once: the txn id row and the handler's changes in one database transaction.
@@ -49,10 +50,7 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
                     // Timed from its own start: the task may wait for a core while the step decrypts
                     // on all of them, and that wait costs the transaction nothing.
                     let sent = ContinuousClock.now
-                    let claimed = try await connection.execute("""
-                        INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(key), \(digest))
-                        ON CONFLICT (txn_id) DO NOTHING
-                        """) == 1
+                    let claimed = try await PostgresTransactionRows.claim(key, digest: digest, on: connection)
                     TransactionPhase.claim.record(since: sent)
                     answer.withLock { $0 = claimed }
                     return claimed
@@ -66,9 +64,7 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
                     throw ClaimContractError(message: "the transaction handler returned without the txn id's claim it depends on")
                 }
                 guard let afterCommit = result else {
-                    let stored = try await connection.query(
-                        "SELECT body_sha256 FROM sealbridge_appservice_transactions WHERE txn_id = \(key)").first?.decode([UInt8]?.self, "body_sha256")
-                    if let stored, stored != digest {
+                    if let stored = try await PostgresTransactionRows.digest(of: key, on: connection), stored != digest {
                         redelivered.increment()
                         logger.warning(
                             "the homeserver sent a committed txn id again with another body; answered 200 without processing (a homeserver rebuilds a retry from event ids only, e.g. after our answer was lost)")

@@ -2,6 +2,7 @@ import Logging
 import MatrixModels
 import Metrics
 import Postgres
+import Store
 
 /// The front door's own handler: records what each transaction carried, in the database and as metrics.
 ///
@@ -26,14 +27,13 @@ public struct TransactionLog: TransactionHandler {
         let fallbackDevices = transaction.unusedFallbackKeyTypes.values.reduce(0) { $0 + $1.count }
         let skipped = JSONValue.object(transaction.skipped.byReason.reduce(into: [:]) { $0[$1.key.rawValue] = .integer(Int64($1.value)) })
         // Queued: it goes out with the transaction's next statement (or COMMIT), not in a round trip of its own.
-        try connection.enqueue(["""
-            INSERT INTO sealbridge_transaction_log
-                (txn_id, events, ephemeral, to_device, to_device_dropped, device_lists_changed, device_lists_left,
-                 otk_count_devices, fallback_devices, skipped)
-            VALUES (\(txnID), \(transaction.events.count), \(transaction.ephemeral.count), \(transaction.toDevice.count),
-                    \(transaction.droppedToDevice), \(transaction.deviceLists.changed.count), \(transaction.deviceLists.left.count),
-                    \(otkDevices), \(fallbackDevices), \(PostgresJSONB(skipped.serializedString())))
-            """])
+        try PostgresTransactionRows.enqueueLog(
+            PostgresTransactionRows.LogRow(
+                txnID: txnID, events: transaction.events.count, ephemeral: transaction.ephemeral.count, toDevice: transaction.toDevice.count,
+                toDeviceDropped: transaction.droppedToDevice, deviceListsChanged: transaction.deviceLists.changed.count,
+                deviceListsLeft: transaction.deviceLists.left.count, oneTimeKeyCountDevices: otkDevices, fallbackDevices: fallbackDevices,
+                skipped: skipped.serializedString()),
+            on: connection)
         transactions.increment()
         events.increment(by: transaction.events.count)
         toDevice.increment(by: transaction.toDevice.count)

@@ -3,6 +3,7 @@ import Logging
 import MatrixModels
 import Metrics
 import Postgres
+import Store
 
 /// Transactions that fail for a reason retrying cannot fix, kept aside so the stream goes on.
 ///
@@ -61,16 +62,8 @@ public actor TransactionQuarantine {
         logger.error("transaction failed", metadata: ["attempt": "\(entry.count)", "of": "\(threshold)", "error": "\(message)"])
         guard entry.count >= threshold else { return nil }
         let sealed = try sealing.seal(entry.firstBody, context: Self.context(txnID))
-        let id = try await client.withTransaction { connection -> Int64 in
-            try await connection.execute("""
-                INSERT INTO sealbridge_appservice_transactions (txn_id, body_sha256) VALUES (\(txnID), \(entry.firstDigest))
-                ON CONFLICT (txn_id) DO NOTHING
-                """)
-            return try await connection.query("""
-                INSERT INTO sealbridge_quarantine (txn_id, sealed, error, attempts) VALUES (\(txnID), \(sealed), \(message), \(entry.count))
-                RETURNING id
-                """).first!.decode(Int64.self, "id")
-        }
+        let id = try await PostgresQuarantineRows.quarantine(
+            txnID: txnID, digest: entry.firstDigest, sealed: sealed, error: message, attempts: entry.count, client: client)
         attempts[txnID] = nil
         quarantined.increment()
         logger.critical(
@@ -87,13 +80,7 @@ public actor TransactionQuarantine {
         let key = PostgresTransactionProcessor.storableID(txnID)
         let message = "body of \(size) bytes is over appservice.max_body_size (\(limit)); not processed and not kept"
         let sealed = try sealing.seal([], context: Self.context(key))
-        let id = try await client.withTransaction { connection -> Int64 in
-            try await connection.execute(
-                "INSERT INTO sealbridge_appservice_transactions (txn_id) VALUES (\(key)) ON CONFLICT (txn_id) DO NOTHING")
-            return try await connection.query("""
-                INSERT INTO sealbridge_quarantine (txn_id, sealed, error, attempts) VALUES (\(key), \(sealed), \(message), 1) RETURNING id
-                """).first!.decode(Int64.self, "id")
-        }
+        let id = try await PostgresQuarantineRows.quarantine(txnID: key, digest: nil, sealed: sealed, error: message, attempts: 1, client: client)
         quarantined.increment()
         tell(Entry(id: id, txnID: key, error: message, attempts: 1, quarantinedAt: Date(), resolvedAt: nil))
     }
@@ -106,13 +93,8 @@ public actor TransactionQuarantine {
 
     /// The most recent entries, newest first.
     public nonisolated func list(limit: Int = 20) async throws -> [Entry] {
-        try await client.query("""
-            SELECT id, txn_id, error, attempts, quarantined_at, resolved_at FROM sealbridge_quarantine ORDER BY id DESC LIMIT \(limit)
-            """).map { row in
-            Entry(
-                id: try row.decode(Int64.self, "id"), txnID: try row.decode(String.self, "txn_id"), error: try row.decode(String.self, "error"),
-                attempts: try row.decode(Int.self, "attempts"), quarantinedAt: try row.decode(Date.self, "quarantined_at"),
-                resolvedAt: try row.decode(Date?.self, "resolved_at"))
+        try await PostgresQuarantineRows.recent(limit: limit, client: client).map { row in
+            Entry(id: row.id, txnID: row.txnID, error: row.error, attempts: row.attempts, quarantinedAt: row.quarantinedAt, resolvedAt: row.resolvedAt)
         }
     }
 
@@ -122,13 +104,12 @@ public actor TransactionQuarantine {
     /// - Throws: What the handler throws (the entry stays unresolved), or ``QuarantineError``.
     public nonisolated func retry(id: Int64, handler: any TransactionHandler, logger: Logger) async throws {
         let afterCommit = try await client.withTransaction { connection -> AfterCommit in
-            guard let row = try await connection.query("""
-                SELECT txn_id, sealed, resolved_at FROM sealbridge_quarantine WHERE id = \(id) FOR UPDATE
-                """).first
-            else { throw QuarantineError(message: "no quarantined transaction \(id)") }
-            guard try row.decode(Date?.self, "resolved_at") == nil else { throw QuarantineError(message: "transaction \(id) was already retried successfully") }
-            let txnID = try row.decode(String.self, "txn_id")
-            let body = try sealing.open(try row.decode([UInt8].self, "sealed"), context: Self.context(txnID))
+            guard let row = try await PostgresQuarantineRows.bodyForRetry(id: id, on: connection) else {
+                throw QuarantineError(message: "no quarantined transaction \(id)")
+            }
+            guard row.resolvedAt == nil else { throw QuarantineError(message: "transaction \(id) was already retried successfully") }
+            let txnID = row.txnID
+            let body = try sealing.open(row.sealed, context: Self.context(txnID))
             guard !body.isEmpty else { throw QuarantineError(message: "transaction \(id) was too large to keep; it cannot be run again") }
             let transaction: AppserviceTransaction
             do {
@@ -137,7 +118,7 @@ public actor TransactionQuarantine {
                 throw QuarantineError(message: "transaction \(id) no longer decodes: \(error)")
             }
             let afterCommit = try await handler.handle(transaction, txnID: txnID, connection: connection, logger: logger)
-            try await connection.execute("UPDATE sealbridge_quarantine SET resolved_at = now(), retried_at = now() WHERE id = \(id)")
+            try await PostgresQuarantineRows.markRetried(id: id, on: connection)
             return afterCommit
         }
         await afterCommit.run()

@@ -1,5 +1,6 @@
 import Foundation
 import Postgres
+import Store
 
 /// Forgets what the appservice kept of old transactions, in small batches: committed txn ids (with
 /// their log rows and body digests) and quarantine entries that were resolved.
@@ -18,17 +19,11 @@ public struct TransactionRetention: Sendable {
     /// Deletes up to `batch` transactions committed before `before` (their log rows go with them).
     /// - Returns: How many were deleted.
     public func pruneTransactions(committedBefore before: Date, batch: Int) async throws -> Int {
-        try await client.execute("""
-            DELETE FROM sealbridge_appservice_transactions WHERE txn_id IN (
-                SELECT txn_id FROM sealbridge_appservice_transactions WHERE committed_at < \(before) ORDER BY committed_at LIMIT \(batch))
-            """)
+        try await PostgresTransactionRows.pruneCommitted(before: before, batch: batch, client: client)
     }
 
     /// Deletes up to `batch` quarantine entries resolved before `before`.
     public func pruneResolvedQuarantine(resolvedBefore before: Date, batch: Int) async throws -> Int {
-        try await client.execute("""
-            DELETE FROM sealbridge_quarantine WHERE id IN (
-                SELECT id FROM sealbridge_quarantine WHERE resolved_at < \(before) ORDER BY id LIMIT \(batch))
-            """)
+        try await PostgresQuarantineRows.pruneResolved(before: before, batch: batch, client: client)
     }
 }
