@@ -15,14 +15,8 @@ import Store
 /// What is kept is the body of the first failed attempt: the homeserver rebuilds every retry from
 /// event ids only, so the first body is the only one that still carries the to-device messages.
 public actor TransactionQuarantine {
-    public struct Entry: Sendable, Equatable {
-        public var id: Int64
-        public var txnID: String
-        public var error: String
-        public var attempts: Int
-        public var quarantinedAt: Date
-        public var resolvedAt: Date?
-    }
+    /// One quarantined transaction, as listed and as told to the admins.
+    public typealias Entry = PostgresQuarantineRows.Row
 
     let client: PostgresClient
     let sealing: any TransactionSealing
@@ -93,9 +87,7 @@ public actor TransactionQuarantine {
 
     /// The most recent entries, newest first.
     public nonisolated func list(limit: Int = 20) async throws -> [Entry] {
-        try await PostgresQuarantineRows.recent(limit: limit, client: client).map { row in
-            Entry(id: row.id, txnID: row.txnID, error: row.error, attempts: row.attempts, quarantinedAt: row.quarantinedAt, resolvedAt: row.resolvedAt)
-        }
+        try await PostgresQuarantineRows.recent(limit: limit, client: client)
     }
 
     /// Runs a quarantined transaction again through `handler`, in one database transaction that also

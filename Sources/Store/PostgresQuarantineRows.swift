@@ -6,13 +6,22 @@ import Postgres
 /// stay in `AppService.TransactionQuarantine`.
 public enum PostgresQuarantineRows {
     /// One quarantined transaction as listed (without its body).
-    public struct Row: Sendable {
+    public struct Row: Sendable, Equatable {
         public var id: Int64
         public var txnID: String
         public var error: String
         public var attempts: Int
         public var quarantinedAt: Date
         public var resolvedAt: Date?
+
+        public init(id: Int64, txnID: String, error: String, attempts: Int, quarantinedAt: Date, resolvedAt: Date?) {
+            self.id = id
+            self.txnID = txnID
+            self.error = error
+            self.attempts = attempts
+            self.quarantinedAt = quarantinedAt
+            self.resolvedAt = resolvedAt
+        }
     }
 
     /// A quarantined transaction's sealed body, read for a retry.

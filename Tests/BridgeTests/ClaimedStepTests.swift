@@ -41,24 +41,8 @@ struct ClaimedStepTests {
 
     @Test("the step is done before the claim is answered; a claim answered false writes nothing, one answered true commits")
     func stepBeforeClaim() async throws {
-        let (client, name) = try await TestDatabase.fresh()
-        try await Migrator.migrate(AppServiceMigrations.all + CryptoStoreMigrations.all, on: client)
-        let hs = FakeHomeserver()
-        await hs.register(party: "bob")
-        let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
-        let store = PostgresCryptoStore(client: client, cipher: cipher)
-        let machine = CryptoMachine(store: store, cipher: cipher)
-        let engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: hs))
-        let bob = try UserID("@bob:localhost"), bobDevice = try DeviceID("BOBPG")
-        try await engine.ensureDevice(bob, deviceID: bobDevice, displayName: "bob")
-        let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: CryptoFollowUps(engine: engine))
-
-        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
-        let room = try await encryptedRoom("!claimed", on: hs, members: [alice.user, bob])
-        try await alice.sync()
-        _ = try await alice.send("claimed first", in: room)
-        let (toDevice, _) = await hs.drain(party: "bob", devices: [(bob, bobDevice)])
-        let transaction = AppserviceTransaction(events: await hs.timeline, toDevice: toDevice)
+        let pipeline = try await CrashSafetyTests.Pipeline.make(roomID: "!claimed", message: "claimed first")
+        let client = pipeline.client, machine = pipeline.machine, handler = pipeline.handler, transaction = pipeline.transaction
         let before = try await CrashSafetyTests.snapshot(client)
 
         for answer in [false, true] {
@@ -82,7 +66,7 @@ struct ClaimedStepTests {
                 #expect(after == before, "a step whose claim failed wrote something")
             }
         }
-        await TestDatabase.drop(client, name)
+        await TestDatabase.drop(client, pipeline.name)
     }
 
     @Test("a step that fails for a duplicate answers duplicate (nil), not the step's error; claimed, the error is thrown")
@@ -92,23 +76,11 @@ struct ClaimedStepTests {
         let cipher = try StoreCipher(secret: String(repeating: "e", count: 44))
         // The machine reads a store whose Olm session reads fail (the database away); nothing is
         // written through the handler's PostgreSQL store in this test.
-        let memory = ForgetfulStore()
-        let machine = CryptoMachine(store: memory, cipher: cipher)
+        let (memory, machine, upload) = try await StoreErrorTests.puppet()
         let engine = CryptoEngine(machine: machine, store: memory, transport: FakeTransport(homeserver: FakeHomeserver()))
-        let (changes, upload) = try await machine.createDevice(userID: try UserID("@puppet:bridge.test"), deviceID: try DeviceID("P"))
-        try await memory.save(changes)
-        try await memory.save(try await machine.confirmUpload(upload))
         let handler = CryptoTransactionHandler(
             engine: engine, store: PostgresCryptoStore(client: client, cipher: cipher), followUps: CryptoFollowUps(engine: engine))
-        let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
-        let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
-        let remote = try Account.create()
-        let message = try Session.outbound(account: remote, theirIdentityKey: curve, theirOneTimeKey: otk).encrypt("{}")
-        let event = ToDeviceEvent(
-            type: "m.room.encrypted", sender: try UserID("@remote:elsewhere.test"),
-            content: ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(remote.identityKeys.curve25519),
-                      "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
-            toUserID: upload.userID, toDeviceID: upload.deviceID)
+        let event = try StoreErrorTests.olmMessage(to: upload)
         await memory.failOlmSessionReads(with: DatabaseDown())
         let before = try await CrashSafetyTests.snapshot(client)
 

@@ -36,27 +36,43 @@ struct CrashSafetyTests {
         return state
     }
 
+    /// Bob's device on a fresh PostgreSQL database behind the crypto handler, and the transaction that
+    /// brings him Alice's first message in `roomID` (its Olm-wrapped room key and the Megolm event).
+    struct Pipeline {
+        let client: PostgresClient
+        let name: String
+        let machine: CryptoMachine
+        let engine: CryptoEngine
+        let handler: CryptoTransactionHandler
+        let transaction: AppserviceTransaction
+
+        static func make(roomID: String, message: String) async throws -> Pipeline {
+            let (client, name) = try await TestDatabase.fresh()
+            try await Migrator.migrate(AppServiceMigrations.all + CryptoStoreMigrations.all, on: client)
+            let hs = FakeHomeserver()
+            await hs.register(party: "bob")
+            let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
+            let store = PostgresCryptoStore(client: client, cipher: cipher)
+            let machine = CryptoMachine(store: store, cipher: cipher)
+            let engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: hs))
+            let bob = try UserID("@bob:localhost"), bobDevice = try DeviceID("BOBPG")
+            try await engine.ensureDevice(bob, deviceID: bobDevice, displayName: "bob")
+            let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: CryptoFollowUps(engine: engine))
+            let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
+            let room = try await encryptedRoom(roomID, on: hs, members: [alice.user, bob])
+            try await alice.sync()
+            _ = try await alice.send(message, in: room)
+            let (toDevice, _) = await hs.drain(party: "bob", devices: [(bob, bobDevice)])
+            let transaction = AppserviceTransaction(events: await hs.timeline, toDevice: toDevice)
+            return Pipeline(client: client, name: name, machine: machine, engine: engine, handler: handler, transaction: transaction)
+        }
+    }
+
     @Test("a failure after the crypto step, before commit, leaves nothing; the retry applies it once; a repeat is a no-op")
     func failureBeforeCommitAndRetry() async throws {
-        let (client, name) = try await TestDatabase.fresh()
-        try await Migrator.migrate(AppServiceMigrations.all + CryptoStoreMigrations.all, on: client)
-        let hs = FakeHomeserver()
-        await hs.register(party: "bob")
-        let cipher = try StoreCipher(secret: String(repeating: "p", count: 40))
-        let store = PostgresCryptoStore(client: client, cipher: cipher)
-        let machine = CryptoMachine(store: store, cipher: cipher)
-        let engine = CryptoEngine(machine: machine, store: store, transport: FakeTransport(homeserver: hs))
-        let bob = try UserID("@bob:localhost"), bobDevice = try DeviceID("BOBPG")
-        try await engine.ensureDevice(bob, deviceID: bobDevice, displayName: "bob")
-        let followUps = CryptoFollowUps(engine: engine)
-        let handler = CryptoTransactionHandler(engine: engine, store: store, followUps: followUps)
-
-        let alice = try await Party("alice", on: hs, users: ["@alice:localhost"])
-        let room = try await encryptedRoom("!pg", on: hs, members: [alice.user, bob])
-        try await alice.sync()
-        _ = try await alice.send("durable", in: room)
-        let (toDevice, _) = await hs.drain(party: "bob", devices: [(bob, bobDevice)])
-        let transaction = AppserviceTransaction(events: await hs.timeline, toDevice: toDevice)
+        let pipeline = try await Pipeline.make(roomID: "!pg", message: "durable")
+        let client = pipeline.client, name = pipeline.name, engine = pipeline.engine, handler = pipeline.handler
+        let transaction = pipeline.transaction
         let before = try await Self.snapshot(client)
 
         let crashing = SerializedTransactionProcessor(

@@ -52,19 +52,23 @@ struct StoreErrorTests {
         #expect(step.changes.inboundGroupSessions.map(\.sessionID) == [group.sessionID])
     }
 
-    @Test("reading Olm sessions fails: the database away fails the step, a bad row only the message; then the same message decrypts")
-    func olmSessionReadFailsTheStep() async throws {
-        let (store, machine, upload) = try await Self.puppet()
-        let puppet = upload.userID, device = upload.deviceID
+    /// An Olm pre-key message with an empty payload from a new remote device to the puppet of ``puppet()``.
+    static func olmMessage(to upload: KeysUpload) throws -> ToDeviceEvent {
         let curve = try #require(upload.deviceKeys?["keys"]?["curve25519:P"]?.stringValue)
         let otk = try #require(upload.oneTimeKeys.first?.value["key"]?.stringValue)
         let remote = try Account.create()
         let message = try Session.outbound(account: remote, theirIdentityKey: curve, theirOneTimeKey: otk).encrypt("{}")
-        let event = ToDeviceEvent(
+        return ToDeviceEvent(
             type: "m.room.encrypted", sender: try UserID("@remote:elsewhere.test"),
             content: ["algorithm": .string(EncryptionAlgorithm.olm), "sender_key": .string(remote.identityKeys.curve25519),
                       "ciphertext": [.init(stringLiteral: curve): ["type": .integer(Int64(message.kind.rawValue)), "body": .string(message.ciphertext)]]],
-            toUserID: puppet, toDeviceID: device)
+            toUserID: upload.userID, toDeviceID: upload.deviceID)
+    }
+
+    @Test("reading Olm sessions fails: the database away fails the step, a bad row only the message; then the same message decrypts")
+    func olmSessionReadFailsTheStep() async throws {
+        let (store, machine, upload) = try await Self.puppet()
+        let event = try Self.olmMessage(to: upload)
 
         await store.failOlmSessionReads(with: DatabaseDown())
         await #expect(throws: DatabaseDown.self) { _ = try await machine.process(AppserviceTransaction(toDevice: [event])) }
