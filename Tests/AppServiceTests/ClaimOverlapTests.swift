@@ -10,9 +10,17 @@ import Testing
 /// handler's step and the claim's round trip overlap; the handler writes only once claimed.
 @Suite("Front door: the handler starts while the txn id is claimed")
 struct ClaimOverlapTests {
-    /// Notes that it started, then waits for the claim and logs the transaction as the front door does.
-    final class EarlyHandler: TransactionHandler {
+    /// Notes that it started, then either waits for the claim and logs the transaction as the front
+    /// door does, or breaks the contract: never asks for the claim and answers as if it had.
+    final class ScriptedHandler: TransactionHandler {
+        enum Mode {
+            case waitsForClaim
+            case skipsClaim(answering: Bool)
+        }
+        let mode: Mode
         let started = Mutex(0)
+
+        init(_ mode: Mode) { self.mode = mode }
 
         func handle(_ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger) async throws -> AfterCommit {
             try await TransactionLog().handle(transaction, txnID: txnID, connection: connection, logger: logger)
@@ -23,24 +31,13 @@ struct ClaimOverlapTests {
             logger: Logger
         ) async throws -> AfterCommit? {
             started.withLock { $0 += 1 }
-            guard try await claimed() else { return nil }
-            return try await handle(transaction, txnID: txnID, connection: connection, logger: logger)
-        }
-    }
-
-    /// Breaks the contract: never asks for the claim, and answers as if it had.
-    struct SkippingHandler: TransactionHandler {
-        let claimedAnswer: Bool
-
-        func handle(_ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, logger: Logger) async throws -> AfterCommit {
-            try await TransactionLog().handle(transaction, txnID: txnID, connection: connection, logger: logger)
-        }
-
-        func handle(
-            _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
-            logger: Logger
-        ) async throws -> AfterCommit? {
-            claimedAnswer ? .nothing : nil
+            switch mode {
+            case .waitsForClaim:
+                guard try await claimed() else { return nil }
+                return try await handle(transaction, txnID: txnID, connection: connection, logger: logger)
+            case .skipsClaim(let answer):
+                return answer ? .nothing : nil
+            }
         }
     }
 
@@ -77,7 +74,7 @@ struct ClaimOverlapTests {
             let (release, releaseContinuation) = AsyncStream<Bool>.makeStream()
             let holder = Self.holdClaim(txnID, client: harness.client, held: heldContinuation, release: release)
             for await _ in held { break }
-            let handler = EarlyHandler()
+            let handler = ScriptedHandler(.waitsForClaim)
             let processor = PostgresTransactionProcessor(client: harness.client, handler: handler)
             let processing = Task { try await processor.process(txnID: txnID, body: [], transaction, logger: Logger(label: "test")) }
             var waited = 0
@@ -102,7 +99,7 @@ struct ClaimOverlapTests {
         let harness = try await Harness.make()
         let transaction = try AppserviceTransaction.decode(Array(synapseTransaction.utf8))
         for claimedAnswer in [false, true] {
-            let processor = PostgresTransactionProcessor(client: harness.client, handler: SkippingHandler(claimedAnswer: claimedAnswer))
+            let processor = PostgresTransactionProcessor(client: harness.client, handler: ScriptedHandler(.skipsClaim(answering: claimedAnswer)))
             await #expect(throws: ClaimContractError.self) {
                 _ = try await processor.process(txnID: "skipped-\(claimedAnswer)", body: [], transaction, logger: Logger(label: "test"))
             }
