@@ -8,8 +8,10 @@ import Synchronization
 
 /// Commits each transaction once: the txn id row and the handler's changes in one database transaction.
 ///
-/// The txn id is inserted first. A concurrent duplicate blocks on that row until the first commits,
-/// then sees the conflict and answers `duplicate`; if the first rolled back, the duplicate proceeds.
+/// The txn id is inserted first: it is the transaction's first statement, and the handler writes
+/// nothing until its answer (it may compute meanwhile — the crypto step does, so the round trip costs
+/// nothing). A concurrent duplicate blocks on that row until the first commits, then sees the
+/// conflict and answers `duplicate`; if the first rolled back, the duplicate proceeds.
 /// So a txn id is processed exactly once, across concurrent retries and restarts. A duplicate whose
 /// body differs from the committed one is answered 200 as the spec says, but logged and counted.
 ///
