@@ -49,8 +49,8 @@ public struct PostgresTransactionProcessor: TransactionProcessing {
                 // the first statement it awaits, and it writes nothing before the answer).
                 let answer = Mutex<Bool?>(nil)
                 let claim: @Sendable () async throws -> Bool = {
-                    // Timed from its own start: the task may wait for a core while the step decrypts
-                    // on all of them, and that wait costs the transaction nothing.
+                    // Timed from its own start: the task may wait for a core to start while the step
+                    // decrypts on all of them, and that wait costs the transaction nothing.
                     let sent = ContinuousClock.now
                     let claimed = try await PostgresTransactionRows.claim(key, digest: digest, on: connection)
                     TransactionPhase.claim.record(since: sent)
