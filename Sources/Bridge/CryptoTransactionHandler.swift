@@ -52,7 +52,8 @@ public struct CryptoTransactionHandler: TransactionHandler {
 
     /// Runs the crypto step while the txn id's claim is on its way, then writes only if the claim
     /// succeeded. Dropping the step of a duplicate leaves nothing behind: the machine's Olm objects
-    /// live only inside the call and its changes only in the step (``CryptoMachine``).
+    /// live only inside the call, its changes only in the step, and what it caches between calls is
+    /// what the store holds (``CryptoMachine``); key requests are answered only after a commit.
     public func handle(
         _ transaction: AppserviceTransaction, txnID: String, connection: PostgresConnection, claimed: @escaping @Sendable () async throws -> Bool,
         logger: Logger
